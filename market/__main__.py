@@ -1,0 +1,3 @@
+from market.cli import main
+
+main()

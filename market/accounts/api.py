@@ -1,0 +1,179 @@
+"""JSON endpoints for accounts, organisations and tokens (see API.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from market.accounts import service
+from market.accounts.models import ApiToken, Organization, User
+from market.accounts.schemas import (
+    LoginIn,
+    OrganizationUpdate,
+    ProfileIn,
+    RegisterIn,
+    TokenIn,
+)
+from market.api import ApiRouter, body
+from market.web import (
+    SESSION_COOKIE,
+    client_ip,
+    csrf_token,
+    get_actor,
+    json_response,
+    settings_of,
+)
+
+router = ApiRouter("accounts")
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {
+        "id": str(user.id),
+        "email": user.email,
+        "name": user.name,
+        "locale": user.locale,
+        "is_active": user.is_active,
+        "created_at": user.created_at.isoformat(),
+    }
+
+
+def organization_json(org: Organization | None) -> dict[str, Any] | None:
+    if org is None:
+        return None
+    return {
+        "id": str(org.id),
+        "name": org.name,
+        "kind": str(org.kind),
+        "country": org.country,
+        "region": org.region,
+        "website": org.website,
+        "verification": str(org.verification),
+        "rejection_reason": org.rejection_reason,
+        "created_at": org.created_at.isoformat(),
+    }
+
+
+def token_json(token: ApiToken) -> dict[str, Any]:
+    return {
+        "id": str(token.id),
+        "name": token.name,
+        "prefix": token.prefix,
+        "created_at": token.created_at.isoformat(),
+        "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
+    }
+
+
+def set_session_cookie(request: Request, response: Response, token: str) -> None:
+    settings = settings_of(request)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        max_age=settings.session_days * 86400,
+    )
+
+
+@router.route(
+    "/auth/register",
+    "POST",
+    summary="Register a user with a new organisation",
+    body=RegisterIn,
+    status=201,
+    auth=False,
+)
+async def register(request: Request) -> Response:
+    data = await body(request, RegisterIn)
+    user, org = await service.register(data, ip=client_ip(request))
+    return json_response({"user": user_json(user), "organization": organization_json(org)}, 201)
+
+
+@router.route(
+    "/auth/login", "POST", summary="Log in; sets the session cookie", body=LoginIn, auth=False
+)
+async def login(request: Request) -> Response:
+    data = await body(request, LoginIn)
+    user = await service.authenticate(data, ip=client_ip(request))
+    token = await service.start_session(
+        user, ip=client_ip(request), user_agent=request.headers.get("user-agent", "")
+    )
+    response = json_response({"user": user_json(user)})
+    set_session_cookie(request, response, token)
+    return response
+
+
+@router.route("/auth/logout", "POST", summary="End the current session", auth=False)
+async def logout(request: Request) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await service.end_session(token, ip=client_ip(request))
+    response = JSONResponse({"ok": True})
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.route("/me", summary="The current user, organisation and CSRF token")
+async def me(request: Request) -> Response:
+    actor = await get_actor(request)
+    assert actor.user is not None
+    return json_response(
+        {
+            "user": user_json(actor.user),
+            "organization": organization_json(actor.organization),
+            "role": str(actor.role) if actor.role else None,
+            "is_admin": actor.is_admin,
+            "csrf_token": csrf_token(request),
+        }
+    )
+
+
+@router.route("/me", "PATCH", summary="Change the profile", body=ProfileIn)
+async def update_me(request: Request) -> Response:
+    user = await service.update_profile(await get_actor(request), await body(request, ProfileIn))
+    return json_response({"user": user_json(user)})
+
+
+@router.route(
+    "/organization",
+    "PATCH",
+    summary="Change the organisation's profile (owner)",
+    body=OrganizationUpdate,
+)
+async def update_organization(request: Request) -> Response:
+    data = await body(request, OrganizationUpdate)
+    org = await service.update_organization(await get_actor(request), data)
+    return json_response({"organization": organization_json(org)})
+
+
+@router.route(
+    "/organization/resubmit", "POST", summary="Ask again for verification after a rejection (owner)"
+)
+async def resubmit(request: Request) -> Response:
+    org = await service.resubmit_organization(await get_actor(request))
+    return json_response({"organization": organization_json(org)})
+
+
+@router.route(
+    "/tokens", "POST", summary="Create a personal API token (shown once)", body=TokenIn, status=201
+)
+async def create_token(request: Request) -> Response:
+    token, raw = await service.create_api_token(
+        await get_actor(request), await body(request, TokenIn)
+    )
+    return json_response({"token": raw, "api_token": token_json(token)}, 201)
+
+
+@router.route("/tokens", summary="List your API tokens (never the tokens themselves)")
+async def list_tokens(request: Request) -> Response:
+    tokens = await service.list_api_tokens(await get_actor(request))
+    return json_response({"items": [token_json(t) for t in tokens]})
+
+
+@router.route("/tokens/{token_id}", "DELETE", summary="Revoke one of your API tokens")
+async def revoke_token(request: Request) -> Response:
+    await service.revoke_api_token(await get_actor(request), request.path_params["token_id"])
+    return json_response({"ok": True})

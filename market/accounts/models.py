@@ -1,0 +1,123 @@
+"""Users, organisations, memberships, sessions and API tokens."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class OrganizationKind(StrEnum):
+    INSTITUTE = "institute"
+    ENTERPRISE = "enterprise"
+    PLATFORM = "platform"
+
+
+class Verification(StrEnum):
+    PENDING = "pending"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+
+
+class MemberRole(StrEnum):
+    OWNER = "owner"
+    MEMBER = "member"
+
+
+class Organization(Model):
+    id = fields.UUIDField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    kind = fields.CharEnumField(OrganizationKind, max_length=16)
+    country = fields.CharField(max_length=2)
+    region = fields.CharField(max_length=100, default="")
+    website = fields.CharField(max_length=300, default="")
+    verification = fields.CharEnumField(
+        Verification, max_length=16, default=Verification.PENDING, db_index=True
+    )
+    rejection_reason = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "organization"
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verification == Verification.VERIFIED
+
+
+class User(Model):
+    id = fields.UUIDField(primary_key=True)
+    # Stored lower-cased so uniqueness is case-insensitive on every database.
+    email = fields.CharField(max_length=254, unique=True)
+    name = fields.CharField(max_length=120)
+    password_hash = fields.CharField(max_length=255)
+    is_active = fields.BooleanField(default=True)
+    locale = fields.CharField(max_length=8, default="en")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "user"
+
+
+class Membership(Model):
+    id = fields.UUIDField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="memberships", on_delete=fields.CASCADE
+    )
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name="memberships", on_delete=fields.CASCADE
+    )
+    role = fields.CharEnumField(MemberRole, max_length=16, default=MemberRole.MEMBER)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "membership"
+        unique_together = (("user", "organization"),)
+
+
+# A server-side login; the cookie holds a random token, the table only its hash.
+class Session(Model):
+    id = fields.UUIDField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="sessions", on_delete=fields.CASCADE
+    )
+    ip = fields.CharField(max_length=64, default="")
+    user_agent = fields.CharField(max_length=300, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "session"
+
+
+# A personal API token; only its SHA-256 is kept, the token itself is shown once.
+class ApiToken(Model):
+    id = fields.UUIDField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="api_tokens", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=100)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    prefix = fields.CharField(max_length=12)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_used_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_token"
+
+
+# Failed logins, counted per account and per IP to throttle guessing.
+class LoginFailure(Model):
+    id = fields.BigIntField(primary_key=True)
+    email = fields.CharField(max_length=254, db_index=True)
+    ip = fields.CharField(max_length=64, db_index=True)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "login_failure"

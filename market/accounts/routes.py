@@ -1,0 +1,196 @@
+"""Pages for registration, login, the dashboard, profiles and API tokens."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from market.accounts import service
+from market.accounts.api import set_session_cookie
+from market.accounts.models import Organization
+from market.accounts.schemas import (
+    LoginIn,
+    OrganizationUpdate,
+    ProfileIn,
+    RegisterIn,
+    TokenIn,
+    countries,
+)
+from market.errors import DomainError, NotAuthenticated
+from market.notify import Notification
+from market.validation import parse
+from market.web import (
+    SESSION_COOKIE,
+    client_ip,
+    get_actor,
+    nest,
+    read_form,
+    redirect,
+    render,
+    render_error,
+)
+
+
+async def register_page(request: Request) -> Response:
+    context = {"countries": countries()}
+    if request.method == "GET":
+        return await render(request, "accounts/register.html", context)
+    values: dict = {}
+    try:
+        form = await read_form(request)
+        values = nest(form)
+        data = parse(RegisterIn, values)
+        user, _ = await service.register(data, ip=client_ip(request))
+        token = await service.start_session(
+            user, ip=client_ip(request), user_agent=request.headers.get("user-agent", "")
+        )
+    except DomainError as exc:
+        values.pop("password", None)
+        return await render_error(
+            request, exc, "accounts/register.html", {**context, "values": values}
+        )
+    response = redirect("/dashboard", "Welcome! An administrator will verify your organisation.")
+    set_session_cookie(request, response, token)
+    return response
+
+
+async def login_page(request: Request) -> Response:
+    if request.method == "GET":
+        return await render(request, "accounts/login.html", {"next": _safe_next(request)})
+    values: dict = {}
+    try:
+        form = await read_form(request)
+        values = nest(form)
+        user = await service.authenticate(parse(LoginIn, values), ip=client_ip(request))
+        token = await service.start_session(
+            user, ip=client_ip(request), user_agent=request.headers.get("user-agent", "")
+        )
+    except DomainError as exc:
+        values.pop("password", None)
+        return await render_error(
+            request, exc, "accounts/login.html", {"values": values, "next": _safe_next(request)}
+        )
+    response = redirect(_safe_next(request))
+    set_session_cookie(request, response, token)
+    return response
+
+
+def _safe_next(request: Request) -> str:
+    target = request.query_params.get("next", "/dashboard")
+    # Only local paths: an open redirect would make our login page a phishing tool.
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/dashboard"
+    return target
+
+
+async def logout(request: Request) -> Response:
+    await read_form(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await service.end_session(token, ip=client_ip(request))
+    response = redirect("/", "You are logged out.")
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+async def _require_login(request: Request):
+    actor = await get_actor(request)
+    if not actor.is_authenticated:
+        raise NotAuthenticated("Log in first.")
+    return actor
+
+
+async def dashboard(request: Request) -> Response:
+    actor = await _require_login(request)
+    notifications = (
+        await Notification.filter(user_id=actor.user_id).order_by("-created_at").limit(10)
+    )
+    return await render(request, "accounts/dashboard.html", {"notifications": notifications})
+
+
+async def profile_page(request: Request) -> Response:
+    actor = await _require_login(request)
+    assert actor.user is not None
+    values = {"name": actor.user.name, "locale": actor.user.locale}
+    if request.method == "GET":
+        return await render(request, "accounts/profile.html", {"values": values})
+    try:
+        form = await read_form(request)
+        values = nest(form)
+        await service.update_profile(actor, parse(ProfileIn, values))
+    except DomainError as exc:
+        return await render_error(request, exc, "accounts/profile.html", {"values": values})
+    return redirect("/account", "Your profile is saved.")
+
+
+async def organization_page(request: Request) -> Response:
+    actor = await _require_login(request)
+    org: Organization | None = actor.organization
+    values = (
+        {"name": org.name, "country": org.country, "region": org.region, "website": org.website}
+        if org
+        else {}
+    )
+    context = {"countries": countries(), "organization": org}
+    if request.method == "GET":
+        return await render(request, "accounts/organization.html", {**context, "values": values})
+    try:
+        form = await read_form(request)
+        values = nest(form)
+        await service.update_organization(actor, parse(OrganizationUpdate, values))
+    except DomainError as exc:
+        return await render_error(
+            request, exc, "accounts/organization.html", {**context, "values": values}
+        )
+    return redirect("/organization", "The organisation's profile is saved.")
+
+
+async def resubmit(request: Request) -> Response:
+    actor = await _require_login(request)
+    await read_form(request)
+    await service.resubmit_organization(actor)
+    return redirect("/organization", "Your organisation is back in the verification queue.")
+
+
+async def tokens_page(request: Request) -> Response:
+    actor = await _require_login(request)
+    new_token = None
+    values: dict = {}
+    if request.method == "POST":
+        try:
+            form = await read_form(request)
+            values = nest(form)
+            _, new_token = await service.create_api_token(actor, parse(TokenIn, values))
+        except DomainError as exc:
+            tokens = await service.list_api_tokens(actor)
+            return await render_error(
+                request,
+                exc,
+                "accounts/tokens.html",
+                {"tokens": tokens, "values": values, "new_token": None},
+            )
+    tokens = await service.list_api_tokens(actor)
+    return await render(
+        request, "accounts/tokens.html", {"tokens": tokens, "new_token": new_token, "values": {}}
+    )
+
+
+async def revoke_token(request: Request) -> Response:
+    actor = await _require_login(request)
+    await read_form(request)
+    await service.revoke_api_token(actor, request.path_params["token_id"])
+    return redirect("/account/tokens", "The token is revoked.")
+
+
+routes = [
+    Route("/register", register_page, methods=["GET", "POST"]),
+    Route("/login", login_page, methods=["GET", "POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/dashboard", dashboard),
+    Route("/account", profile_page, methods=["GET", "POST"]),
+    Route("/organization", organization_page, methods=["GET", "POST"]),
+    Route("/organization/resubmit", resubmit, methods=["POST"]),
+    Route("/account/tokens", tokens_page, methods=["GET", "POST"]),
+    Route("/account/tokens/{token_id}/revoke", revoke_token, methods=["POST"]),
+]

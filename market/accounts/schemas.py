@@ -1,0 +1,108 @@
+"""Input and output shapes shared by the account forms and the JSON API."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Literal
+
+from babel import Locale
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+# Pseudo-territories Babel lists that are not countries.
+_NOT_COUNTRIES = {"EU", "EZ", "UN", "QO", "ZZ", "XA", "XB", "XK"}
+COMMON_PASSWORDS = {
+    "password",
+    "password1",
+    "password123",
+    "passw0rd",
+    "123456789012",
+    "qwertyuiop",
+    "letmein123",
+    "iloveyou123",
+    "administrator",
+    "welcome123",
+}
+
+
+@lru_cache(maxsize=1)
+def countries() -> dict[str, str]:
+    names = Locale("en").territories
+    return {
+        code: name
+        for code, name in sorted(names.items(), key=lambda kv: kv[1])
+        if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES
+    }
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+def password_problem(password: str, email: str = "") -> str | None:
+    if len(password) < 10:
+        return "Use at least 10 characters."
+    if len(password) > 128:
+        return "Use at most 128 characters."
+    if password.lower() in COMMON_PASSWORDS or len(set(password)) < 4:
+        return "This password is too easy to guess."
+    local = email.split("@", 1)[0].lower()
+    if len(local) >= 4 and local in password.lower():
+        return "The password must not contain your e-mail address."
+    return None
+
+
+class OrganizationUpdate(Strict):
+    name: str = Field(min_length=2, max_length=200)
+    country: str = Field(min_length=2, max_length=2)
+    region: str = Field(default="", max_length=100)
+    website: str = Field(default="", max_length=300)
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        code = value.upper()
+        if code not in countries():
+            raise ValueError("Choose a country (ISO 3166 two-letter code).")
+        return code
+
+    @field_validator("website")
+    @classmethod
+    def _website(cls, value: str) -> str:
+        if value and not re.fullmatch(r"https?://[^\s/$.?#][^\s]*", value):
+            raise ValueError("Give the address starting with http:// or https://.")
+        return value
+
+
+class OrganizationIn(OrganizationUpdate):
+    kind: Literal["institute", "enterprise"]
+
+
+class RegisterIn(Strict):
+    email: EmailStr = Field(max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+    name: str = Field(min_length=1, max_length=120)
+    organization: OrganizationIn
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+class LoginIn(Strict):
+    email: str = Field(min_length=1, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class ProfileIn(Strict):
+    name: str = Field(min_length=1, max_length=120)
+    locale: Literal["en", "zh"] = "en"
+
+
+class TokenIn(Strict):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class ReasonIn(Strict):
+    reason: str = Field(min_length=3, max_length=2000)

@@ -1,0 +1,411 @@
+"""Account and organisation use cases. Each takes the acting party first."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from tortoise.exceptions import IntegrityError
+
+from market import audit, outbox
+from market.accounts import states
+from market.accounts.models import (
+    ApiToken,
+    LoginFailure,
+    MemberRole,
+    Membership,
+    Organization,
+    OrganizationKind,
+    Session,
+    User,
+    Verification,
+)
+from market.accounts.passwords import hash_password, needs_rehash, verify_password
+from market.accounts.schemas import (
+    LoginIn,
+    OrganizationUpdate,
+    ProfileIn,
+    RegisterIn,
+    TokenIn,
+    password_problem,
+)
+from market.actor import Actor
+from market.config import get_settings
+from market.db import unit_of_work
+from market.errors import (
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    TooManyRequests,
+    ValidationFailed,
+    validation_error,
+)
+from market.transitions import transition
+from market.validation import object_id
+
+PLATFORM_NAME = "techmarket platform"
+TOKEN_PREFIX = "tm_"
+BAD_LOGIN = "Wrong e-mail or password."
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def org_snapshot(org: Organization) -> dict[str, str]:
+    return {"verification": str(org.verification), "name": org.name}
+
+
+# --- registration and login -------------------------------------------------------------
+
+
+async def register(data: RegisterIn, *, ip: str = "") -> tuple[User, Organization]:
+    problem = password_problem(data.password, data.email)
+    if problem:
+        raise validation_error("password", problem)
+    if await User.filter(email=data.email).exists():
+        raise _email_taken()
+    password_hash = hash_password(data.password)
+    try:
+        async with unit_of_work():
+            org = await Organization.create(**data.organization.model_dump())
+            user = await User.create(email=data.email, name=data.name, password_hash=password_hash)
+            await Membership.create(user=user, organization=org, role=MemberRole.OWNER)
+            actor = Actor(user=user, organization=org, role=MemberRole.OWNER, ip=ip)
+            await audit.record(
+                actor, "organization.registered", "organization", org.id, after=org_snapshot(org)
+            )
+            await audit.record(
+                actor, "user.registered", "user", user.id, after={"email": user.email}
+            )
+            await outbox.emit("organization.registered", {"organization_id": str(org.id)})
+    except IntegrityError:
+        # Two registrations with one address raced; the unique index let one through.
+        raise _email_taken() from None
+    return user, org
+
+
+def _email_taken() -> ValidationFailed:
+    return validation_error("email", "An account with this e-mail address already exists.")
+
+
+async def authenticate(data: LoginIn, *, ip: str = "") -> User:
+    settings = get_settings()
+    email = data.email.strip().lower()
+    since = _now() - timedelta(minutes=settings.login_window_minutes)
+    by_account = await LoginFailure.filter(email=email, created_at__gte=since).count()
+    by_ip = await LoginFailure.filter(ip=ip, created_at__gte=since).count() if ip else 0
+    if (
+        by_account >= settings.login_max_failures_per_account
+        or by_ip >= settings.login_max_failures_per_ip
+    ):
+        raise TooManyRequests(
+            f"Too many failed attempts. Try again in {settings.login_window_minutes} minutes.",
+            retry_after=settings.login_window_minutes * 60,
+        )
+    user = await User.get_or_none(email=email)
+    ok = verify_password(user.password_hash if user else None, data.password)
+    if not ok or user is None or not user.is_active:
+        await LoginFailure.create(email=email, ip=ip)
+        raise NotAuthenticated(BAD_LOGIN)
+    await LoginFailure.filter(email=email).delete()
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(data.password)
+        await user.save(update_fields=["password_hash"])
+    return user
+
+
+async def start_session(user: User, *, ip: str = "", user_agent: str = "") -> str:
+    """Open a server-side session and return the token for the cookie."""
+    token = secrets.token_urlsafe(32)
+    async with unit_of_work():
+        await Session.create(
+            token_hash=digest(token),
+            user=user,
+            ip=ip[:64],
+            user_agent=user_agent[:300],
+            expires_at=_now() + timedelta(days=get_settings().session_days),
+        )
+        actor = await actor_for(user, ip=ip)
+        await audit.record(actor, "user.logged_in", "user", user.id)
+    return token
+
+
+async def end_session(token: str, *, ip: str = "") -> None:
+    session = await Session.get_or_none(token_hash=digest(token), revoked_at=None)
+    if session is None:
+        return
+    async with unit_of_work():
+        await Session.filter(id=session.id).update(revoked_at=_now())
+        user = await User.get(id=session.user_id)  # type: ignore[attr-defined]
+        await audit.record(await actor_for(user, ip=ip), "user.logged_out", "user", user.id)
+
+
+async def actor_for(user: User, *, ip: str = "", via_token: bool = False) -> Actor:
+    membership = (
+        await Membership.filter(user=user)
+        .select_related("organization")
+        .order_by("created_at")
+        .first()
+    )
+    if membership is None:
+        return Actor(user=user, ip=ip, via_token=via_token)
+    return Actor(
+        user=user,
+        organization=membership.organization,
+        role=membership.role,
+        ip=ip,
+        via_token=via_token,
+    )
+
+
+async def actor_from_session(token: str, *, ip: str = "") -> Actor | None:
+    session = (
+        await Session.filter(token_hash=digest(token), revoked_at=None, expires_at__gt=_now())
+        .select_related("user")
+        .first()
+    )
+    if session is None or not session.user.is_active:
+        return None
+    return await actor_for(session.user, ip=ip)
+
+
+async def actor_from_api_token(token: str, *, ip: str = "") -> Actor | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    api_token = (
+        await ApiToken.filter(token_hash=digest(token), revoked_at=None)
+        .select_related("user")
+        .first()
+    )
+    if api_token is None or not api_token.user.is_active:
+        return None
+    await ApiToken.filter(id=api_token.id).update(last_used_at=_now())
+    return await actor_for(api_token.user, ip=ip, via_token=True)
+
+
+# --- personal API tokens ----------------------------------------------------------------
+
+
+async def create_api_token(actor: Actor, data: TokenIn) -> tuple[ApiToken, str]:
+    user = _require_user(actor)
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    async with unit_of_work():
+        token = await ApiToken.create(
+            user=user, name=data.name, token_hash=digest(raw), prefix=raw[:10]
+        )
+        await audit.record(
+            actor, "api_token.created", "api_token", token.id, after={"name": data.name}
+        )
+    return token, raw
+
+
+async def list_api_tokens(actor: Actor) -> list[ApiToken]:
+    user = _require_user(actor)
+    return await ApiToken.filter(user=user, revoked_at=None).order_by("-created_at")
+
+
+async def revoke_api_token(actor: Actor, token_id: str) -> None:
+    user = _require_user(actor)
+    token_id = object_id(token_id, "token")
+    async with unit_of_work():
+        updated = await ApiToken.filter(id=token_id, user=user, revoked_at=None).update(
+            revoked_at=_now()
+        )
+        if updated != 1:
+            raise NotFound("No such token.")
+        await audit.record(actor, "api_token.revoked", "api_token", token_id)
+
+
+# --- profile and organisation -----------------------------------------------------------
+
+
+async def update_profile(actor: Actor, data: ProfileIn) -> User:
+    user = _require_user(actor)
+    async with unit_of_work():
+        before = {"name": user.name, "locale": user.locale}
+        await User.filter(id=user.id).update(name=data.name, locale=data.locale)
+        await audit.record(
+            actor, "user.updated", "user", user.id, before=before, after=data.model_dump()
+        )
+    return await User.get(id=user.id)
+
+
+async def update_organization(actor: Actor, data: OrganizationUpdate) -> Organization:
+    org = _require_org(actor)
+    if actor.role != MemberRole.OWNER:
+        raise Forbidden("Only the organisation's owner may change its profile.")
+    async with unit_of_work():
+        current = await Organization.select_for_update().get(id=org.id)
+        before = {k: getattr(current, k) for k in ("name", "country", "region", "website")}
+        await Organization.filter(id=org.id).update(**data.model_dump())
+        await audit.record(
+            actor,
+            "organization.updated",
+            "organization",
+            org.id,
+            before=before,
+            after=data.model_dump(),
+        )
+    return await Organization.get(id=org.id)
+
+
+def require_verified(actor: Actor, doing: str) -> Organization:
+    """Refuse, with the reason, an action only verified organisations may take."""
+    org = _require_org(actor)
+    if org.verification == Verification.REJECTED:
+        raise Forbidden(
+            f"You cannot {doing}: your organisation's verification was rejected "
+            f"({org.rejection_reason}). Correct its profile and ask again."
+        )
+    if org.verification != Verification.VERIFIED:
+        raise Forbidden(
+            f"You cannot {doing} yet: an administrator has not verified your organisation."
+        )
+    return org
+
+
+# --- administration ---------------------------------------------------------------------
+
+
+def _roles_on(actor: Actor, org_id: str) -> set[str]:
+    roles: set[str] = set()
+    if actor.is_admin:
+        roles.add("admin")
+    if actor.organization_id == str(org_id) and actor.role == MemberRole.OWNER:
+        roles.add("owner")
+    return roles
+
+
+async def _move_organization(
+    actor: Actor, org_id: str, action: str, *, reason: str = ""
+) -> Organization:
+    _require_user(actor)
+    org_id = object_id(org_id, "organisation")
+    async with unit_of_work():
+        before, after = await transition(
+            Organization,
+            org_id,
+            table=states.VERIFICATION,
+            action=action,
+            roles=_roles_on(actor, org_id),
+            field="verification",
+            changes={"rejection_reason": reason},
+        )
+        await audit.record(
+            actor,
+            f"organization.{action}",
+            "organization",
+            org_id,
+            before={"verification": before},
+            after={"verification": after, "reason": reason} if reason else {"verification": after},
+            organization_id=org_id,
+        )
+        await outbox.emit(
+            f"organization.{after}", {"organization_id": str(org_id), "reason": reason}
+        )
+    return await Organization.get(id=org_id)
+
+
+async def verify_organization(actor: Actor, org_id: str) -> Organization:
+    return await _move_organization(actor, org_id, "verify")
+
+
+async def reject_organization(actor: Actor, org_id: str, reason: str) -> Organization:
+    if len(reason.strip()) < 3:
+        raise validation_error("reason", "Say why, so the organisation can put it right.")
+    return await _move_organization(actor, org_id, "reject", reason=reason.strip())
+
+
+async def resubmit_organization(actor: Actor) -> Organization:
+    org = _require_org(actor)
+    return await _move_organization(actor, str(org.id), "resubmit")
+
+
+async def list_organizations(
+    actor: Actor, *, state: str | None = None, page: int = 1, per_page: int = 50
+) -> tuple[list[Organization], int]:
+    require_admin(actor)
+    query = Organization.exclude(kind=OrganizationKind.PLATFORM)
+    if state:
+        if state not in {v.value for v in Verification}:
+            raise validation_error("state", "Use pending, verified or rejected.")
+        query = query.filter(verification=state)
+    total = await query.count()
+    items = await query.order_by("created_at").offset((page - 1) * per_page).limit(per_page)
+    return items, total
+
+
+async def deactivate_user(actor: Actor, user_id: str) -> User:
+    require_admin(actor)
+    user_id = object_id(user_id, "user")
+    async with unit_of_work():
+        user = await User.select_for_update().get_or_none(id=user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        await User.filter(id=user_id).update(is_active=False)
+        # Deactivation ends every way in: sessions and tokens alike.
+        await Session.filter(user_id=user_id, revoked_at=None).update(revoked_at=_now())
+        await ApiToken.filter(user_id=user_id, revoked_at=None).update(revoked_at=_now())
+        await audit.record(
+            actor,
+            "user.deactivated",
+            "user",
+            user_id,
+            before={"is_active": user.is_active},
+            after={"is_active": False},
+        )
+    return await User.get(id=user_id)
+
+
+async def create_admin(email: str, password: str, name: str = "Administrator") -> User:
+    email = email.strip().lower()
+    problem = password_problem(password, email)
+    if problem:
+        raise validation_error("password", problem)
+    if await User.filter(email=email).exists():
+        raise _email_taken()
+    async with unit_of_work():
+        platform = await Organization.filter(kind=OrganizationKind.PLATFORM).first()
+        if platform is None:
+            platform = await Organization.create(
+                name=PLATFORM_NAME,
+                kind=OrganizationKind.PLATFORM,
+                country="CN",
+                verification=Verification.VERIFIED,
+            )
+        user = await User.create(email=email, name=name, password_hash=hash_password(password))
+        await Membership.create(user=user, organization=platform, role=MemberRole.OWNER)
+        await audit.record(
+            Actor.system(),
+            "user.admin_created",
+            "user",
+            user.id,
+            after={"email": email},
+            organization_id=platform.id,
+        )
+    return user
+
+
+def require_admin(actor: Actor) -> None:
+    _require_user(actor)
+    if not actor.is_admin:
+        raise Forbidden("Only platform administrators may do this.")
+
+
+def _require_user(actor: Actor) -> User:
+    if actor.user is None:
+        raise NotAuthenticated("Log in first.")
+    return actor.user
+
+
+def _require_org(actor: Actor) -> Organization:
+    _require_user(actor)
+    if actor.organization is None:
+        raise Forbidden("Your account belongs to no organisation.")
+    return actor.organization

@@ -1,0 +1,44 @@
+"""Who is acting: every service function takes one first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from market.accounts.models import MemberRole, Organization, OrganizationKind, User
+
+
+@dataclass(frozen=True)
+class Actor:
+    user: User | None
+    organization: Organization | None = None
+    role: MemberRole | None = None
+    ip: str = ""
+    via_token: bool = False
+
+    @classmethod
+    def anonymous(cls, ip: str = "") -> Actor:
+        return cls(user=None, ip=ip)
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(user=None, ip="system")
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user is not None
+
+    @property
+    def is_admin(self) -> bool:
+        return (
+            self.user is not None
+            and self.organization is not None
+            and self.organization.kind == OrganizationKind.PLATFORM
+        )
+
+    @property
+    def user_id(self) -> str | None:
+        return str(self.user.id) if self.user else None
+
+    @property
+    def organization_id(self) -> str | None:
+        return str(self.organization.id) if self.organization else None

@@ -1,0 +1,104 @@
+"""JSON endpoints for platform administrators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from market import audit
+from market.accounts import service as accounts
+from market.accounts.api import organization_json, user_json
+from market.accounts.schemas import ReasonIn
+from market.api import ApiRouter, body, paged
+from market.audit import AuditEntry
+from market.web import get_actor, json_response, page_number
+
+router = ApiRouter("admin")
+
+
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": str(entry.id),
+        "actor_id": str(entry.actor_id) if entry.actor_id else None,
+        "actor_email": entry.actor_email,
+        "organization_id": str(entry.organization_id) if entry.organization_id else None,
+        "action": entry.action,
+        "object_type": entry.object_type,
+        "object_id": entry.object_id,
+        "state_before": entry.state_before,
+        "state_after": entry.state_after,
+        "ip": entry.ip,
+        "created_at": entry.created_at.isoformat(),
+    }
+
+
+@router.route(
+    "/admin/organizations",
+    summary="Organisations by verification state",
+    query={"state": "string", "page": "integer"},
+)
+async def organizations(request: Request) -> Response:
+    page = page_number(request)
+    items, total = await accounts.list_organizations(
+        await get_actor(request), state=request.query_params.get("state") or None, page=page
+    )
+    return json_response(paged([organization_json(o) for o in items], page, 50, total))
+
+
+@router.route("/admin/organizations/{org_id}/verify", "POST", summary="Verify an organisation")
+async def verify(request: Request) -> Response:
+    org = await accounts.verify_organization(
+        await get_actor(request), request.path_params["org_id"]
+    )
+    return json_response({"organization": organization_json(org)})
+
+
+@router.route(
+    "/admin/organizations/{org_id}/reject",
+    "POST",
+    summary="Reject an organisation, with the reason",
+    body=ReasonIn,
+)
+async def reject(request: Request) -> Response:
+    data = await body(request, ReasonIn)
+    org = await accounts.reject_organization(
+        await get_actor(request), request.path_params["org_id"], data.reason
+    )
+    return json_response({"organization": organization_json(org)})
+
+
+@router.route(
+    "/admin/users/{user_id}/deactivate",
+    "POST",
+    summary="Deactivate a user; ends their sessions and tokens",
+)
+async def deactivate(request: Request) -> Response:
+    user = await accounts.deactivate_user(await get_actor(request), request.path_params["user_id"])
+    return json_response({"user": user_json(user)})
+
+
+@router.route(
+    "/admin/audit",
+    summary="Browse the audit trail",
+    query={
+        "action": "string",
+        "object_type": "string",
+        "object_id": "string",
+        "actor_email": "string",
+        "page": "integer",
+    },
+)
+async def audit_trail(request: Request) -> Response:
+    accounts.require_admin(await get_actor(request))
+    page = page_number(request)
+    q = request.query_params
+    items, total = await audit.browse(
+        action=q.get("action", ""),
+        object_type=q.get("object_type", ""),
+        object_id=q.get("object_id", ""),
+        actor_email=q.get("actor_email", ""),
+        page=page,
+    )
+    return json_response(paged([audit_json(e) for e in items], page, 50, total))

@@ -1,0 +1,70 @@
+"""Administrators' pages: the organisation verification queue and the audit browser."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from market import audit
+from market.accounts import service as accounts
+from market.errors import DomainError
+from market.web import get_actor, nest, page_number, read_form, redirect, render
+
+STATES = ("pending", "rejected", "verified")
+
+
+async def organizations(request: Request) -> Response:
+    actor = await get_actor(request)
+    state = request.query_params.get("state", "pending")
+    page = page_number(request)
+    items, total = await accounts.list_organizations(actor, state=state, page=page)
+    return await render(
+        request,
+        "admin/organizations.html",
+        {"organizations": items, "total": total, "state": state, "states": STATES, "page": page},
+    )
+
+
+async def verify(request: Request) -> Response:
+    actor = await get_actor(request)
+    await read_form(request)
+    org = await accounts.verify_organization(actor, request.path_params["org_id"])
+    return redirect("/admin/organizations", f"{org.name} is verified.")
+
+
+async def reject(request: Request) -> Response:
+    actor = await get_actor(request)
+    form = await read_form(request)
+    reason = str(nest(form).get("reason", ""))
+    try:
+        org = await accounts.reject_organization(actor, request.path_params["org_id"], reason)
+    except DomainError as exc:
+        if exc.status != 422:
+            raise
+        return redirect("/admin/organizations", exc.message)
+    return redirect("/admin/organizations", f"{org.name} is rejected.")
+
+
+async def audit_browser(request: Request) -> Response:
+    actor = await get_actor(request)
+    accounts.require_admin(actor)
+    page = page_number(request)
+    filters = {
+        key: request.query_params.get(key, "").strip()
+        for key in ("action", "object_type", "object_id", "actor_email")
+    }
+    entries, total = await audit.browse(**filters, page=page, per_page=50)
+    return await render(
+        request,
+        "admin/audit.html",
+        {"entries": entries, "total": total, "filters": filters, "page": page, "per_page": 50},
+    )
+
+
+routes = [
+    Route("/admin/organizations", organizations),
+    Route("/admin/organizations/{org_id}/verify", verify, methods=["POST"]),
+    Route("/admin/organizations/{org_id}/reject", reject, methods=["POST"]),
+    Route("/admin/audit", audit_browser),
+]

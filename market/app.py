@@ -1,0 +1,62 @@
+"""create_app(): every domain's routes, middleware and the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from market import api, outbox, pages
+from market.accounts import api as accounts_api
+from market.accounts import routes as accounts_routes
+from market.admin import api as admin_api
+from market.admin import routes as admin_routes
+from market.config import ROOT, Settings, get_settings
+from market.db import close_db, init_db
+from market.errors import DomainError
+from market.security import SecurityHeadersMiddleware
+
+API_ROUTERS = (accounts_api.router, admin_api.router)
+
+
+def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> Starlette:
+    settings = settings or get_settings()
+    settings.require_secret_key()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage_db:
+            await init_db(settings)
+        outbox.configure(settings.redis_url, settings.queue_name)
+        try:
+            yield
+        finally:
+            await outbox.shutdown()
+            if manage_db:
+                await close_db()
+
+    routes = [
+        *pages.routes,
+        *accounts_routes.routes,
+        *admin_routes.routes,
+        *api.routes(*API_ROUTERS),
+        Route(api.PREFIX + "/openapi.json", api.openapi_endpoint(*API_ROUTERS)),
+        Mount("/static", StaticFiles(directory=ROOT / "static"), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(SecurityHeadersMiddleware)],
+        exception_handlers={
+            DomainError: pages.domain_error,
+            HTTPException: pages.http_error,
+            Exception: pages.server_error,
+        },
+    )
+    app.state.settings = settings
+    return app

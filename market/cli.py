@@ -1,0 +1,233 @@
+"""The `market` command: dev, serve, worker, migrate, makemigrations, create-admin, seed, check."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from market.config import ConfigError, Settings, get_settings
+
+DEMO_PASSWORD = "demo-password-2026"
+DEMO_LOGINS = {
+    "admin@techmarket.example": "platform administrator",
+    "institute@techmarket.example": "member of a verified research institute",
+    "enterprise@techmarket.example": "member of a verified enterprise",
+}
+
+
+def fail(reason: str) -> None:
+    click.echo(f"market: {reason}", err=True)
+    sys.exit(1)
+
+
+def run_async(factory: Callable[[], Awaitable[Any]]) -> Any:
+    from market.errors import DomainError
+
+    try:
+        return asyncio.run(factory())
+    except (ConfigError, DomainError) as exc:
+        fail(str(exc) if not getattr(exc, "fields", None) else f"{exc}: {exc.fields}")
+    except OSError as exc:
+        fail(f"cannot reach a service: {exc}")
+
+
+def settings() -> Settings:
+    try:
+        return get_settings()
+    except Exception as exc:  # pydantic's message names the variable
+        fail(f"bad settings: {exc}".splitlines()[0])
+        raise
+
+
+@click.group()
+def main() -> None:
+    """techmarket: a marketplace for scientific and technological achievements."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the web application with uvicorn."""
+    import uvicorn
+
+    try:
+        settings().require_secret_key()
+    except ConfigError as exc:
+        fail(str(exc))
+    uvicorn.run(
+        "market.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,
+        log_level="info",
+    )
+
+
+@main.command()
+def worker() -> None:
+    """Run the arq worker: outbox events and cron jobs."""
+    from workers.settings import make_worker
+
+    s = settings()
+
+    async def run() -> None:
+        worker = make_worker(s)
+        await worker.async_run()
+
+    run_async(run)
+
+
+@main.command()
+def migrate() -> None:
+    """Apply the committed migrations."""
+    from market.db import migrate as apply
+
+    run_async(lambda: apply(settings()))
+    click.echo("migrations applied")
+
+
+@main.command()
+@click.option("--name", default=None, help="A name for the migration file")
+def makemigrations(name: str | None) -> None:
+    """Write a migration for model changes (developers only; never edit landed ones)."""
+    from tortoise.cli.cli import run_cli_async
+
+    os.environ.setdefault("TORTOISE_ORM", "market.db.TORTOISE_ORM")
+    argv = ["makemigrations"] + (["--name", name] if name else [])
+    code = asyncio.run(run_cli_async(argv))
+    sys.exit(code)
+
+
+@main.command("create-admin")
+@click.option("--email", required=True)
+@click.option("--password", default=None, help="Prompted for when left out")
+@click.option("--name", default="Administrator")
+def create_admin(email: str, password: str | None, name: str) -> None:
+    """Create a platform administrator."""
+    from market.accounts.service import create_admin as make
+    from market.db import close_db, init_db
+
+    if password is None:
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Again: "):
+            fail("the passwords differ")
+
+    async def run() -> None:
+        await init_db(settings())
+        try:
+            await make(email, password, name)
+        finally:
+            await close_db()
+
+    run_async(run)
+    click.echo(f"administrator {email.lower()} created")
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Demo organisations and logins")
+def seed(demo: bool) -> None:
+    """Load data; `--demo` loads the demo organisations and logins (idempotent)."""
+    if not demo:
+        fail("say what to seed: --demo")
+    from market.db import close_db, init_db
+    from market.seed import seed_demo
+
+    async def run() -> bool:
+        await init_db(settings())
+        try:
+            return await seed_demo(DEMO_PASSWORD)
+        finally:
+            await close_db()
+
+    created = run_async(run)
+    click.echo("demo data loaded" if created else "demo data already present")
+
+
+@main.command()
+def check() -> None:
+    """Report whether each service is reachable, with the reason when not."""
+    from market import health
+    from market.db import close_db, init_db
+
+    s = settings()
+
+    async def run() -> list[health.Check]:
+        checks = []
+        try:
+            await init_db(s)
+            checks.append(await health.check_database(s))
+        except Exception as exc:
+            checks.append(health.Check("database", False, str(exc)[:200]))
+        checks += [
+            await health.check_redis(s),
+            await health.check_meilisearch(s),
+            await health.check_stripe(s),
+        ]
+        await close_db()
+        return checks
+
+    checks = run_async(run)
+    for c in checks:
+        click.echo(f"{c.name:12} {'ok' if c.ok else 'UNREACHABLE'}  {c.detail}")
+    try:
+        s.require_secret_key()
+        click.echo(f"{'secret_key':12} ok")
+    except ConfigError as exc:
+        click.echo(f"{'secret_key':12} MISSING  {exc}")
+        sys.exit(1)
+    if not all(c.ok for c in checks):
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--no-demo", is_flag=True, help="Do not load demo data on first start")
+def dev(port: int, no_demo: bool) -> None:
+    """Run the whole marketplace on this machine (web, worker, Meilisearch, Redis, Stripe)."""
+    from market.dev import run_dev
+
+    try:
+        run_dev(port=port, demo=not no_demo)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def ensure_secret_key(var_dir: Path) -> str:
+    """Generate SECRET_KEY once into var/, so sessions survive restarts of `market dev`."""
+    path = var_dir / "secret_key"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def install_stop_signals() -> None:
+    """Turn SIGTERM into KeyboardInterrupt so one clean-up path stops every child."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def wait_forever(children: list[Any]) -> None:
+    while True:
+        for child in children:
+            if not child.alive():
+                raise RuntimeError(f"{child.name} stopped; its log {child.log_path}")
+        time.sleep(0.5)

@@ -1,0 +1,79 @@
+"""One Settings object, read from the environment (and `.env` when present)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    var_dir: Path = Field(default=ROOT / "var", validation_alias="MARKET_VAR_DIR")
+    database_url: str = ""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    queue_name: str = "techmarket:queue"
+    meili_url: str = "http://127.0.0.1:7700"
+    meili_key: str = ""
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_api_base: str = ""
+    secret_key: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    mail_from: str = "techmarket <no-reply@techmarket.invalid>"
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    session_days: int = 14
+    # Throttling thresholds for failed logins within `login_window_minutes`.
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_ip: int = 20
+    login_window_minutes: int = 15
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in {"sqlite", "postgres", "postgresql", "asyncpg"}:
+            raise ValueError("DATABASE_URL must start with sqlite://, postgres:// or postgresql://")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            # Tortoise knows postgres:// but not the postgresql:// spelling many tools print.
+            if self.database_url.startswith("postgresql://"):
+                return "postgres://" + self.database_url.removeprefix("postgresql://")
+            return self.database_url
+        return f"sqlite://{self.var_dir / 'market.sqlite3'}"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.effective_database_url.startswith(("postgres://", "asyncpg://"))
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    def require_secret_key(self) -> str:
+        if len(self.secret_key) < 32:
+            raise ConfigError(
+                "SECRET_KEY is not set (or shorter than 32 characters); "
+                "`market dev` generates one under var/, elsewhere set it in the environment"
+            )
+        return self.secret_key
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message is one line meant for the operator."""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

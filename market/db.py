@@ -1,0 +1,105 @@
+"""Tortoise configuration and the unit of work every use case runs in."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.transactions import in_transaction
+
+from market.config import Settings
+
+# Every module holding models; the migrations cover exactly these.
+MODEL_MODULES = [
+    "market.accounts.models",
+    "market.audit",
+    "market.outbox",
+    "market.notify",
+]
+
+
+def tortoise_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "connections": {"default": settings.effective_database_url},
+        "apps": {
+            "models": {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": "migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def init_db(settings: Settings) -> None:
+    if settings.effective_database_url.startswith("sqlite://"):
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    # The global fallback lets request tasks (not children of the lifespan task) see the ORM.
+    await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()
+
+
+async def migrate(settings: Settings) -> None:
+    from tortoise.migrations.api.migrate import migrate as run_migrations
+
+    if settings.effective_database_url.startswith("sqlite://"):
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        await run_migrations(config=tortoise_config(settings))
+    finally:
+        # An open aiosqlite thread would keep a failed command from ever exiting.
+        await Tortoise.close_connections()
+
+
+class UnitOfWork:
+    """One transaction; callbacks registered on it run only after it commits."""
+
+    def __init__(self) -> None:
+        self.after_commit: list[Callable[[], Awaitable[None]]] = []
+
+
+_current: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar(
+    "unit_of_work", default=None
+)
+
+
+def current_unit_of_work() -> UnitOfWork:
+    uow = _current.get()
+    if uow is None:
+        raise RuntimeError("this write must run inside `async with unit_of_work():`")
+    return uow
+
+
+@asynccontextmanager
+async def unit_of_work() -> AsyncIterator[UnitOfWork]:
+    """Own the transaction of one use case; nested calls join the outer one."""
+    outer = _current.get()
+    if outer is not None:
+        yield outer
+        return
+    uow = UnitOfWork()
+    token = _current.set(uow)
+    try:
+        async with in_transaction():
+            yield uow
+    finally:
+        _current.reset(token)
+    for callback in uow.after_commit:
+        await callback()
+
+
+def __getattr__(name: str) -> Any:
+    # `tortoise makemigrations` reads a config by dotted path; build it from the settings.
+    if name == "TORTOISE_ORM":
+        from market.config import get_settings
+
+        return tortoise_config(get_settings())
+    raise AttributeError(name)

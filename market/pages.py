@@ -1,0 +1,93 @@
+"""The home page, health endpoints and error pages."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from market import health
+from market.api import PREFIX
+from market.errors import DomainError, NotAuthenticated, NotFound
+from market.i18n import LANGUAGES
+from market.web import LANG_COOKIE, error_json, redirect, render, settings_of
+
+log = logging.getLogger(__name__)
+
+
+async def home(request: Request) -> Response:
+    return await render(request, "home.html")
+
+
+async def set_language(request: Request) -> Response:
+    lang = request.path_params["lang"]
+    if lang not in LANGUAGES:
+        raise NotFound("No such language.")
+    response = redirect("/")
+    response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
+    return response
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def readyz(request: Request) -> Response:
+    checks = await health.readiness(settings_of(request))
+    ok = all(c.ok for c in checks)
+    body = {"ok": ok, "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks}}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith(PREFIX) or request.url.path.startswith("/webhooks/")
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    if _wants_json(request):
+        return error_json(exc)
+    if isinstance(exc, NotAuthenticated):
+        return redirect(f"/login?next={request.url.path}")
+    return await render(
+        request, "error.html", {"status": exc.status, "message": exc.message}, status=exc.status
+    )
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error = DomainError(exc.detail or "Error")
+    error.status = exc.status_code
+    error.code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+    if exc.status_code == 404:
+        error.message = "There is nothing at this address."
+    return await domain_error(request, error)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    if _wants_json(request):
+        return JSONResponse(
+            {"error": {"code": "server_error", "message": "Something went wrong on our side."}},
+            status_code=500,
+        )
+    try:
+        return await render(
+            request,
+            "error.html",
+            {"status": 500, "message": "Something went wrong on our side."},
+            status=500,
+        )
+    except Exception:  # the template layer itself may be what failed
+        return PlainTextResponse("Something went wrong on our side.", status_code=500)
+
+
+routes = [
+    Route("/", home),
+    Route("/language/{lang}", set_language),
+    Route("/healthz", healthz),
+    Route("/readyz", readyz),
+]

@@ -1,0 +1,230 @@
+"""What every page and API endpoint shares: who is asking, CSRF, input and rendering."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from jinja2.ext import _make_new_gettext, _make_new_ngettext  # newstyle, autoescape-aware
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from market import i18n
+from market.accounts import service as accounts
+from market.actor import Actor
+from market.config import ROOT, Settings
+from market.errors import DomainError, Forbidden, ValidationFailed
+
+SESSION_COOKIE = "tm_session"
+ANON_COOKIE = "tm_anon"
+LANG_COOKIE = "tm_lang"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+MAX_BODY = 1_000_000
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(ROOT / "templates"),
+    autoescape=True,
+    extensions=["jinja2.ext.i18n"],
+    undefined=jinja2.ChainableUndefined,
+)
+_env.install_null_translations(newstyle=True)
+templates = Jinja2Templates(env=_env)
+
+
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+async def get_actor(request: Request) -> Actor:
+    """Resolve (once per request) the session cookie or bearer token into an Actor."""
+    cached = getattr(request.state, "actor", None)
+    if cached is not None:
+        return cached
+    ip = client_ip(request)
+    actor: Actor | None = None
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        actor = await accounts.actor_from_api_token(auth[7:].strip(), ip=ip)
+    elif token := request.cookies.get(SESSION_COOKIE):
+        actor = await accounts.actor_from_session(token, ip=ip)
+    request.state.actor = actor or Actor.anonymous(ip)
+    return request.state.actor
+
+
+# --- CSRF --------------------------------------------------------------------------------
+
+
+def _csrf_basis(request: Request) -> str:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        return "s:" + token
+    anon = request.cookies.get(ANON_COOKIE) or getattr(request.state, "new_anon", None)
+    if anon is None:
+        anon = secrets.token_urlsafe(24)
+        request.state.new_anon = anon
+    return "a:" + anon
+
+
+def csrf_token(request: Request) -> str:
+    key = settings_of(request).require_secret_key().encode()
+    return hmac.new(key, _csrf_basis(request).encode(), hashlib.sha256).hexdigest()
+
+
+def _csrf_ok(request: Request, presented: str | None) -> bool:
+    return bool(presented) and hmac.compare_digest(presented or "", csrf_token(request))
+
+
+def check_form_csrf(request: Request, form: FormData) -> None:
+    if not _csrf_ok(request, str(form.get(CSRF_FIELD) or "")):
+        raise Forbidden("The form expired or did not come from this site. Please try again.")
+
+
+def check_api_csrf(request: Request) -> None:
+    """Cookie-authenticated API writes need the header; bearer tokens are not ambient."""
+    if request.headers.get("authorization", "").lower().startswith("bearer "):
+        return
+    if request.cookies.get(SESSION_COOKIE) and not _csrf_ok(
+        request, request.headers.get(CSRF_HEADER)
+    ):
+        raise Forbidden("Missing or wrong X-CSRF-Token header.")
+
+
+# --- input -------------------------------------------------------------------------------
+
+
+async def read_json(request: Request) -> Any:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise ValidationFailed("The request body is too large.", fields={"body": "Too large."})
+    if not body:
+        return {}
+    # Cross-site forms cannot send this content type without a CORS preflight.
+    if content_type != "application/json":
+        raise ValidationFailed(
+            "Send JSON with Content-Type: application/json.", fields={"body": "Not JSON."}
+        )
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed(
+            "The body is not valid JSON.", fields={"body": "Invalid JSON."}
+        ) from None
+
+
+async def read_form(request: Request) -> FormData:
+    form = await request.form(max_files=0, max_fields=200)
+    check_form_csrf(request, form)
+    return form
+
+
+def nest(form: FormData, *, drop: tuple[str, ...] = (CSRF_FIELD,)) -> dict[str, Any]:
+    """Turn `organization.name` style form fields into the nested dict the schemas take."""
+    data: dict[str, Any] = {}
+    for key, value in form.multi_items():
+        if key in drop or not isinstance(value, str):
+            continue
+        target = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    return data
+
+
+def page_number(request: Request, name: str = "page") -> int:
+    raw = request.query_params.get(name, "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+        raise ValidationFailed("Page must be a positive whole number.", fields={name: "Invalid."})
+    return int(raw)
+
+
+# --- output ------------------------------------------------------------------------------
+
+
+def language(request: Request, actor: Actor | None) -> str:
+    explicit = request.cookies.get(LANG_COOKIE) or (
+        actor.user.locale if actor and actor.user else None
+    )
+    return i18n.negotiate(explicit, request.headers.get("accept-language", ""))
+
+
+def _finish(request: Request, response: Response) -> Response:
+    new_anon = getattr(request.state, "new_anon", None)
+    if new_anon and not request.cookies.get(SESSION_COOKIE):
+        response.set_cookie(
+            ANON_COOKIE,
+            new_anon,
+            httponly=True,
+            samesite="lax",
+            secure=settings_of(request).secure_cookies,
+            max_age=60 * 60 * 24 * 30,
+        )
+    return response
+
+
+async def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200
+) -> Response:
+    actor = await get_actor(request)
+    lang = language(request, actor)
+    trans = i18n.translations(lang)
+    ctx: dict[str, Any] = {
+        "actor": actor,
+        "lang": lang,
+        "languages": i18n.LANGUAGES,
+        "csrf_token": csrf_token(request),
+        "gettext": _make_new_gettext(trans.gettext),
+        "ngettext": _make_new_ngettext(trans.ngettext),
+        "errors": {},
+        "values": {},
+        "message": "",
+        "notice": request.query_params.get("notice", ""),
+        "query": lambda **kw: urlencode({k: v for k, v in kw.items() if v not in (None, "")}),
+    }
+    ctx.update(context or {})
+    response = templates.TemplateResponse(request, template, ctx, status_code=status)
+    return _finish(request, response)
+
+
+async def render_error(
+    request: Request, exc: DomainError, template: str, context: dict
+) -> Response:
+    """Show the form again with what the user typed and why it was refused."""
+    return await render(
+        request,
+        template,
+        {**context, "errors": exc.fields, "message": exc.message},
+        status=exc.status,
+    )
+
+
+def redirect(url: str, notice: str = "") -> RedirectResponse:
+    if notice:
+        url += ("&" if "?" in url else "?") + urlencode({"notice": notice})
+    return RedirectResponse(url, status_code=303)
+
+
+def json_response(data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(data, status_code=status)
+
+
+def error_json(exc: DomainError) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return JSONResponse(exc.as_json(), status_code=exc.status, headers=headers)
+
+
+def html(text: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(text, status_code=status)

@@ -1,0 +1,59 @@
+"""The arq WorkerSettings: database set-up and teardown, job registry and cron jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq import cron
+from arq.connections import RedisSettings
+from arq.worker import Worker
+
+import market.accounts.events  # noqa: F401  (registers the outbox handlers)
+from market import outbox
+from market.config import Settings, get_settings
+from market.db import close_db, init_db
+from workers.jobs import FUNCTIONS, sweep_outbox
+
+
+def worker_settings(settings: Settings | None = None, *, manage_db: bool = True) -> dict[str, Any]:
+    settings = settings or get_settings()
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        if manage_db:
+            await init_db(settings)
+        outbox.configure(settings.redis_url, settings.queue_name)
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        await outbox.shutdown()
+        if manage_db:
+            await close_db()
+
+    return {
+        "functions": FUNCTIONS,
+        "cron_jobs": [cron(sweep_outbox, second={0, 30}, run_at_startup=True)],
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "queue_name": settings.queue_name,
+        "max_tries": outbox.MAX_ATTEMPTS,
+        "keep_result": 3600,
+        "handle_signals": True,
+    }
+
+
+def make_worker(settings: Settings | None = None, **overrides: Any) -> Worker:
+    options = worker_settings(settings, manage_db=overrides.pop("manage_db", True))
+    options.update(overrides)
+    return Worker(**options)
+
+
+class WorkerSettings:
+    """For `arq workers.settings.WorkerSettings`; `market worker` runs the same options."""
+
+    functions = FUNCTIONS
+    cron_jobs = worker_settings()["cron_jobs"]
+    on_startup = worker_settings()["on_startup"]
+    on_shutdown = worker_settings()["on_shutdown"]
+    redis_settings = RedisSettings.from_dsn(get_settings().redis_url)
+    queue_name = get_settings().queue_name
+    max_tries = outbox.MAX_ATTEMPTS
