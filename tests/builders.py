@@ -1,4 +1,4 @@
-"""Builders: small functions that make a valid object, with overrides for what a test cares about."""
+"""Builders: small functions that make a valid object; overrides for what a test cares about."""
 
 from __future__ import annotations
 
