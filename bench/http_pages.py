@@ -15,8 +15,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import os
 import secrets
+import shutil
+import ssl
 import statistics
 import subprocess
 import sys
@@ -39,6 +42,13 @@ from market.processes import (
     http_answers,
     start_command,
 )
+
+# httpcore imports sniffio on every lock it creates and falls back to asyncio when that fails;
+# anyio >= 4.11 no longer installs sniffio, and Python does not cache failed imports, so each
+# request pays a sys.path search (encode/httpcore#1103). Marking it absent makes the failure
+# instant and changes nothing else: we run on asyncio either way.
+if importlib.util.find_spec("sniffio") is None:
+    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 MAX_ERROR_RATE = 0.01
 REQUEST_TIMEOUT = 10.0
@@ -229,15 +239,30 @@ async def _load(
     url: str, *, concurrency: int, warmup: float, seconds: float, server_pid: int
 ) -> Sample:
     sample = Sample(seconds=seconds)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # One client (one keep-alive connection) per worker rather than one pool of `concurrency`:
+    # httpcore's pool walks all its connections on every request, which costs the client CPU
+    # that the client, the bottleneck on a small machine, does not have.
     # trust_env=False: a developer's HTTP(S)_PROXY must not sit between us and loopback.
-    # The cookie jar is kept, like a browser's: our home page sets an anonymous CSRF cookie on
-    # the first visit only, so later requests are those of a returning visitor.
-    async with httpx.AsyncClient(limits=limits, timeout=REQUEST_TIMEOUT, trust_env=False) as client:
+    # Each client keeps its cookie jar, like a browser: our home page sets an anonymous CSRF
+    # cookie on the first visit only, so later requests are those of a returning visitor.
+    # One shared SSL context: httpx builds one per client otherwise (~40 ms each, unused here).
+    tls = ssl.create_default_context()
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(
+                    limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                    timeout=REQUEST_TIMEOUT,
+                    trust_env=False,
+                    verify=tls,
+                )
+            )
+            for _ in range(concurrency)
+        ]
         start = time.perf_counter() + warmup
         end = start + seconds
 
-        async def worker() -> None:
+        async def worker(client: httpx.AsyncClient) -> None:
             while (t0 := time.perf_counter()) < end:
                 try:
                     response = await client.get(url)
@@ -262,7 +287,7 @@ async def _load(
             sample.server_cpu = _cpu_seconds(server_pid) - server0
             sample.client_cpu = time.process_time() - client0
 
-        await asyncio.gather(cpu_meter(), *(worker() for _ in range(concurrency)))
+        await asyncio.gather(cpu_meter(), *(worker(client) for client in clients))
     return sample
 
 
@@ -324,7 +349,7 @@ def report(results: dict[Target, list[Sample]]) -> str:
             f"  srv us/req {_ratio(o.server_us_per_request, b.server_us_per_request)}"
         )
     client_bound = [
-        t.label.split("(")[0].strip()
+        " ".join(t.label.split())
         for t, m in median.items()
         if m.client_busy > 0.9 and m.server_busy < 0.9
     ]
@@ -416,7 +441,7 @@ def benchmark(args: argparse.Namespace, work: Path) -> int:
     print(
         f"\n{args.rounds} rounds x {args.seconds:g} s (after {args.warmup:g} s warm-up),"
         f" concurrency {args.concurrency}; median round by rps, errors over all rounds;"
-        f" {'server pinned to 1 core, client to the other' if split else 'no CPU pinning'}\n"
+        f" {'server pinned to 1 core, client to the rest' if split else 'no CPU pinning'}\n"
     )
     print(report(results))
 
@@ -437,12 +462,19 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     # SIGTERM takes the same path as Ctrl-C, so the servers are stopped either way.
     install_stop_signals()
+    work = Path(tempfile.mkdtemp(prefix="bench-http-"))
+    code = 130
     try:
-        with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
-            return benchmark(args, Path(tmp))
+        code = benchmark(args, work)
     except KeyboardInterrupt:
         print("http_pages: interrupted", file=sys.stderr)
-        return 130
+    finally:
+        # The server logs are the only clue to a failed start or to error responses.
+        if code in (0, 130):
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"http_pages: server logs kept in {work}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

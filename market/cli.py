@@ -42,10 +42,16 @@ def run_async(factory: Callable[[], Awaitable[Any]]) -> Any:
 
 
 def settings() -> Settings:
+    from pydantic import ValidationError
+
     try:
         return get_settings()
-    except Exception as exc:  # pydantic's message names the variable
-        fail(f"bad settings: {exc}".splitlines()[0])
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        fail(f"bad settings: {problems}")
         raise
 
 

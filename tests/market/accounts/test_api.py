@@ -59,7 +59,9 @@ async def test_wrong_types_and_non_json_are_refused_cleanly(client) -> None:
 
 async def test_duplicate_email_in_another_case_is_a_field_error(client) -> None:
     await a_user(email="dup@example.org")
-    response = await client.post("/api/v1/auth/register", json=registration(email="DUP@example.org"))
+    response = await client.post(
+        "/api/v1/auth/register", json=registration(email="DUP@example.org")
+    )
     assert response.status_code == 422
     assert "email" in response.json()["error"]["fields"]
 
@@ -174,8 +176,13 @@ async def test_unknown_api_paths_answer_json_404(client) -> None:
 
 async def test_openapi_document_lists_the_contract(client) -> None:
     doc = (await client.get("/api/v1/openapi.json")).json()
-    for path in ["/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/me", "/api/v1/tokens",
-                 "/api/v1/admin/organizations/{org_id}/verify"]:
+    for path in [
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/me",
+        "/api/v1/tokens",
+        "/api/v1/admin/organizations/{org_id}/verify",
+    ]:
         assert path in doc["paths"], path
     register = doc["paths"]["/api/v1/auth/register"]["post"]
     assert register["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(

@@ -1,0 +1,191 @@
+"""The `market` command, run as a real process the way an operator runs it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from market import processes
+from market.config import ROOT
+
+MARKET = [sys.executable, "-m", "market"]
+# Settings the session fixture put in the environment; a command under test gets its own.
+OURS = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "QUEUE_NAME",
+    "MEILI_URL",
+    "MEILI_KEY",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_API_BASE",
+    "STRIPE_WEBHOOK_SECRET",
+    "SECRET_KEY",
+    "BASE_URL",
+    "MARKET_VAR_DIR",
+}
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in OURS}
+    env.update(extra)
+    return env
+
+
+def market(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*MARKET, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_commands_refuse_with_a_one_line_reason(tmp_path: Path) -> None:
+    env = clean_env(MARKET_VAR_DIR=str(tmp_path))
+    serve = market("serve", "--port", str(processes.free_port()), env=env)
+    assert serve.returncode != 0
+    assert serve.stderr.strip().splitlines()[-1].startswith("market: SECRET_KEY is not set")
+
+    bad_url = market("migrate", env={**env, "DATABASE_URL": "mysql://x"})
+    assert bad_url.returncode != 0
+    assert "DATABASE_URL" in bad_url.stderr and len(bad_url.stderr.strip().splitlines()) == 1
+
+    seed = market("seed", env=env)
+    assert seed.returncode != 0 and "--demo" in seed.stderr
+
+
+def test_check_names_each_service_and_why(tmp_path: Path, settings) -> None:
+    env = clean_env(
+        MARKET_VAR_DIR=str(tmp_path),
+        SECRET_KEY="k" * 40,
+        REDIS_URL=settings.redis_url,
+        MEILI_URL=f"http://127.0.0.1:{processes.free_port()}",
+    )
+    assert market("migrate", env=env).returncode == 0
+    result = market("check", env=env)
+    assert result.returncode == 1
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()}
+    assert " ok" in lines["database"] and " ok" in lines["redis"]
+    assert "UNREACHABLE" in lines["meilisearch"] and "Connect" in lines["meilisearch"]
+    assert "STRIPE_SECRET_KEY is not set" in lines["stripe"]
+
+
+def test_create_admin_and_its_refusals(tmp_path: Path) -> None:
+    env = clean_env(MARKET_VAR_DIR=str(tmp_path), SECRET_KEY="k" * 40)
+    assert market("migrate", env=env).returncode == 0
+    made = market(
+        "create-admin",
+        "--email",
+        "Boss@Example.org",
+        "--password",
+        "a long admin passphrase",
+        env=env,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "boss@example.org" in made.stdout
+    again = market(
+        "create-admin",
+        "--email",
+        "boss@example.org",
+        "--password",
+        "a long admin passphrase",
+        env=env,
+    )
+    assert again.returncode == 1 and "already exists" in again.stderr
+    weak = market("create-admin", "--email", "x@example.org", "--password", "short", env=env)
+    assert weak.returncode == 1 and "10 characters" in weak.stderr
+
+
+def _children_of(marker: str) -> list[int]:
+    """Processes whose command line or environment mentions the run's own var dir."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            blob = (proc / "cmdline").read_bytes() + (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in blob:
+            found.append(int(proc.name))
+    return found
+
+
+def _start_dev(env: dict[str, str], port: int) -> tuple[subprocess.Popen, list[str]]:
+    proc = subprocess.Popen(
+        [*MARKET, "dev", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip())
+        if line.startswith("Press Ctrl-C"):
+            return proc, lines
+    proc.kill()
+    pytest.fail("market dev did not start:\n" + "\n".join(lines))
+
+
+def _stop_dev(proc: subprocess.Popen, sig: signal.Signals) -> None:
+    proc.send_signal(sig)
+    try:
+        assert proc.wait(timeout=30) == 0 or sig == signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_market_dev_serves_the_marketplace_on_sqlite_and_stops_cleanly(
+    tmp_path: Path, settings
+) -> None:
+    var = tmp_path / "devvar"
+    env = clean_env(
+        MARKET_VAR_DIR=str(var),
+        REDIS_URL=settings.redis_url,
+        QUEUE_NAME=f"{settings.queue_name}:dev",
+    )
+    port = processes.free_port()
+    proc, lines = _start_dev(env, port)
+    try:
+        text = "\n".join(lines)
+        assert f"http://127.0.0.1:{port}" in text
+        assert "admin@techmarket.example" in text and "demo-password" in text
+        assert "(localstripe)" in text and "meilisearch  http://127.0.0.1:" in text
+        home = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert home.status_code == 200 and "techmarket" in home.text
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"]["database"]["detail"] == "sqlite"
+        login = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/auth/login",
+            json={"email": "institute@techmarket.example", "password": "demo-password-2026"},
+            timeout=10,
+        )
+        assert login.status_code == 200
+        assert (var / "market.sqlite3").exists() and (var / "secret_key").exists()
+    finally:
+        _stop_dev(proc, signal.SIGINT)
+    time.sleep(0.5)
+    assert _children_of(str(var)) == [], "market dev left processes behind"
+
+    # A second start works, keeps the data and does not seed twice.
+    proc, lines = _start_dev(env, port)
+    try:
+        assert any("already present" in line for line in lines)
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
+    finally:
+        _stop_dev(proc, signal.SIGTERM)
+    time.sleep(0.5)
+    assert _children_of(str(var)) == []
