@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 import os
 import secrets
 import signal
@@ -128,9 +127,8 @@ def create_admin(email: str, password: str | None, name: str) -> None:
     from market.db import close_db, init_db
 
     if password is None:
-        password = getpass.getpass("Password: ")
-        if password != getpass.getpass("Again: "):
-            fail("the passwords differ")
+        # click reads a terminal without echo, or standard input when there is no terminal.
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
     async def run() -> None:
         await init_db(settings())

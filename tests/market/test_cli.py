@@ -96,6 +96,13 @@ def test_create_admin_and_its_refusals(tmp_path: Path) -> None:
         env=env,
     )
     assert again.returncode == 1 and "already exists" in again.stderr
+    prompted = subprocess.run(
+        [*MARKET, "create-admin", "--email", "second@example.org"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        input="another long passphrase\nanother long passphrase\n",
+    )
+    assert prompted.returncode == 0, prompted.stderr
+    assert "Password" in prompted.stderr and "passphrase" not in prompted.stdout + prompted.stderr
     weak = market("create-admin", "--email", "x@example.org", "--password", "short", env=env)
     assert weak.returncode == 1 and "10 characters" in weak.stderr
 
