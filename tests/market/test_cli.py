@@ -98,7 +98,11 @@ def test_create_admin_and_its_refusals(tmp_path: Path) -> None:
     assert again.returncode == 1 and "already exists" in again.stderr
     prompted = subprocess.run(
         [*MARKET, "create-admin", "--email", "second@example.org"],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
         input="another long passphrase\nanother long passphrase\n",
     )
     assert prompted.returncode == 0, prompted.stderr
@@ -120,6 +124,32 @@ def _children_of(marker: str) -> list[int]:
         if marker.encode() in blob:
             found.append(int(proc.name))
     return found
+
+
+def _worker_delivers_a_verification(base: str) -> None:
+    """The admin verifies the waiting institute; the worker's notification reaches its owner."""
+    password = "demo-password-2026"
+    with httpx.Client(base_url=base, timeout=10) as admin:
+        admin.post(
+            "/api/v1/auth/login", json={"email": "admin@techmarket.example", "password": password}
+        ).raise_for_status()
+        csrf = admin.get("/api/v1/me").json()["csrf_token"]
+        pending = admin.get("/api/v1/admin/organizations?state=pending").json()["items"]
+        assert [o["name"] for o in pending] == ["Kansai Robotics Lab"]
+        admin.post(
+            f"/api/v1/admin/organizations/{pending[0]['id']}/verify", headers={"X-CSRF-Token": csrf}
+        ).raise_for_status()
+    with httpx.Client(base_url=base, timeout=10) as owner:
+        owner.post(
+            "/api/v1/auth/login",
+            json={"email": "newcomer@techmarket.example", "password": password},
+        ).raise_for_status()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if "Your organisation is verified" in owner.get("/dashboard").text:
+                return
+            time.sleep(0.3)
+    pytest.fail("the worker did not deliver the verification notice")
 
 
 def _start_dev(env: dict[str, str], port: int) -> tuple[subprocess.Popen, list[str]]:
@@ -182,6 +212,7 @@ def test_market_dev_serves_the_marketplace_on_sqlite_and_stops_cleanly(
         )
         assert login.status_code == 200
         assert (var / "market.sqlite3").exists() and (var / "secret_key").exists()
+        _worker_delivers_a_verification(f"http://127.0.0.1:{port}")
     finally:
         _stop_dev(proc, signal.SIGINT)
     time.sleep(0.5)
