@@ -1,6 +1,6 @@
 """HTTP throughput and latency of our app against a bare Starlette app, both under uvicorn.
 
-    .venv/bin/python bench/http_pages.py [--seconds N] [--concurrency C] [--rounds R]
+    .venv/bin/python bench/http_pages.py [--seconds N] [--concurrency C] [--rounds R] [--warmup W]
 
 Starts `market serve` (SQLite in a fresh temporary MARKET_VAR_DIR, migrated and demo-seeded)
 and `uvicorn bench.bare_app:app` with the same uvicorn options, then loads `/healthz` and `/`

@@ -7,7 +7,7 @@ import hmac
 import json
 import secrets
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import jinja2
 from jinja2.ext import _make_new_gettext, _make_new_ngettext  # newstyle, autoescape-aware
@@ -25,6 +25,7 @@ from market.errors import DomainError, Forbidden, ValidationFailed
 SESSION_COOKIE = "tm_session"
 ANON_COOKIE = "tm_anon"
 LANG_COOKIE = "tm_lang"
+FLASH_COOKIE = "tm_flash"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 MAX_BODY = 1_000_000
@@ -34,6 +35,8 @@ _env = jinja2.Environment(
     autoescape=True,
     extensions=["jinja2.ext.i18n"],
     undefined=jinja2.ChainableUndefined,
+    # Templates ship with the code; checking their files on every render costs page time.
+    auto_reload=False,
 )
 _env.install_null_translations(newstyle=True)
 templates = Jinja2Templates(env=_env)
@@ -191,11 +194,13 @@ async def render(
         "errors": {},
         "values": {},
         "message": "",
-        "notice": request.query_params.get("notice", ""),
+        "notice": unquote(request.cookies.get(FLASH_COOKIE, ""))[:500],
         "query": lambda **kw: urlencode({k: v for k, v in kw.items() if v not in (None, "")}),
     }
     ctx.update(context or {})
     response = templates.TemplateResponse(request, template, ctx, status_code=status)
+    if FLASH_COOKIE in request.cookies:
+        response.delete_cookie(FLASH_COOKIE)
     return _finish(request, response)
 
 
@@ -212,9 +217,11 @@ async def render_error(
 
 
 def redirect(url: str, notice: str = "") -> RedirectResponse:
+    """Redirect after a POST; the notice rides in a cookie, so no link can forge one."""
+    response = RedirectResponse(url, status_code=303)
     if notice:
-        url += ("&" if "?" in url else "?") + urlencode({"notice": notice})
-    return RedirectResponse(url, status_code=303)
+        response.set_cookie(FLASH_COOKIE, quote(notice), max_age=60, httponly=True, samesite="lax")
+    return response
 
 
 def json_response(data: Any, status: int = 200) -> JSONResponse:

@@ -162,3 +162,17 @@ async def test_token_page_shows_a_new_token_once(client) -> None:
     raw = re.search(r"(tm_[A-Za-z0-9_\-]{20,})", created.text).group(1)
     again = await client.get("/account/tokens")
     assert raw not in again.text and "sync" in again.text
+
+
+async def test_notices_come_once_from_our_redirects_never_from_the_url(client) -> None:
+    forged = await client.get("/", params={"notice": "Send your password to evil.example"})
+    assert "evil.example" not in forged.text
+    await a_user(email="flash@example.org")
+    await page_login(client, "flash@example.org")
+    page = await client.get("/account")
+    saved = await client.post(
+        "/account", data={"name": "New Name", "locale": "en", "csrf_token": csrf_of(page.text)}
+    )
+    assert saved.status_code == 303
+    assert "Your profile is saved." in (await client.get("/account")).text
+    assert "Your profile is saved." not in (await client.get("/account")).text
