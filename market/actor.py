@@ -28,6 +28,11 @@ class Actor:
         return self.user is not None
 
     @property
+    def is_system(self) -> bool:
+        """Another domain acting on its own authority (a contract licensing a listing)."""
+        return self.user is None and self.ip == "system"
+
+    @property
     def is_admin(self) -> bool:
         return (
             self.user is not None

@@ -11,6 +11,10 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from listings import api as listings_api
+from listings import import_routes as listings_import_routes
+from listings import media_routes as listings_media_routes
+from listings import routes as listings_routes
 from market import api, outbox, pages
 from market.accounts import api as accounts_api
 from market.accounts import routes as accounts_routes
@@ -21,7 +25,7 @@ from market.db import close_db, init_db
 from market.errors import DomainError
 from market.security import SecurityHeadersMiddleware
 
-API_ROUTERS = (accounts_api.router, admin_api.router)
+API_ROUTERS = (accounts_api.router, admin_api.router, listings_api.router)
 
 
 def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> Starlette:
@@ -44,6 +48,9 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         *pages.routes,
         *accounts_routes.routes,
         *admin_routes.routes,
+        *listings_routes.routes,
+        *listings_media_routes.routes,
+        *listings_import_routes.routes,
         *api.routes(*API_ROUTERS),
         Route(api.PREFIX + "/openapi.json", api.openapi_endpoint(*API_ROUTERS)),
         Mount("/static", StaticFiles(directory=ROOT / "static"), name="static"),

@@ -18,6 +18,7 @@ MODEL_MODULES = [
     "market.audit",
     "market.outbox",
     "market.notify",
+    "listings.models",
 ]
 
 

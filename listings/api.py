@@ -1,0 +1,5 @@
+"""JSON endpoints for listings (see API.md)."""
+
+from market.api import ApiRouter
+
+router = ApiRouter("listings")

@@ -1,0 +1,153 @@
+"""Listings of technology achievements, their pending revisions, media and imports."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class ListingKind(StrEnum):
+    PATENT = "patent"
+    PATENT_APPLICATION = "patent_application"
+    SOFTWARE = "software"
+    KNOW_HOW = "know_how"
+    MATERIAL = "material"
+    DESIGN = "design"
+    OTHER = "other"
+
+
+class ListingState(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    PUBLISHED = "published"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    LICENSED = "licensed"
+
+
+class Listing(Model):
+    id = fields.UUIDField(primary_key=True)
+    institute: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Organization", related_name="listings", on_delete=fields.RESTRICT
+    )
+    created_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name="listings", null=True, on_delete=fields.SET_NULL
+    )
+    title = fields.CharField(max_length=200)
+    summary = fields.TextField()
+    description = fields.TextField(default="")
+    kind = fields.CharEnumField(ListingKind, max_length=24)
+    patent_numbers = fields.JSONField(default=list)
+    ipc_codes = fields.JSONField(default=list)
+    trl = fields.SmallIntField(null=True)
+    keywords = fields.JSONField(default=list)
+    inventors = fields.JSONField(default=list)
+    license_types = fields.JSONField(default=list)
+    territories = fields.JSONField(default=list)
+    fields_of_use = fields.JSONField(default=list)
+    price_model = fields.CharField(max_length=16, default="offers")
+    asking_amount = fields.BigIntField(null=True)
+    asking_currency = fields.CharField(max_length=3, null=True)
+    language = fields.CharField(max_length=2, default="en")
+    contact_name = fields.CharField(max_length=120, default="")
+    contact_email = fields.CharField(max_length=254, default="")
+    state = fields.CharEnumField(ListingState, max_length=16, default=ListingState.DRAFT)
+    rejection_reason = fields.TextField(default="")
+    # Where an imported listing came from (a patent or record id); re-imports skip it.
+    source_ref = fields.CharField(max_length=120, null=True)
+    # Bumped on every change the search index must see; drift is checked by id and version.
+    version = fields.IntField(default=1)
+    view_count = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    published_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "listing"
+        unique_together = (("institute", "source_ref"),)
+        indexes = (("state", "published_at"), ("institute", "state"))
+
+
+class RevisionState(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+# A change to a published listing's substance, waiting for an administrator.
+class ListingRevision(Model):
+    id = fields.UUIDField(primary_key=True)
+    listing: fields.ForeignKeyRelation[Listing] = fields.ForeignKeyField(
+        "models.Listing", related_name="revisions", on_delete=fields.CASCADE
+    )
+    author: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name="listing_revisions", null=True, on_delete=fields.SET_NULL
+    )
+    changes = fields.JSONField()
+    state = fields.CharEnumField(RevisionState, max_length=16, default=RevisionState.PENDING)
+    reason = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    decided_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "listing_revision"
+
+
+class MediaKind(StrEnum):
+    IMAGE = "image"
+    PDF = "pdf"
+
+
+class ListingMedia(Model):
+    id = fields.UUIDField(primary_key=True)
+    listing: fields.ForeignKeyRelation[Listing] = fields.ForeignKeyField(
+        "models.Listing", related_name="media", on_delete=fields.CASCADE
+    )
+    kind = fields.CharEnumField(MediaKind, max_length=8)
+    content_type = fields.CharField(max_length=64)
+    original_name = fields.CharField(max_length=255)
+    # A random name under var/media: nothing a user typed reaches the file system.
+    stored_name = fields.CharField(max_length=64, unique=True)
+    size = fields.IntField()
+    sha256 = fields.CharField(max_length=64)
+    confidential = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "listing_media"
+
+
+class ImportState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class ListingImport(Model):
+    id = fields.UUIDField(primary_key=True)
+    institute: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Organization", related_name="imports", on_delete=fields.CASCADE
+    )
+    created_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name="imports", null=True, on_delete=fields.SET_NULL
+    )
+    filename = fields.CharField(max_length=255)
+    stored_name = fields.CharField(max_length=64)
+    options = fields.JSONField(default=dict)
+    state = fields.CharEnumField(ImportState, max_length=16, default=ImportState.QUEUED)
+    total = fields.IntField(default=0)
+    processed = fields.IntField(default=0)
+    created = fields.IntField(default=0)
+    skipped = fields.IntField(default=0)
+    refused = fields.IntField(default=0)
+    # [{"row": 12, "ref": "US123", "errors": {"title": "..."}}], refused and warned rows only.
+    report = fields.JSONField(default=list)
+    error = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "listing_import"

@@ -1,0 +1,164 @@
+"""Listing input shapes shared by the forms, the API and the importer."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StrictInt,
+    field_validator,
+)
+
+from listings import ipc
+from market.accounts.schemas import countries
+from market.money import Money
+
+Kind = Literal[
+    "patent", "patent_application", "software", "know_how", "material", "design", "other"
+]
+LicenseType = Literal["exclusive", "sole", "non_exclusive", "assignment", "option"]
+PriceModel = Literal["fixed", "negotiable", "royalty", "offers"]
+LICENSE_TYPES: tuple[str, ...] = LicenseType.__args__  # type: ignore[attr-defined]
+KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
+PRICE_MODELS: tuple[str, ...] = PriceModel.__args__  # type: ignore[attr-defined]
+_PATENT_NUMBER = re.compile(r"^[A-Z]{2}[ -]?[0-9A-Z][0-9A-Z/.,\- ]{2,30}$")
+
+
+def _text(max_length: int) -> type[str]:
+    return Annotated[str, Field(max_length=max_length)]  # type: ignore[return-value]
+
+
+def _ipc(value: str) -> str:
+    try:
+        return ipc.parse(value).code
+    except ipc.IpcError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _territory(value: str) -> str:
+    code = value.strip().upper()
+    if code != "WORLD" and code not in countries():
+        raise ValueError(f"{value!r} is neither WORLD nor an ISO 3166 country code.")
+    return code
+
+
+def _patent_number(value: str) -> str:
+    number = re.sub(r"\s+", " ", value.strip().upper())
+    if not _PATENT_NUMBER.match(number):
+        raise ValueError(f"{value!r} should start with the office, like US 9876543 B2.")
+    return number
+
+
+def _unique(values: list[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for value in values:
+        if value:
+            seen.setdefault(value, None)
+    return list(seen)
+
+
+Keyword = Annotated[str, Field(min_length=1, max_length=60)]
+Person = Annotated[str, Field(min_length=1, max_length=120)]
+IpcCodeStr = Annotated[str, Field(max_length=30), AfterValidator(_ipc)]
+Territory = Annotated[str, Field(max_length=5), AfterValidator(_territory)]
+PatentNumber = Annotated[str, Field(max_length=40), AfterValidator(_patent_number)]
+FieldOfUse = Annotated[str, Field(min_length=1, max_length=120)]
+
+
+class ListingFields(BaseModel):
+    """Every field of a listing; a draft needs only title, summary and kind."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: str = Field(min_length=3, max_length=200)
+    summary: str = Field(min_length=10, max_length=3000)
+    description: str = Field(default="", max_length=50_000)
+    kind: Kind
+    patent_numbers: list[PatentNumber] = Field(default_factory=list, max_length=50)
+    ipc_codes: list[IpcCodeStr] = Field(default_factory=list, max_length=40)
+    trl: StrictInt | None = Field(default=None, ge=1, le=9)
+    keywords: list[Keyword] = Field(default_factory=list, max_length=40)
+    inventors: list[Person] = Field(default_factory=list, max_length=60)
+    license_types: list[LicenseType] = Field(default_factory=list, max_length=5)
+    territories: list[Territory] = Field(default_factory=lambda: ["WORLD"], max_length=250)
+    fields_of_use: list[FieldOfUse] = Field(default_factory=lambda: ["all"], max_length=30)
+    price_model: PriceModel = "offers"
+    asking_price: Money | None = None
+    language: Literal["en", "zh"] = "en"
+    contact_name: str = Field(default="", max_length=120)
+    contact_email: EmailStr | Literal[""] = ""
+
+    @field_validator(
+        "patent_numbers",
+        "ipc_codes",
+        "keywords",
+        "inventors",
+        "license_types",
+        "territories",
+        "fields_of_use",
+    )
+    @classmethod
+    def _dedupe(cls, values: list[str]) -> list[str]:
+        return _unique(values)
+
+
+class ListingIn(ListingFields):
+    pass
+
+
+class ListingPatch(BaseModel):
+    """A partial change: only the fields sent are touched."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: str | None = Field(default=None, min_length=3, max_length=200)
+    summary: str | None = Field(default=None, min_length=10, max_length=3000)
+    description: str | None = Field(default=None, max_length=50_000)
+    kind: Kind | None = None
+    patent_numbers: list[PatentNumber] | None = Field(default=None, max_length=50)
+    ipc_codes: list[IpcCodeStr] | None = Field(default=None, max_length=40)
+    trl: StrictInt | None = Field(default=None, ge=1, le=9)
+    keywords: list[Keyword] | None = Field(default=None, max_length=40)
+    inventors: list[Person] | None = Field(default=None, max_length=60)
+    license_types: list[LicenseType] | None = Field(default=None, max_length=5)
+    territories: list[Territory] | None = Field(default=None, max_length=250)
+    fields_of_use: list[FieldOfUse] | None = Field(default=None, max_length=30)
+    price_model: PriceModel | None = None
+    asking_price: Money | None = None
+    language: Literal["en", "zh"] | None = None
+    contact_name: str | None = Field(default=None, max_length=120)
+    contact_email: EmailStr | Literal[""] | None = None
+
+    _dedupe = field_validator(
+        "patent_numbers",
+        "ipc_codes",
+        "keywords",
+        "inventors",
+        "license_types",
+        "territories",
+        "fields_of_use",
+    )(lambda cls, v: _unique(v) if v is not None else v)
+
+
+def submission_problems(listing: dict) -> dict[str, str]:
+    """What a listing still lacks before an administrator can review it."""
+    problems: dict[str, str] = {}
+    if listing.get("trl") is None:
+        problems["trl"] = "Give the technology readiness level (1-9)."
+    if not listing.get("license_types"):
+        problems["license_types"] = "Say which licence types you offer."
+    if not listing.get("territories"):
+        problems["territories"] = "Say where the rights apply (WORLD or countries)."
+    if listing.get("price_model") == "fixed" and not listing.get("asking_price"):
+        problems["asking_price"] = "A fixed price needs an asking price."
+    if listing.get("kind") in {"patent", "patent_application"} and not listing.get(
+        "patent_numbers"
+    ):
+        problems["patent_numbers"] = "Give the patent or application number."
+    return problems

@@ -1,0 +1,435 @@
+"""Listing use cases: create, edit (directly or through a reviewed revision), move along the
+lifecycle table, and read with the visibility rules. Each takes the acting party first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.expressions import F
+from tortoise.functions import Count
+
+from listings import states
+from listings.models import Listing, ListingRevision, ListingState, RevisionState
+from listings.schemas import ListingIn, ListingPatch, submission_problems
+from market import audit, outbox
+from market.accounts.models import OrganizationKind
+from market.accounts.service import require_admin, require_verified
+from market.actor import Actor
+from market.db import unit_of_work
+from market.errors import (
+    Conflict,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    ValidationFailed,
+    validation_error,
+)
+from market.transitions import allowed_actions, transition
+from market.validation import object_id
+
+SUBMISSION_FIELDS = (
+    "trl",
+    "license_types",
+    "territories",
+    "price_model",
+    "asking_price",
+    "kind",
+    "patent_numbers",
+)
+PUBLIC_STATES = {ListingState.PUBLISHED, ListingState.LICENSED}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_columns(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema fields -> model columns (money is two columns)."""
+    columns = dict(data)
+    if "asking_price" in columns:
+        price = columns.pop("asking_price")
+        columns["asking_amount"] = price["amount"] if price else None
+        columns["asking_currency"] = price["currency"] if price else None
+    return columns
+
+
+def asking_price(listing: Listing) -> dict[str, Any] | None:
+    if listing.asking_amount is None or listing.asking_currency is None:
+        return None
+    return {"amount": listing.asking_amount, "currency": listing.asking_currency}
+
+
+def field_value(listing: Listing, name: str) -> Any:
+    return asking_price(listing) if name == "asking_price" else getattr(listing, name)
+
+
+def roles_on(actor: Actor, listing: Listing) -> set[str]:
+    roles: set[str] = set()
+    if actor.is_system:
+        roles.add("system")
+    if actor.is_admin:
+        roles.add("admin")
+    if actor.organization_id and actor.organization_id == str(listing.institute_id):  # type: ignore[attr-defined]
+        roles.add("member")
+    return roles
+
+
+def actions_for(actor: Actor, listing: Listing) -> list[str]:
+    """The buttons a page shows come from the same table the services apply."""
+    return allowed_actions(states.LIFECYCLE, str(listing.state), roles_on(actor, listing))
+
+
+def _require_institute_member(actor: Actor, doing: str) -> None:
+    if actor.user is None:
+        raise NotAuthenticated("Log in first.")
+    if actor.organization is None or actor.organization.kind != OrganizationKind.INSTITUTE:
+        raise Forbidden(f"Only members of a research institute can {doing}.")
+    require_verified(actor, doing)
+
+
+async def _load(listing_id: str) -> Listing:
+    listing = await Listing.get_or_none(id=object_id(listing_id, "listing"))
+    if listing is None:
+        raise NotFound("No such listing.")
+    return listing
+
+
+def can_see(actor: Actor, listing: Listing) -> bool:
+    return listing.state in PUBLIC_STATES or bool(roles_on(actor, listing) & {"member", "admin"})
+
+
+async def get_listing(actor: Actor, listing_id: str) -> Listing:
+    listing = await _load(listing_id)
+    if not can_see(actor, listing):
+        # Someone else's unpublished work does not exist as far as a stranger can tell.
+        raise NotFound("No such listing.")
+    return listing
+
+
+async def view_listing(actor: Actor, listing_id: str) -> Listing:
+    """Read for the public page; a visit by anyone but the owner counts as a view."""
+    listing = await get_listing(actor, listing_id)
+    if listing.state in PUBLIC_STATES and "member" not in roles_on(actor, listing):
+        await Listing.filter(id=listing.id).update(view_count=F("view_count") + 1)
+    return listing
+
+
+async def create_listing(
+    actor: Actor, data: ListingIn, *, source_ref: str | None = None
+) -> Listing:
+    _require_institute_member(actor, "create listings")
+    async with unit_of_work():
+        listing = await Listing.create(
+            institute_id=actor.organization_id,
+            created_by_id=actor.user_id,
+            source_ref=source_ref,
+            **to_columns(data.model_dump(mode="json")),
+        )
+        await audit.record(
+            actor,
+            "listing.created",
+            "listing",
+            listing.id,
+            after={"state": ListingState.DRAFT.value, "title": listing.title},
+        )
+    return listing
+
+
+def _require_member(actor: Actor, listing: Listing, doing: str) -> None:
+    if actor.user is None:
+        raise NotAuthenticated("Log in first.")
+    if "member" not in roles_on(actor, listing):
+        raise Forbidden(f"Only the institute that owns this listing can {doing} it.")
+
+
+async def update_listing(
+    actor: Actor, listing_id: str, patch: ListingPatch
+) -> tuple[Listing, ListingRevision | None]:
+    """Edit in place where the state allows; on a published listing, substance changes wait
+    in a revision for an administrator while the published text stays as it is."""
+    listing = await _load(listing_id)
+    _require_member(actor, listing, "edit")
+    changes = patch.model_dump(mode="json", exclude_unset=True)
+    if not changes:
+        raise ValidationFailed("Nothing to change.", fields={"body": "Send at least one field."})
+    async with unit_of_work():
+        current = await Listing.select_for_update().get(id=listing.id)
+        state = str(current.state)
+        if state in states.EDITABLE:
+            await _apply(actor, current, changes, action="listing.edited")
+            return await Listing.get(id=listing.id), None
+        if state != ListingState.PUBLISHED:
+            raise Conflict(f"A {state} listing cannot be edited.", state=state)
+        substance = {k: v for k, v in changes.items() if k in states.SUBSTANCE}
+        direct = {k: v for k, v in changes.items() if k not in states.SUBSTANCE}
+        revision = None
+        if direct:
+            await _apply(actor, current, direct, action="listing.edited")
+            await outbox.emit("listing.changed", _event(current.id, current.version + 1))
+        if substance:
+            revision = await _propose(actor, current, substance)
+    return await Listing.get(id=listing.id), revision
+
+
+async def _apply(actor: Actor, listing: Listing, changes: dict[str, Any], *, action: str) -> None:
+    before = {k: field_value(listing, k) for k in changes}
+    await Listing.filter(id=listing.id).update(
+        **to_columns(changes), version=F("version") + 1, updated_at=_now()
+    )
+    await audit.record(
+        actor,
+        action,
+        "listing",
+        listing.id,
+        before=before,
+        after=changes,
+        organization_id=listing.institute_id,
+    )  # type: ignore[attr-defined]
+
+
+async def _propose(actor: Actor, listing: Listing, changes: dict[str, Any]) -> ListingRevision:
+    # One pending revision per listing: a second edit before review extends the first.
+    pending = await ListingRevision.select_for_update().get_or_none(
+        listing_id=listing.id, state=RevisionState.PENDING
+    )
+    if pending is None:
+        revision = await ListingRevision.create(
+            listing_id=listing.id, author_id=actor.user_id, changes=changes
+        )
+    else:
+        merged = {**pending.changes, **changes}
+        await ListingRevision.filter(id=pending.id).update(changes=merged, author_id=actor.user_id)
+        revision = await ListingRevision.get(id=pending.id)
+    await audit.record(
+        actor,
+        "listing.revision_proposed",
+        "listing",
+        listing.id,
+        after={"revision": str(revision.id), "fields": sorted(changes)},
+        organization_id=listing.institute_id,
+    )  # type: ignore[attr-defined]
+    return revision
+
+
+def _event(listing_id: Any, version: int) -> dict[str, Any]:
+    return {"listing_id": str(listing_id), "version": version}
+
+
+async def _move(
+    actor: Actor,
+    listing_id: str,
+    action: str,
+    *,
+    changes: dict[str, Any] | None = None,
+    event: str | None = None,
+    reason: str = "",
+) -> Listing:
+    listing = await _load(listing_id)
+    if actor.user is None and not actor.is_system:
+        raise NotAuthenticated("Log in first.")
+    if action == "submit":
+        _require_member(actor, listing, "submit")
+        require_verified(actor, "submit listings")
+    async with unit_of_work():
+        if action == "submit":
+            current = await Listing.select_for_update().get(id=listing.id)
+            problems = submission_problems(
+                {name: field_value(current, name) for name in SUBMISSION_FIELDS}
+            )
+            if problems and str(current.state) in {"draft", "rejected", "withdrawn"}:
+                raise ValidationFailed("The listing is not complete yet.", fields=problems)
+        before, after = await transition(
+            Listing,
+            listing.id,
+            table=states.LIFECYCLE,
+            action=action,
+            roles=roles_on(actor, listing),
+            changes={"version": F("version") + 1, "updated_at": _now(), **(changes or {})},
+        )
+        after_state: dict[str, Any] = {"state": after}
+        if reason:
+            after_state["reason"] = reason
+        await audit.record(
+            actor,
+            f"listing.{action}",
+            "listing",
+            listing.id,
+            before={"state": before},
+            after=after_state,
+            organization_id=listing.institute_id,
+        )  # type: ignore[attr-defined]
+        if event:
+            await outbox.emit(event, _event(listing.id, listing.version + 1))
+    return await Listing.get(id=listing.id)
+
+
+async def submit_listing(actor: Actor, listing_id: str) -> Listing:
+    return await _move(actor, listing_id, "submit", changes={"rejection_reason": ""})
+
+
+async def approve_listing(actor: Actor, listing_id: str) -> Listing:
+    require_admin(actor)
+    return await _move(
+        actor, listing_id, "approve", changes={"published_at": _now()}, event="listing.published"
+    )
+
+
+async def reject_listing(actor: Actor, listing_id: str, reason: str) -> Listing:
+    require_admin(actor)
+    if len(reason.strip()) < 3:
+        raise validation_error("reason", "Say why, so the institute can put it right.")
+    return await _move(
+        actor,
+        listing_id,
+        "reject",
+        changes={"rejection_reason": reason.strip()},
+        reason=reason.strip(),
+    )
+
+
+async def withdraw_listing(actor: Actor, listing_id: str) -> Listing:
+    return await _move(actor, listing_id, "withdraw", event="listing.withdrawn")
+
+
+async def license_listing(actor: Actor, listing_id: str) -> Listing:
+    """Contracts close a listing after an exclusive licence or an assignment."""
+    return await _move(actor, listing_id, "license", event="listing.changed")
+
+
+# --- revisions ---------------------------------------------------------------------------
+
+
+async def _load_revision(revision_id: str) -> ListingRevision:
+    revision = await ListingRevision.get_or_none(id=object_id(revision_id, "revision"))
+    if revision is None:
+        raise NotFound("No such revision.")
+    return revision
+
+
+async def approve_revision(actor: Actor, revision_id: str) -> Listing:
+    require_admin(actor)
+    revision = await _load_revision(revision_id)
+    async with unit_of_work():
+        locked = await ListingRevision.select_for_update().get(id=revision.id)
+        if locked.state != RevisionState.PENDING:
+            raise Conflict(f"The revision is already {locked.state}.", state=str(locked.state))
+        listing = await Listing.select_for_update().get(id=locked.listing_id)  # type: ignore[attr-defined]
+        if listing.state != ListingState.PUBLISHED:
+            raise Conflict("The listing is no longer published.", state=str(listing.state))
+        await _apply(actor, listing, locked.changes, action="listing.revision_approved")
+        await ListingRevision.filter(id=locked.id).update(
+            state=RevisionState.APPROVED, decided_at=_now()
+        )
+        await outbox.emit("listing.changed", _event(listing.id, listing.version + 1))
+    return await Listing.get(id=listing.id)
+
+
+async def reject_revision(actor: Actor, revision_id: str, reason: str) -> ListingRevision:
+    require_admin(actor)
+    if len(reason.strip()) < 3:
+        raise validation_error("reason", "Say why, so the institute can put it right.")
+    revision = await _load_revision(revision_id)
+    async with unit_of_work():
+        updated = await ListingRevision.filter(id=revision.id, state=RevisionState.PENDING).update(
+            state=RevisionState.REJECTED, reason=reason.strip(), decided_at=_now()
+        )
+        if updated != 1:
+            current = await ListingRevision.get(id=revision.id)
+            raise Conflict(f"The revision is already {current.state}.", state=str(current.state))
+        await audit.record(
+            actor,
+            "listing.revision_rejected",
+            "listing",
+            revision.listing_id,  # type: ignore[attr-defined]
+            after={"revision": str(revision.id), "reason": reason.strip()},
+        )
+    return await ListingRevision.get(id=revision.id)
+
+
+def revision_diff(listing: Listing, revision: ListingRevision) -> list[tuple[str, Any, Any]]:
+    """(field, published value, proposed value) for each field the revision changes."""
+    return [
+        (name, field_value(listing, name), value)
+        for name, value in revision.changes.items()
+        if field_value(listing, name) != value
+    ]
+
+
+async def pending_revision(listing: Listing) -> ListingRevision | None:
+    return await ListingRevision.get_or_none(listing_id=listing.id, state=RevisionState.PENDING)
+
+
+# --- lists -------------------------------------------------------------------------------
+
+
+async def list_listings(
+    actor: Actor,
+    *,
+    mine: bool = False,
+    state: str | None = None,
+    page: int = 1,
+    per_page: int = 20,
+) -> tuple[list[Listing], int]:
+    if state and state not in {s.value for s in ListingState}:
+        raise validation_error("state", "Unknown state.")
+    if mine:
+        if actor.organization is None:
+            raise NotAuthenticated("Log in first.")
+        query = Listing.filter(institute_id=actor.organization_id)
+        if state:
+            query = query.filter(state=state)
+    else:
+        visible = [state] if state in PUBLIC_STATES else list(PUBLIC_STATES)
+        if state and state not in PUBLIC_STATES:
+            visible = []
+        query = Listing.filter(state__in=visible)
+    total = await query.count()
+    items = (
+        await query.order_by("-updated_at")
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        .prefetch_related("institute")
+    )
+    return items, total
+
+
+async def state_counts(actor: Actor) -> dict[str, int]:
+    if actor.organization is None:
+        raise NotAuthenticated("Log in first.")
+    counts = {s.value: 0 for s in ListingState}
+    rows = (
+        await Listing.filter(institute_id=actor.organization_id)
+        .group_by("state")
+        .annotate(n=Count("id"))
+        .values("state", "n")
+    )
+    for row in rows:
+        counts[str(row["state"])] = row["n"]
+    return counts
+
+
+async def moderation_queue(
+    actor: Actor, *, state: str = "submitted", page: int = 1, per_page: int = 50
+) -> tuple[list[Listing], int]:
+    require_admin(actor)
+    if state not in {s.value for s in ListingState}:
+        raise validation_error("state", "Unknown state.")
+    query = Listing.filter(state=state)
+    total = await query.count()
+    items = (
+        await query.order_by("updated_at")
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        .prefetch_related("institute")
+    )
+    return items, total
+
+
+async def revision_queue(actor: Actor) -> list[ListingRevision]:
+    require_admin(actor)
+    return (
+        await ListingRevision.filter(state=RevisionState.PENDING)
+        .order_by("created_at")
+        .prefetch_related("listing", "listing__institute")
+    )
