@@ -67,7 +67,7 @@ class Listing(Model):
     class Meta:
         table = "listing"
         unique_together = (("institute", "source_ref"),)
-        indexes = (("state", "published_at"), ("institute", "state"))
+        indexes = (("state", "published_at"), ("institute_id", "state"))
 
 
 class RevisionState(StrEnum):

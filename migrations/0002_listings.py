@@ -47,7 +47,7 @@ class Migration(migrations.Migration):
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
                 ('published_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'listing', 'app': 'models', 'unique_together': (('institute', 'source_ref'),), 'indexes': [Index(fields=['state', 'published_at']), Index(fields=['institute', 'state'])], 'pk_attr': 'id'},
+            options={'table': 'listing', 'app': 'models', 'unique_together': (('institute', 'source_ref'),), 'indexes': [Index(fields=['state', 'published_at']), Index(fields=['institute_id', 'state'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(

@@ -65,3 +65,48 @@ async def log_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD
 
 def organization_in(**overrides: Any) -> OrganizationIn:
     return OrganizationIn.model_validate(registration(organization=overrides)["organization"])
+
+
+def listing_data(**overrides: Any) -> dict[str, Any]:
+    """A complete listing, ready to submit."""
+    data: dict[str, Any] = {
+        "title": "Graphene oxide membrane for brackish water desalination",
+        "summary": "A crosslinked graphene oxide membrane that keeps its salt rejection at "
+        "high flux; proven in a 200-hour pilot.",
+        "description": "## Advantages\n\n- 30% higher flux\n- stable at pH 2-11",
+        "kind": "patent",
+        "patent_numbers": ["CN 112345678 A"],
+        "ipc_codes": ["B01D 69/12", "C02F 1/44"],
+        "trl": 5,
+        "keywords": ["membrane", "desalination"],
+        "inventors": ["Li Wei", "Zhang Min"],
+        "license_types": ["exclusive", "non_exclusive"],
+        "territories": ["WORLD"],
+        "fields_of_use": ["all"],
+        "price_model": "negotiable",
+        "asking_price": {"amount": 15_000_000, "currency": "USD"},
+        "language": "en",
+    }
+    data.update(overrides)
+    return data
+
+
+async def a_draft_listing(institute_user: User | None = None, **overrides: Any):
+    """A draft of a verified institute (made if not given)."""
+    from listings import service as listings
+    from listings.schemas import ListingIn
+
+    if institute_user is None:
+        institute_user, _ = await a_verified_institute()
+    actor = await actor_of(institute_user)
+    return await listings.create_listing(actor, ListingIn.model_validate(listing_data(**overrides)))
+
+
+async def a_published_listing(institute_user: User | None = None, **overrides: Any):
+    from listings import service as listings
+
+    draft = await a_draft_listing(institute_user, **overrides)
+    owner = await actor_of(await User.get(id=draft.created_by_id))
+    await listings.submit_listing(owner, str(draft.id))
+    admin = await User.filter(email="admin@example.org").first() or await an_admin()
+    return await listings.approve_listing(await actor_of(admin), str(draft.id))
