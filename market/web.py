@@ -235,3 +235,12 @@ def error_json(exc: DomainError) -> JSONResponse:
 
 def html(text: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(text, status_code=status)
+
+
+def page_size(request: Request, default: int = 20, maximum: int = 100) -> int:
+    raw = request.query_params.get("per_page", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise ValidationFailed(
+            f"per_page must be a whole number from 1 to {maximum}.", fields={"per_page": "Invalid."}
+        )
+    return int(raw)
