@@ -222,7 +222,7 @@ async def _move(
     action: str,
     *,
     changes: dict[str, Any] | None = None,
-    event: str | None = None,
+    event: str = "listing.changed",
     reason: str = "",
 ) -> Listing:
     listing = await _load(listing_id)
@@ -259,8 +259,8 @@ async def _move(
             after=after_state,
             organization_id=listing.institute_id,
         )  # type: ignore[attr-defined]
-        if event:
-            await outbox.emit(event, _event(listing.id, listing.version + 1))
+        # Every transition is announced; search and notifications decide what matters to them.
+        await outbox.emit(event, _event(listing.id, listing.version + 1))
     return await Listing.get(id=listing.id)
 
 
@@ -294,7 +294,7 @@ async def withdraw_listing(actor: Actor, listing_id: str) -> Listing:
 
 async def license_listing(actor: Actor, listing_id: str) -> Listing:
     """Contracts close a listing after an exclusive licence or an assignment."""
-    return await _move(actor, listing_id, "license", event="listing.changed")
+    return await _move(actor, listing_id, "license")
 
 
 # --- revisions ---------------------------------------------------------------------------

@@ -25,11 +25,7 @@ from tests.builders import (
 
 ALL_STATES = [s.value for s in ListingState]
 ALL_ACTIONS = sorted({action for (_, action) in states.LIFECYCLE})
-EVENTS = {
-    "approve": "listing.published",
-    "withdraw": "listing.withdrawn",
-    "license": "listing.changed",
-}
+EVENTS = {"approve": "listing.published", "withdraw": "listing.withdrawn"}
 
 
 async def _admin() -> Actor:
@@ -89,9 +85,8 @@ async def test_every_pair_of_the_lifecycle_table(state: str, action: str) -> Non
     assert moved.version == listing.version + 1
     entry = await AuditEntry.get(action=f"listing.{action}", object_id=str(listing.id))
     assert (entry.state_before, entry.state_after["state"]) == ({"state": state}, rule.to)
-    if action in EVENTS:
-        event = await OutboxEvent.get(event_type=EVENTS[action])
-        assert event.payload == {"listing_id": str(listing.id), "version": moved.version}
+    event = await OutboxEvent.get(event_type=EVENTS.get(action, "listing.changed"))
+    assert event.payload == {"listing_id": str(listing.id), "version": moved.version}
 
 
 @pytest.mark.parametrize("action", ["approve", "reject"])
@@ -230,6 +225,7 @@ async def test_substance_edits_of_a_published_listing_wait_for_review() -> None:
     owner_user, _ = await a_verified_institute()
     listing = await a_published_listing(owner_user)
     owner = await actor_of(owner_user)
+    changed = await OutboxEvent.filter(event_type="listing.changed").count()
     visible, revision = await service.update_listing(
         owner,
         str(listing.id),
@@ -242,7 +238,7 @@ async def test_substance_edits_of_a_published_listing_wait_for_review() -> None:
     assert revision is not None
     assert visible.title == listing.title  # the published version stays as it is
     assert visible.keywords == ["graphene"]  # not substance: applied at once
-    assert await OutboxEvent.filter(event_type="listing.changed").count() == 1
+    assert await OutboxEvent.filter(event_type="listing.changed").count() == changed + 1
     diff = dict((f, (old, new)) for f, old, new in service.revision_diff(visible, revision))
     assert diff["title"] == (listing.title, "Revised title")
     assert diff["asking_price"][1] == {"amount": 99_000, "currency": "EUR"}
@@ -257,7 +253,7 @@ async def test_substance_edits_of_a_published_listing_wait_for_review() -> None:
     approved = await service.approve_revision(admin, str(revision.id))
     assert approved.title == "Revised title" and approved.asking_currency == "EUR"
     assert approved.state == "published"
-    assert await OutboxEvent.filter(event_type="listing.changed").count() == 2
+    assert await OutboxEvent.filter(event_type="listing.changed").count() == changed + 2
     with pytest.raises(Conflict):
         await service.approve_revision(admin, str(revision.id))
 
