@@ -25,7 +25,12 @@ from market.db import close_db, init_db
 from market.errors import DomainError
 from market.security import SecurityHeadersMiddleware
 
-API_ROUTERS = (accounts_api.router, admin_api.router, listings_api.router)
+API_ROUTERS = (
+    accounts_api.router,
+    admin_api.router,
+    listings_api.router,
+    listings_media_routes.router,
+)
 
 
 def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> Starlette:

@@ -27,8 +27,10 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + HEADERS
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                # A route may set its own (downloads get a stricter policy); keep it.
+                message["headers"] = headers + [h for h in HEADERS if h[0] not in present]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
