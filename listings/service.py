@@ -112,6 +112,7 @@ async def view_listing(actor: Actor, listing_id: str) -> Listing:
     listing = await get_listing(actor, listing_id)
     if listing.state in PUBLIC_STATES and "member" not in roles_on(actor, listing):
         await Listing.filter(id=listing.id).update(view_count=F("view_count") + 1)
+        listing.view_count += 1  # what the page shows includes this visit
     return listing
 
 
@@ -149,21 +150,30 @@ async def update_listing(
     """Edit in place where the state allows; on a published listing, substance changes wait
     in a revision for an administrator while the published text stays as it is."""
     listing = await _load(listing_id)
+    if not can_see(actor, listing):
+        raise NotFound("No such listing.")
     _require_member(actor, listing, "edit")
-    changes = patch.model_dump(mode="json", exclude_unset=True)
-    if not changes:
+    sent = patch.model_dump(mode="json", exclude_unset=True)
+    if not sent:
         raise ValidationFailed("Nothing to change.", fields={"body": "Send at least one field."})
     async with unit_of_work():
         current = await Listing.select_for_update().get(id=listing.id)
         state = str(current.state)
+        pending = await ListingRevision.get_or_none(
+            listing_id=listing.id, state=RevisionState.PENDING
+        )
+        proposed = pending.changes if pending else {}
+        # A form sends every field: only what differs from what is there (or proposed) counts.
+        changes = {k: v for k, v in sent.items() if field_value(current, k) != v or k in proposed}
         if state in states.EDITABLE:
-            await _apply(actor, current, changes, action="listing.edited")
+            if changes:
+                await _apply(actor, current, changes, action="listing.edited")
             return await Listing.get(id=listing.id), None
         if state != ListingState.PUBLISHED:
             raise Conflict(f"A {state} listing cannot be edited.", state=state)
         substance = {k: v for k, v in changes.items() if k in states.SUBSTANCE}
         direct = {k: v for k, v in changes.items() if k not in states.SUBSTANCE}
-        revision = None
+        revision = pending
         if direct:
             await _apply(actor, current, direct, action="listing.edited")
             await outbox.emit("listing.changed", _event(current.id, current.version + 1))
@@ -343,6 +353,7 @@ async def reject_revision(actor: Actor, revision_id: str, reason: str) -> Listin
             "listing",
             revision.listing_id,  # type: ignore[attr-defined]
             after={"revision": str(revision.id), "reason": reason.strip()},
+            organization_id=(await Listing.get(id=revision.listing_id)).institute_id,  # type: ignore[attr-defined]
         )
     return await ListingRevision.get(id=revision.id)
 
@@ -354,6 +365,11 @@ def revision_diff(listing: Listing, revision: ListingRevision) -> list[tuple[str
         for name, value in revision.changes.items()
         if field_value(listing, name) != value
     ]
+
+
+async def latest_revision(listing: Listing) -> ListingRevision | None:
+    """The newest revision, decided or not: the owner sees why one was refused."""
+    return await ListingRevision.filter(listing_id=listing.id).order_by("-created_at").first()
 
 
 async def pending_revision(listing: Listing) -> ListingRevision | None:

@@ -205,7 +205,7 @@ async def test_drafts_are_edited_in_place_by_their_institute_only() -> None:
     assert revision is None and edited.title == "A better title"
     assert edited.version == listing.version + 1
     stranger = await actor_of((await a_verified_institute())[0])
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):  # a stranger cannot tell the draft exists
         await service.update_listing(stranger, str(listing.id), ListingPatch(title="Mine now"))
     admin = await _admin()
     with pytest.raises(Forbidden):
@@ -329,3 +329,36 @@ async def test_lists_and_counts() -> None:
     queue, total = await service.moderation_queue(await _admin())
     assert total == 0
     assert await ListingRevision.all().count() == 0
+
+
+async def test_sending_unchanged_fields_changes_nothing_and_proposes_nothing() -> None:
+    owner_user, _ = await a_verified_institute()
+    listing = await a_published_listing(owner_user)
+    owner = await actor_of(owner_user)
+    events = await OutboxEvent.all().count()
+    same = ListingPatch(title=listing.title, summary=listing.summary, trl=listing.trl)
+    unchanged, revision = await service.update_listing(owner, str(listing.id), same)
+    assert revision is None and unchanged.version == listing.version
+    assert await OutboxEvent.all().count() == events
+    assert await ListingRevision.all().count() == 0
+
+
+async def test_a_stranger_editing_an_unpublished_listing_finds_nothing() -> None:
+    _, listing = await _listing_in("draft")
+    stranger = await actor_of((await a_verified_institute())[0])
+    with pytest.raises(NotFound):
+        await service.update_listing(stranger, str(listing.id), ListingPatch(title="Mine now"))
+
+
+async def test_the_owner_sees_why_the_last_revision_was_refused() -> None:
+    owner_user, _ = await a_verified_institute()
+    listing = await a_published_listing(owner_user)
+    _, revision = await service.update_listing(
+        await actor_of(owner_user), str(listing.id), ListingPatch(title="Best membrane ever")
+    )
+    await service.reject_revision(await _admin(), str(revision.id), "Superlatives")
+    latest = await service.latest_revision(listing)
+    assert latest.state == "rejected" and latest.reason == "Superlatives"
+    assert await service.pending_revision(listing) is None
+    entry = await AuditEntry.get(action="listing.revision_rejected")
+    assert entry.organization_id == listing.institute_id
