@@ -21,6 +21,8 @@ DEMO_LOGINS = {
     "admin@techmarket.example": "platform administrator",
     "institute@techmarket.example": "member of a verified research institute",
     "enterprise@techmarket.example": "member of a verified enterprise",
+    "computing@techmarket.example": "member of a second verified institute",
+    "aerospace@techmarket.example": "member of a third verified institute",
 }
 
 
@@ -235,3 +237,104 @@ def wait_forever(children: list[Any]) -> None:
             if not child.alive():
                 raise RuntimeError(f"{child.name} stopped; its log {child.log_path}")
         time.sleep(0.5)
+
+
+@main.group("import")
+def import_() -> None:
+    """Import data from files."""
+
+
+@import_.command("listings")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--institute", "institute_id", required=True, help="ID of a verified institute")
+@click.option("--submit", is_flag=True, help="Submit each complete listing for review")
+@click.option("--trl", type=click.IntRange(1, 9), default=None, help="TRL for rows without one")
+@click.option(
+    "--license-type",
+    "license_types",
+    multiple=True,
+    metavar="TYPE",
+    help="Licence type for rows without any: exclusive, sole, non_exclusive, assignment, "
+    "option (repeat for several)",
+)
+@click.option(
+    "--price-model",
+    default=None,
+    metavar="MODEL",
+    help="Price model for rows without one: fixed, negotiable, royalty, offers",
+)
+@click.option(
+    "--territory", "territories", multiple=True, help="WORLD or a country code (repeatable)"
+)
+def import_listings(
+    file: Path,
+    institute_id: str,
+    submit: bool,
+    trl: int | None,
+    license_types: tuple[str, ...],
+    price_model: str | None,
+    territories: tuple[str, ...],
+) -> None:
+    """Import listings from a CSV or JSONL FILE for an institute, acting as its first owner."""
+    from contextlib import ExitStack
+
+    from listings import importer
+    from market.db import close_db, init_db
+    from market.errors import DomainError
+
+    s = settings()
+    stack = ExitStack()
+    bar: list[Any] = []
+
+    def progress(imp: Any) -> None:
+        if not bar:
+            bar.append(
+                stack.enter_context(
+                    click.progressbar(length=imp.total, label="Importing", file=sys.stderr)
+                )
+            )
+            bar[0].update(imp.processed)
+        else:
+            bar[0].update(imp.processed - bar[0].pos)
+
+    async def run() -> Any:
+        await init_db(s)
+        try:
+            options = importer.parse_options(
+                {
+                    "submit": submit,
+                    "trl": trl,
+                    "license_types": list(license_types),
+                    "price_model": price_model,
+                    "territories": list(territories),
+                }
+            )
+            return await importer.import_file(
+                file, institute_id, options, var_dir=s.var_dir, on_progress=progress
+            )
+        except DomainError as exc:
+            reasons = "; ".join(f"{k}: {v}" for k, v in exc.fields.items() if v != exc.message)
+            return f"{exc.message} ({reasons})" if reasons else exc.message
+        finally:
+            stack.close()
+            await close_db()
+
+    imp = run_async(run)
+    if isinstance(imp, str):
+        fail(imp)
+    if imp.state != "done":
+        fail(imp.error or f"the import stopped ({imp.state})")
+    click.echo(
+        f"{imp.total} rows: {imp.created} created, {imp.skipped} skipped, {imp.refused} refused"
+    )
+    report = imp.report or []
+    if submit:
+        drafts = sum(1 for e in report if e.get("outcome") == "draft")
+        click.echo(f"{imp.created - drafts} submitted for review, {drafts} left as drafts")
+    refused = [e for e in report if e.get("outcome") == "refused"]
+    for entry in refused[:20]:
+        reasons = "; ".join(f"{k}: {v}" for k, v in entry.get("errors", {}).items())
+        ref = f" ({entry['ref']})" if entry.get("ref") else ""
+        click.echo(f"  row {entry['row']}{ref}: {reasons}")
+    if imp.refused > 20:
+        click.echo(f"  … and {imp.refused - 20} more")

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from arq import Retry
+from arq.worker import func
 
+from listings import importer  # also registers the listing_import.requested handler
 from market import outbox
+from market.errors import DomainError
 
 
 async def handle_outbox_event(ctx: dict[str, Any], event_id: str) -> str:
@@ -24,4 +27,26 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
     return await outbox.sweep()
 
 
-FUNCTIONS = [handle_outbox_event]
+async def requeue_stalled_imports(ctx: dict[str, Any]) -> int:
+    return await importer.requeue_stalled()
+
+
+async def run_listing_import(ctx: dict[str, Any], import_id: str) -> str:
+    """Run or resume one portfolio import; safe to run again (a retried job resumes)."""
+    try:
+        imp = await importer.run_import(import_id)
+    except DomainError as exc:  # the import is gone: nothing to retry
+        return f"not run: {exc.message}"
+    except Exception as exc:
+        tries = ctx.get("job_try", 1)
+        if tries >= importer.MAX_ATTEMPTS:
+            await importer.mark_failed(import_id, f"{type(exc).__name__}: {exc}")
+            raise
+        raise Retry(defer=5 * 2 ** (tries - 1)) from exc
+    return f"{imp.state}: {imp.created} created, {imp.skipped} skipped, {imp.refused} refused"
+
+
+FUNCTIONS = [
+    handle_outbox_event,
+    func(run_listing_import, timeout=importer.RUN_TIMEOUT, max_tries=importer.MAX_ATTEMPTS),
+]

@@ -12,7 +12,7 @@ import market.accounts.events  # noqa: F401  (registers the outbox handlers)
 from market import outbox
 from market.config import Settings, get_settings
 from market.db import close_db, init_db
-from workers.jobs import FUNCTIONS, sweep_outbox
+from workers.jobs import FUNCTIONS, requeue_stalled_imports, sweep_outbox
 
 
 def worker_settings(settings: Settings | None = None, *, manage_db: bool = True) -> dict[str, Any]:
@@ -30,7 +30,10 @@ def worker_settings(settings: Settings | None = None, *, manage_db: bool = True)
 
     return {
         "functions": FUNCTIONS,
-        "cron_jobs": [cron(sweep_outbox, second={0, 30}, run_at_startup=True)],
+        "cron_jobs": [
+            cron(sweep_outbox, second={0, 30}, run_at_startup=True),
+            cron(requeue_stalled_imports, minute=set(range(0, 60, 5))),
+        ],
         "on_startup": startup,
         "on_shutdown": shutdown,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
