@@ -46,6 +46,7 @@ from tortoise.exceptions import IntegrityError
 from listings import ipc, service, states
 from listings.models import ImportState, Listing, ListingImport, ListingState
 from listings.schemas import (
+    LIST_FIELDS,
     LicenseType,
     ListingIn,
     PriceModel,
@@ -109,17 +110,7 @@ CSV_COLUMNS = (
     "contact_email",
     "source_ref",
 )
-LIST_COLUMNS = frozenset(
-    {
-        "patent_numbers",
-        "ipc_codes",
-        "keywords",
-        "inventors",
-        "license_types",
-        "territories",
-        "fields_of_use",
-    }
-)
+LIST_COLUMNS = frozenset(LIST_FIELDS)
 BAD_TEXT = "The row is not valid UTF-8 text; save the file as UTF-8."
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _KEYWORD_SPLIT = re.compile(r"\s*[;,，；、|\n]\s*")

@@ -27,6 +27,16 @@ PriceModel = Literal["fixed", "negotiable", "royalty", "offers"]
 LICENSE_TYPES: tuple[str, ...] = LicenseType.__args__  # type: ignore[attr-defined]
 KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
 PRICE_MODELS: tuple[str, ...] = PriceModel.__args__  # type: ignore[attr-defined]
+# The listing fields that hold lists of strings (deduplicated on input, one column each on import).
+LIST_FIELDS: tuple[str, ...] = (
+    "patent_numbers",
+    "ipc_codes",
+    "keywords",
+    "inventors",
+    "license_types",
+    "territories",
+    "fields_of_use",
+)
 _PATENT_NUMBER = re.compile(r"^[A-Z]{2}[ -]?[0-9A-Z][0-9A-Z/.,\- ]{2,30}$")
 
 
@@ -94,15 +104,7 @@ class ListingFields(BaseModel):
     contact_name: str = Field(default="", max_length=120)
     contact_email: EmailStr | Literal[""] = ""
 
-    @field_validator(
-        "patent_numbers",
-        "ipc_codes",
-        "keywords",
-        "inventors",
-        "license_types",
-        "territories",
-        "fields_of_use",
-    )
+    @field_validator(*LIST_FIELDS)
     @classmethod
     def _dedupe(cls, values: list[str]) -> list[str]:
         return _unique(values)
@@ -135,15 +137,7 @@ class ListingPatch(BaseModel):
     contact_name: str | None = Field(default=None, max_length=120)
     contact_email: EmailStr | Literal[""] | None = None
 
-    _dedupe = field_validator(
-        "patent_numbers",
-        "ipc_codes",
-        "keywords",
-        "inventors",
-        "license_types",
-        "territories",
-        "fields_of_use",
-    )(lambda cls, v: _unique(v) if v is not None else v)
+    _dedupe = field_validator(*LIST_FIELDS)(lambda cls, v: _unique(v) if v is not None else v)
 
 
 def submission_problems(listing: dict) -> dict[str, str]:

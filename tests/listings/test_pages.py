@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from html.parser import HTMLParser
 from typing import Any
 
 import httpx
@@ -24,6 +23,7 @@ from tests.builders import (
     an_admin,
     listing_data,
 )
+from tests.html import Page
 
 HOSTILE = '<script>alert("x")</script>'
 ESCAPED = "&lt;script&gt;alert("
@@ -507,37 +507,8 @@ async def test_media_forms_on_the_edit_page_and_the_gallery(client) -> None:
 # --- structure ------------------------------------------------------------------------------
 
 
-class Structure(HTMLParser):
-    def __init__(self, html: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.ids: list[str] = []
-        self.label_for: list[str] = []
-        self.controls: list[dict] = []
-        self.forms: list[dict] = []
-        self._form: dict | None = None
-        self.feed(html)
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        a = dict(attrs)
-        if "id" in a:
-            self.ids.append(a["id"])
-        if tag == "form":
-            self._form = {**a, "inputs": []}
-            self.forms.append(self._form)
-        elif tag in ("input", "select", "textarea"):
-            self.controls.append(a)
-            if self._form is not None:
-                self._form["inputs"].append(a)
-        elif tag == "label" and "for" in a:
-            self.label_for.append(a["for"])
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._form = None
-
-
 def assert_well_formed(html: str) -> None:
-    page = Structure(html)
+    page = Page(html)
     assert "<script" not in html.lower() and " style=" not in html
     assert len(page.ids) == len(set(page.ids)), "duplicate ids"
     for form in page.forms:

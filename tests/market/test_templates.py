@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import urllib.parse
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from types import SimpleNamespace as NS
 
 import jinja2
@@ -15,6 +14,7 @@ from jinja2.ext import _make_new_gettext, _make_new_ngettext
 
 import market.web
 from market.i18n import LANGUAGES, translations
+from tests.html import Page
 
 HOSTILE = "<script>alert(1)</script>"
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
@@ -81,40 +81,6 @@ def base_context(actor: NS | None = None, lang: str = "en", **extra) -> dict:
 
 def render(env: jinja2.Environment, name: str, **context) -> str:
     return env.get_template(name).render(base_context(**context))
-
-
-class Page(HTMLParser):
-    """Collects forms, controls, labels and links from rendered HTML."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.forms: list[dict] = []
-        self.controls: list[dict] = []
-        self.label_for: list[str] = []
-        self.links: list[str] = []
-        self.ids: list[str] = []
-        self._form: dict | None = None
-        self.feed(html)
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        a = dict(attrs)
-        if "id" in a:
-            self.ids.append(a["id"])
-        if tag == "form":
-            self._form = {"method": (a.get("method") or "get").lower(), "inputs": [], **a}
-            self.forms.append(self._form)
-        elif tag in ("input", "select", "textarea"):
-            self.controls.append({"tag": tag, **a})
-            if self._form is not None:
-                self._form["inputs"].append(a)
-        elif tag == "label" and "for" in a:
-            self.label_for.append(a["for"])
-        elif tag == "a" and "href" in a:
-            self.links.append(a["href"])
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._form = None
 
 
 def check_page(html: str) -> Page:
