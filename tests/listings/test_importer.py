@@ -304,7 +304,7 @@ async def test_a_crashed_import_resumes_without_duplicates(settings, monkeypatch
     user, org = await a_verified_institute()
 
     class Crash(Exception):
-        pass
+        """Raised on purpose to abort the work half-way."""
 
     def crash_after_two_batches(imp: ListingImport) -> None:
         if imp.processed >= 100:

@@ -79,7 +79,7 @@ async def test_an_event_of_a_rolled_back_transaction_is_never_delivered(
     settings, redis_client
 ) -> None:
     class Boom(Exception):
-        pass
+        """Raised on purpose to abort the work half-way."""
 
     with pytest.raises(Boom):
         async with unit_of_work():

@@ -211,8 +211,10 @@ def test_failed_start_reports_the_log(tmp_path: Path) -> None:
     assert "Address already in use" in str(excinfo.value)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to another user")
 def test_unchmoddable_npm_binary_runs_from_a_verified_copy() -> None:
+    # Runs as root, as every developer machine and CI of this project does: only root can
+    # drop to another user for real.
+    assert os.geteuid() == 0, "this test drops to `nobody` and so must run as root"
     # A user who does not own node_modules cannot chmod the binary; drop to `nobody` for real to
     # exercise the copy-into-var fallback. pytest's tmp_path lives under a 0700 directory that
     # `nobody` cannot enter, hence a directory of our own.
