@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -33,6 +35,15 @@ API_ROUTERS = (
 )
 
 
+async def _apply_search_settings(settings: Settings) -> None:
+    from listings import search
+
+    try:
+        await asyncio.wait_for(search.apply_settings(settings), timeout=30)
+    except Exception as exc:  # best effort: `market reindex` and the drift check apply them too
+        logging.getLogger(__name__).warning("search index settings not applied: %s", exc)
+
+
 def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> Starlette:
     settings = settings or get_settings()
     settings.require_secret_key()
@@ -42,9 +53,13 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         if manage_db:
             await init_db(settings)
         outbox.configure(settings.redis_url, settings.queue_name)
+        # Index settings are code: applied at start-up, best effort and in the background, so
+        # a Meilisearch that is down never delays or fails the start (search falls back).
+        index_setup = asyncio.create_task(_apply_search_settings(settings))
         try:
             yield
         finally:
+            index_setup.cancel()
             await outbox.shutdown()
             if manage_db:
                 await close_db()

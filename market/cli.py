@@ -338,3 +338,69 @@ def import_listings(
         click.echo(f"  row {entry['row']}{ref}: {reasons}")
     if imp.refused > 20:
         click.echo(f"  … and {imp.refused - 20} more")
+
+
+@main.command()
+def reindex() -> None:
+    """Rebuild the search index from the database and swap it in atomically."""
+    from contextlib import ExitStack
+
+    from listings import search
+    from market.db import close_db, init_db
+
+    s = settings()
+    stack = ExitStack()
+    bar: list[Any] = []
+
+    def progress(done: int, total: int) -> None:
+        if not bar:
+            bar.append(
+                stack.enter_context(
+                    click.progressbar(length=max(total, 1), label="Indexing", file=sys.stderr)
+                )
+            )
+        bar[0].update(done - bar[0].pos)
+
+    async def run() -> dict[str, Any]:
+        await init_db(s)
+        try:
+            return await search.reindex(progress, s)
+        finally:
+            stack.close()
+            await close_db()
+
+    report = run_async(run)
+    click.echo(
+        f"{report['indexed']} listings indexed, {report['resynced']} re-synced after the swap "
+        f"({report['took_s']} s)"
+    )
+
+
+@main.group("search")
+def search_group() -> None:
+    """The search index."""
+
+
+@search_group.command("check")
+@click.option("--no-repair", is_flag=True, help="Only report the drift")
+def search_check(no_repair: bool) -> None:
+    """Compare ids and versions between the database and the index; repair drift."""
+    from listings import search
+    from market.db import close_db, init_db
+
+    s = settings()
+
+    async def run() -> dict[str, Any]:
+        await init_db(s)
+        try:
+            return await search.check_drift(repair=not no_repair, settings=s)
+        finally:
+            await close_db()
+
+    report = run_async(run)
+    click.echo(f"database: {report['database']} published, index: {report['index']} documents")
+    for kind in ("missing", "stale", "extra"):
+        ids = report[kind]
+        shown = ", ".join(ids[:10]) + (" …" if len(ids) > 10 else "")
+        click.echo(f"{kind}: {len(ids)}" + (f" ({shown})" if ids else ""))
+    click.echo("repaired" if report["repaired"] else "nothing repaired")

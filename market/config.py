@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     queue_name: str = "techmarket:queue"
     meili_url: str = "http://127.0.0.1:7700"
     meili_key: str = ""
+    # The index of published listings; `market reindex` builds `<name>_build_<random>` and swaps.
+    meili_index: str = "listings"
+    # A search Meilisearch does not answer within this falls back to a simple database query.
+    search_timeout_ms: int = 800
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
     stripe_api_base: str = ""

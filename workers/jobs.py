@@ -7,7 +7,10 @@ from typing import Any
 from arq import Retry
 from arq.worker import func
 
-from listings import importer  # also registers the listing_import.requested handler
+from listings import (
+    importer,  # also registers the listing_import.requested handler
+    search_sync,  # registers the listing.* handlers that sync the index
+)
 from market import outbox
 from market.errors import DomainError
 
@@ -44,6 +47,11 @@ async def run_listing_import(ctx: dict[str, Any], import_id: str) -> str:
             raise
         raise Retry(defer=5 * 2 ** (tries - 1)) from exc
     return f"{imp.state}: {imp.created} created, {imp.skipped} skipped, {imp.refused} refused"
+
+
+async def check_search_index(ctx: dict[str, Any]) -> dict[str, Any]:
+    """Compare the search index with the database by id and version; repair drift."""
+    return await search_sync.check_search_drift(ctx)
 
 
 FUNCTIONS = [

@@ -12,7 +12,7 @@ import market.accounts.events  # noqa: F401  (registers the outbox handlers)
 from market import outbox
 from market.config import Settings, get_settings
 from market.db import close_db, init_db
-from workers.jobs import FUNCTIONS, requeue_stalled_imports, sweep_outbox
+from workers.jobs import FUNCTIONS, check_search_index, requeue_stalled_imports, sweep_outbox
 
 
 def worker_settings(settings: Settings | None = None, *, manage_db: bool = True) -> dict[str, Any]:
@@ -33,6 +33,8 @@ def worker_settings(settings: Settings | None = None, *, manage_db: bool = True)
         "cron_jobs": [
             cron(sweep_outbox, second={0, 30}, run_at_startup=True),
             cron(requeue_stalled_imports, minute=set(range(0, 60, 5))),
+            # Catches what the outbox could not deliver (Meilisearch down for long, a lost task).
+            cron(check_search_index, minute=set(range(2, 60, 10)), timeout=600),
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,
