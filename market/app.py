@@ -17,6 +17,7 @@ from listings import api as listings_api
 from listings import import_routes as listings_import_routes
 from listings import media_routes as listings_media_routes
 from listings import routes as listings_routes
+from listings import search_routes as listings_search_routes
 from market import api, outbox, pages
 from market.accounts import api as accounts_api
 from market.accounts import routes as accounts_routes
@@ -32,6 +33,7 @@ API_ROUTERS = (
     admin_api.router,
     listings_api.router,
     listings_media_routes.router,
+    listings_search_routes.router,
 )
 
 
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         *listings_routes.routes,
         *listings_media_routes.routes,
         *listings_import_routes.routes,
+        *listings_search_routes.routes,
         *api.routes(*API_ROUTERS),
         Route(api.PREFIX + "/openapi.json", api.openapi_endpoint(*API_ROUTERS)),
         Mount("/static", StaticFiles(directory=ROOT / "static"), name="static"),

@@ -1,0 +1,189 @@
+"""The search: the page `GET /search` (works without JavaScript; htmx asks for the results
+fragment only) and `GET /api/v1/search`. Both parse the query string the same way
+(listings/search_params.py) and call listings.search.search."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from markupsafe import Markup, escape
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from listings import search as search_module
+from listings.routes import HELPERS
+from listings.search import SORTS, Hit, SearchQuery, SearchResult
+from listings.search_params import DEFAULT_PER_PAGE, PARAM_OF_FACET, SearchLinks, parse_search
+from market.accounts.schemas import countries
+from market.api import ApiRouter
+from market.errors import DomainError
+from market.web import json_response, render
+
+router = ApiRouter("search")
+
+# The facets the page lists, in this order (the others are filters without a list of their own).
+PAGE_FACETS = (
+    "kind",
+    "ipc_section",
+    "ipc_class",
+    "ipc_subclass",
+    "trl",
+    "license_types",
+    "territories",
+    "price_model",
+    "price_band",
+    "currency",
+    "institute",
+    "country",
+    "region",
+    "language",
+)
+FACET_VALUES_SHOWN = 30
+MARK_OPEN, MARK_CLOSE = "<mark>", "</mark>"
+
+
+def safe_highlight(snippet: str) -> Markup:
+    """Hit.highlights are escaped apart from <mark>; trust exactly that and nothing more.
+
+    Should a snippet ever carry any other markup, it is escaped whole and only the marks are
+    put back."""
+    text = str(snippet)
+    bare = text.replace(MARK_OPEN, "").replace(MARK_CLOSE, "")
+    if "<" not in bare and ">" not in bare:
+        return Markup(text)  # noqa: S704 - checked above: no tag but <mark>
+    escaped = str(escape(text))
+    return Markup(  # noqa: S704 - escaped, then only the marks restored
+        escaped.replace(str(escape(MARK_OPEN)), MARK_OPEN).replace(
+            str(escape(MARK_CLOSE)), MARK_CLOSE
+        )
+    )
+
+
+def _is_htmx(request: Request) -> bool:
+    # A history restore after a cache miss needs the whole page, not the fragment.
+    return (
+        request.headers.get("hx-request") == "true"
+        and request.headers.get("hx-history-restore-request") != "true"
+    )
+
+
+def facet_lists(query: SearchQuery, result: SearchResult | None) -> list[dict[str, Any]]:
+    """Each facet with its values and counts, most frequent first; chosen values always appear
+    (with the count the result gives them, or 0), so a plain form submit keeps them."""
+    facets = result.facets if result else {}
+    lists = []
+    for facet in PAGE_FACETS:
+        counts = dict(facets.get(facet) or {})
+        chosen = query.filters.get(facet, [])
+        if facet == "trl" and query.trl_min is not None and query.trl_min == query.trl_max:
+            chosen = [str(query.trl_min)]
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+        values = [(str(v), n) for v, n in ranked[:FACET_VALUES_SHOWN]]
+        shown = {v for v, _ in values}
+        values += [(v, counts.get(v, 0)) for v in chosen if v not in shown]
+        if facet == "trl":
+            values.sort(key=lambda vn: int(vn[0]) if vn[0].isdigit() else 99)
+        if values:
+            lists.append({"facet": facet, "param": PARAM_OF_FACET.get(facet), "values": values})
+    return lists
+
+
+async def _search(query: SearchQuery) -> SearchResult:
+    # Looked up on the module at call time: the implementation may land after this import.
+    return await search_module.search(query)
+
+
+async def page(request: Request) -> Response:
+    htmx = _is_htmx(request)
+    template = "search/results.html" if htmx else "search/index.html"
+    try:
+        query = parse_search(request.query_params.multi_items())
+    except DomainError as exc:
+        raw_q = request.query_params.get("q", "")[:500]
+        context = _context(SearchQuery(), None)
+        context.update(errors=exc.fields, values={"q": raw_q}, search_error=exc.message)
+        return _vary(await render(request, template, context, status=exc.status))
+    result = await _search(query)
+    return _vary(await render(request, template, _context(query, result)))
+
+
+def _vary(response: Response) -> Response:
+    # The same URL answers a whole page or a fragment: caches must keep them apart.
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+def _context(query: SearchQuery, result: SearchResult | None) -> dict[str, Any]:
+    links = SearchLinks(query)
+    return {
+        **HELPERS,
+        "search": query,
+        "result": result,
+        "links": links,
+        "chips": links.chips(),
+        "facet_lists": facet_lists(query, result),
+        "hits": [(hit, _snippets(hit)) for hit in (result.hits if result else [])],
+        "sorts": SORTS,
+        "default_per_page": DEFAULT_PER_PAGE,
+        "countries": countries(),
+        "search_error": "",
+        "values": {"q": query.q},
+    }
+
+
+def _snippets(hit: Hit) -> dict[str, Markup]:
+    return {name: safe_highlight(text) for name, text in (hit.highlights or {}).items() if text}
+
+
+# --- API -----------------------------------------------------------------------------------
+
+
+def result_json(result: SearchResult) -> dict[str, Any]:
+    return {
+        "hits": [asdict(hit) for hit in result.hits],
+        "facets": result.facets,
+        "total": result.total,
+        "page": result.page,
+        "per_page": result.per_page,
+        "took_ms": result.took_ms,
+        "degraded": result.degraded,
+        "message": result.message,
+    }
+
+
+_QUERY_DOC = {
+    "q": "string",
+    "kind": "string",
+    "ipc": "string",
+    "trl_min": "integer",
+    "trl_max": "integer",
+    "license_type": "string",
+    "territory": "string",
+    "price_model": "string",
+    "price_band": "string",
+    "currency": "string",
+    "institute": "string",
+    "country": "string",
+    "region": "string",
+    "language": "string",
+    "sort": "string",
+    "page": "integer",
+    "per_page": "integer",
+}
+
+
+@router.route(
+    "/search",
+    summary="Search published listings (filters repeatable; ipc takes a section, class or "
+    "subclass prefix)",
+    auth=False,
+    query=_QUERY_DOC,
+)
+async def api_search(request: Request) -> Response:
+    query = parse_search(request.query_params.multi_items())
+    return json_response(result_json(await _search(query)))
+
+
+routes: list[BaseRoute] = [Route("/search", page)]
