@@ -676,10 +676,35 @@ def meili_request(query: SearchQuery) -> dict[str, Any]:
     return body
 
 
+# One open client per event loop and configuration: a new connection per search cost more than
+# the search itself (measured in bench/search.py).
+_search_clients: dict[tuple[Any, ...], Meili] = {}
+
+
+def _search_client(settings: Settings) -> Meili:
+    key = (
+        id(asyncio.get_running_loop()),
+        settings.meili_url,
+        settings.meili_key,
+        settings.meili_index,
+        settings.search_timeout_ms,
+    )
+    client = _search_clients.get(key)
+    if client is None:
+        client = _search_clients[key] = Meili(settings, timeout=settings.search_timeout_ms / 1000)
+    return client
+
+
+async def close_search_clients() -> None:
+    """Close the shared clients of the running loop (the app's shutdown calls this)."""
+    loop = id(asyncio.get_running_loop())
+    for key in [k for k in _search_clients if k[0] == loop]:
+        await _search_clients.pop(key)._client.aclose()
+
+
 async def _search_meili(query: SearchQuery, settings: Settings) -> SearchResult:
-    timeout = settings.search_timeout_ms / 1000
-    async with Meili(settings, timeout=timeout) as meili:
-        body = await meili.call("POST", f"/indexes/{meili.index}/search", json=meili_request(query))
+    meili = _search_client(settings)
+    body = await meili.call("POST", f"/indexes/{meili.index}/search", json=meili_request(query))
     facets = {
         name: dict(values)
         for name, values in (body.get("facetDistribution") or {}).items()

@@ -18,6 +18,7 @@ from listings import import_routes as listings_import_routes
 from listings import media_routes as listings_media_routes
 from listings import routes as listings_routes
 from listings import search_routes as listings_search_routes
+from listings.search import close_search_clients
 from market import api, outbox, pages
 from market.accounts import api as accounts_api
 from market.accounts import routes as accounts_routes
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
             yield
         finally:
             index_setup.cancel()
+            await close_search_clients()
             await outbox.shutdown()
             if manage_db:
                 await close_db()

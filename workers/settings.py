@@ -42,6 +42,9 @@ def worker_settings(settings: Settings | None = None, *, manage_db: bool = True)
         "queue_name": settings.queue_name,
         "max_tries": outbox.MAX_ATTEMPTS,
         "keep_result": 3600,
+        # arq polls its queue; the default half second alone would eat most of the
+        # freshness budget (publish -> searchable).
+        "poll_delay": 0.05,
         "handle_signals": True,
     }
 
