@@ -354,7 +354,7 @@ async def test_a_rolled_back_publication_never_reaches_the_index(
     index, settings, redis_client
 ) -> None:
     class Boom(Exception):
-        pass
+        """Raised on purpose to roll the publication back."""
 
     user, _ = await a_verified_institute()
     draft = await a_published_listing(user, title="Quantum dot ink for printed displays")
