@@ -22,19 +22,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.support import PG_ADMIN_URL, create_database, drop_database, verified_institute  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data"
-PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-PASSWORD = "correct horse battery staple"
-
-
-async def _pg_admin(admin_url: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def _row(name: str, rows: int, created: int, skipped: int, refused: int, seconds: float) -> str:
@@ -46,8 +37,6 @@ def _row(name: str, rows: int, created: int, skipped: int, refused: int, seconds
 
 async def bench(files: list[Path], admin_url: str, submit: bool) -> None:
     from listings import importer
-    from market.accounts import service
-    from market.accounts.schemas import RegisterIn
     from market.config import get_settings
     from market.db import close_db, init_db, migrate
 
@@ -55,22 +44,7 @@ async def bench(files: list[Path], admin_url: str, submit: bool) -> None:
     await migrate(settings)
     await init_db(settings)
     try:
-        admin = await service.create_admin("bench-admin@example.org", PASSWORD, "Bench")
-        user, org = await service.register(
-            RegisterIn.model_validate(
-                {
-                    "email": "bench@example.org",
-                    "password": PASSWORD,
-                    "name": "Bench",
-                    "organization": {
-                        "name": "Bench Institute",
-                        "kind": "institute",
-                        "country": "CN",
-                    },
-                }
-            )
-        )
-        await service.verify_organization(await service.actor_for(admin), str(org.id))
+        _, _, org = await verified_institute()
         options = importer.ImportOptions(
             submit=submit, trl=4, license_types=["non_exclusive"], price_model="negotiable"
         )
@@ -102,16 +76,15 @@ def main() -> int:
     if not files:
         print(f"import_all: no {DATA}/*.jsonl here; nothing to import")
         return 0
-    name = f"techmarket_bench_{secrets.token_hex(5)}"
     try:
-        asyncio.run(_pg_admin(args.pg, f'CREATE DATABASE "{name}"'))
+        name, database_url = asyncio.run(create_database(args.pg))
     except OSError as exc:
         print(f"import_all: PostgreSQL at {args.pg} is not reachable: {exc}", file=sys.stderr)
         return 1
     try:
         with tempfile.TemporaryDirectory(prefix="techmarket-bench-") as var:
             os.environ.update(
-                DATABASE_URL=f"{args.pg.rsplit('/', 1)[0]}/{name}",
+                DATABASE_URL=database_url,
                 MARKET_VAR_DIR=var,
                 SECRET_KEY=secrets.token_urlsafe(48),
             )
@@ -120,7 +93,7 @@ def main() -> int:
             get_settings.cache_clear()
             asyncio.run(bench(files, args.pg, args.submit))
     finally:
-        asyncio.run(_pg_admin(args.pg, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_database(args.pg, name))
     return 0
 
 

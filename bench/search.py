@@ -59,6 +59,12 @@ from bench.http_pages import (  # noqa: E402  (also applies its sniffio work-aro
     _run_checked,
     _start_http,
 )
+from bench.support import (  # noqa: E402
+    PG_ADMIN_URL,
+    create_database,
+    drop_database,
+    verified_institute,
+)
 from market.cli import install_stop_signals  # noqa: E402
 from market.processes import (  # noqa: E402
     Running,
@@ -70,8 +76,6 @@ from market.processes import (  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 SAMPLE = ROOT / "listings" / "data" / "sample_records.jsonl"
-PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-PASSWORD = "correct horse battery staple"
 INDEX = "listings"
 REQUEST_TIMEOUT = 10.0
 MAX_ERROR_RATE = 0.01
@@ -144,16 +148,6 @@ QUERY_MIX: list[tuple[str, list[tuple[str, str]]]] = [
 # Set-up: database, records, index
 
 
-async def _pg_admin(admin_url: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def _record_files() -> list[Path]:
     files = sorted(DATA.glob("*.jsonl")) if DATA.is_dir() else []
     return files or [SAMPLE]
@@ -221,30 +215,13 @@ async def setup(wanted: int, database_url: str) -> World:
 
     from listings import importer, search
     from market.accounts import service
-    from market.accounts.schemas import RegisterIn
     from market.config import get_settings
     from market.db import close_db, init_db
 
     settings = get_settings()
     await init_db(settings)
     try:
-        admin = await service.create_admin("bench-admin@example.org", PASSWORD, "Bench Admin")
-        owner, org = await service.register(
-            RegisterIn.model_validate(
-                {
-                    "email": "bench@example.org",
-                    "password": PASSWORD,
-                    "name": "Bench",
-                    "organization": {
-                        "name": "Bench Institute",
-                        "kind": "institute",
-                        "country": "CN",
-                        "region": "Guangdong",
-                    },
-                }
-            )
-        )
-        await service.verify_organization(await service.actor_for(admin), str(org.id))
+        admin, owner, org = await verified_institute()
         actor = await service.actor_for(owner, ip="bench")
         options = importer.ImportOptions(
             trl=4,
@@ -833,21 +810,19 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     # SIGTERM takes the same path as Ctrl-C, so the servers are stopped and the database dropped.
     install_stop_signals()
-    name = f"techmarket_bench_{secrets.token_hex(5)}"
     try:
-        asyncio.run(_pg_admin(args.pg, f'CREATE DATABASE "{name}"'))
+        name, database_url = asyncio.run(create_database(args.pg))
     except OSError as exc:
         print(f"search: PostgreSQL at {args.pg} is not reachable: {exc}", file=sys.stderr)
         return 1
     work = Path(tempfile.mkdtemp(prefix="bench-search-"))
     code = 130
     try:
-        code = benchmark(args, work, f"{args.pg.rsplit('/', 1)[0]}/{name}")
+        code = benchmark(args, work, database_url)
     except KeyboardInterrupt:
         print("search: interrupted", file=sys.stderr)
     finally:
-        with contextlib.suppress(Exception):
-            asyncio.run(_pg_admin(args.pg, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_database(args.pg, name))
         if code in (0, 130):
             shutil.rmtree(work, ignore_errors=True)
         else:

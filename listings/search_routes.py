@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from listings import search as search_module
 from listings.routes import HELPERS
-from listings.search import SORTS, Hit, SearchQuery, SearchResult
+from listings.search import FACETS, SORTS, Hit, SearchQuery, SearchResult
 from listings.search_params import DEFAULT_PER_PAGE, PARAM_OF_FACET, SearchLinks, parse_search
 from market.accounts.schemas import countries
 from market.api import ApiRouter
@@ -23,23 +23,8 @@ from market.web import json_response, render
 
 router = ApiRouter("search")
 
-# The facets the page lists, in this order (the others are filters without a list of their own).
-PAGE_FACETS = (
-    "kind",
-    "ipc_section",
-    "ipc_class",
-    "ipc_subclass",
-    "trl",
-    "license_types",
-    "territories",
-    "price_model",
-    "price_band",
-    "currency",
-    "institute",
-    "country",
-    "region",
-    "language",
-)
+# The page lists every facet, in the index's order.
+PAGE_FACETS = FACETS
 FACET_VALUES_SHOWN = 30
 MARK_OPEN, MARK_CLOSE = "<mark>", "</mark>"
 

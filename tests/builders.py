@@ -112,3 +112,15 @@ async def a_published_listing(institute_user: User | None = None, **overrides: A
     await listings.submit_listing(owner, str(draft.id))
     admin = await an_admin()
     return await listings.approve_listing(await actor_of(admin), str(draft.id))
+
+
+async def run_worker(settings: Any) -> int:
+    """Run a real arq worker in burst mode on the test queue; returns the jobs it completed."""
+    from workers.settings import make_worker
+
+    worker = make_worker(settings, manage_db=False, burst=True, poll_delay=0.05, cron_jobs=[])
+    try:
+        await worker.main()
+        return worker.jobs_complete
+    finally:
+        await worker.close()

@@ -25,10 +25,9 @@ from market.audit import AuditEntry
 from market.config import ROOT
 from market.outbox import OutboxEvent
 from market.seed import seed_demo
-from tests.builders import a_user, a_verified_institute, actor_of, log_in
+from tests.builders import a_user, a_verified_institute, actor_of, log_in, run_worker
 from tests.market.test_templates import HOSTILE, NOW, assert_escaped, check_page, make_actor
 from tests.market.test_templates import render as render_template
-from workers.settings import make_worker
 
 SAMPLE = ROOT / "listings" / "data" / "sample_records.jsonl"
 SAMPLE_BYTES = SAMPLE.read_bytes()
@@ -54,16 +53,6 @@ async def run_file(actor, data: bytes, options: ImportOptions | None = None, **k
         via="cli",
     )
     return await importer.run_import(imp.id, **kwargs)
-
-
-async def run_worker(settings) -> int:
-    """A real arq worker in burst mode on the test queue (as in tests/market/test_outbox.py)."""
-    worker = make_worker(settings, manage_db=False, burst=True, poll_delay=0.05, cron_jobs=[])
-    try:
-        await worker.main()
-        return worker.jobs_complete
-    finally:
-        await worker.close()
 
 
 # --- the sample of real records ----------------------------------------------------------

@@ -25,8 +25,13 @@ from market import outbox
 from market.actor import Actor
 from market.db import unit_of_work
 from market.outbox import OutboxEvent
-from tests.builders import a_published_listing, a_verified_institute, actor_of, an_admin
-from tests.market.test_outbox import run_worker
+from tests.builders import (
+    a_published_listing,
+    a_verified_institute,
+    actor_of,
+    an_admin,
+    run_worker,
+)
 
 RECORDS = Path(__file__).resolve().parents[2] / "listings" / "data" / "sample_records.jsonl"
 DEAD_URL = "http://127.0.0.1:1"

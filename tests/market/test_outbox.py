@@ -9,18 +9,7 @@ from market.accounts import service
 from market.db import unit_of_work
 from market.notify import Notification
 from market.outbox import OutboxEvent
-from tests.builders import a_user, actor_of, an_admin
-from workers.settings import make_worker
-
-
-async def run_worker(settings) -> int:
-    """Run a real arq worker in burst mode against the test queue; returns jobs completed."""
-    worker = make_worker(settings, manage_db=False, burst=True, poll_delay=0.05, cron_jobs=[])
-    try:
-        await worker.main()
-        return worker.jobs_complete
-    finally:
-        await worker.close()
+from tests.builders import a_user, actor_of, an_admin, run_worker
 
 
 async def queued(redis_client, settings) -> int:

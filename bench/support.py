@@ -1,0 +1,58 @@
+"""What the benchmarks share: a throw-away PostgreSQL database and a verified institute."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from typing import Any
+
+PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+PASSWORD = "correct horse battery staple"
+
+
+async def pg_admin(admin_url: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def create_database(admin_url: str) -> tuple[str, str]:
+    """A fresh database beside the admin one; returns (name, url). OSError if unreachable."""
+    name = f"techmarket_bench_{secrets.token_hex(5)}"
+    await pg_admin(admin_url, f'CREATE DATABASE "{name}"')
+    return name, f"{admin_url.rsplit('/', 1)[0]}/{name}"
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    with contextlib.suppress(Exception):  # clean-up must not hide the benchmark's own outcome
+        await pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def verified_institute() -> tuple[Any, Any, Any]:
+    """An administrator and a verified institute's owner: (admin, owner, organization)."""
+    from market.accounts import service
+    from market.accounts.schemas import RegisterIn
+
+    admin = await service.create_admin("bench-admin@example.org", PASSWORD, "Bench Admin")
+    owner, org = await service.register(
+        RegisterIn.model_validate(
+            {
+                "email": "bench@example.org",
+                "password": PASSWORD,
+                "name": "Bench",
+                "organization": {
+                    "name": "Bench Institute",
+                    "kind": "institute",
+                    "country": "CN",
+                    "region": "Guangdong",
+                },
+            }
+        )
+    )
+    org = await service.verify_organization(await service.actor_for(admin), str(org.id))
+    return admin, owner, org
