@@ -170,15 +170,6 @@ def _with_item(data: dict[str, Any], key: str, message: str) -> str:
     return message
 
 
-def changed_fields(patch: ListingPatch, baseline: dict[str, Any]) -> dict[str, Any]:
-    """The form sends every field; keep only what differs from what the form showed."""
-    return {
-        name: value
-        for name, value in patch.model_dump(mode="json").items()
-        if value != baseline.get(name)
-    }
-
-
 # --- data -> form ------------------------------------------------------------------------
 
 

@@ -196,11 +196,8 @@ async def edit(request: Request) -> Response:
     try:
         form = await read_form(request)
         values = forms.values_of(form)
-        changes = forms.changed_fields(forms.parse_listing(ListingPatch, values), shown)
-        if not changes:
-            return redirect(f"/listings/{listing.id}", "Nothing was changed.")
-        _, proposed = await service.update_listing(
-            actor, str(listing.id), ListingPatch.model_validate(changes)
+        updated, proposed = await service.update_listing(
+            actor, str(listing.id), forms.parse_listing(ListingPatch, values)
         )
     except DomainError as exc:
         if exc.status != 422:
@@ -211,6 +208,11 @@ async def edit(request: Request) -> Response:
             "listings/form.html",
             {**HELPERS, **context, **_form_context(request, actor, values)},
         )
+    unchanged = updated.version == listing.version and (
+        (proposed.changes if proposed else None) == (revision.changes if revision else None)
+    )
+    if unchanged:
+        return redirect(f"/listings/{listing.id}", "Nothing was changed.")
     if proposed is not None:
         return redirect(
             f"/listings/{listing.id}",

@@ -163,8 +163,9 @@ async def update_listing(
             listing_id=listing.id, state=RevisionState.PENDING
         )
         proposed = pending.changes if pending else {}
-        # A form sends every field: only what differs from what is there (or proposed) counts.
-        changes = {k: v for k, v in sent.items() if field_value(current, k) != v or k in proposed}
+        # A form sends every field: only what differs from what the owner sees (the listing
+        # with the pending proposals laid over it) counts as a change.
+        changes = {k: v for k, v in sent.items() if proposed.get(k, field_value(current, k)) != v}
         if state in states.EDITABLE:
             if changes:
                 await _apply(actor, current, changes, action="listing.edited")

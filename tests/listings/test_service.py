@@ -362,3 +362,17 @@ async def test_the_owner_sees_why_the_last_revision_was_refused() -> None:
     assert await service.pending_revision(listing) is None
     entry = await AuditEntry.get(action="listing.revision_rejected")
     assert entry.organization_id == listing.institute_id
+
+
+async def test_sending_the_pending_proposal_again_changes_nothing() -> None:
+    owner_user, _ = await a_verified_institute()
+    listing = await a_published_listing(owner_user)
+    owner = await actor_of(owner_user)
+    _, revision = await service.update_listing(owner, str(listing.id), ListingPatch(title="New"))
+    proposals = await AuditEntry.filter(action="listing.revision_proposed").count()
+    again, same = await service.update_listing(
+        owner, str(listing.id), ListingPatch(title="New", summary=listing.summary)
+    )
+    assert same.id == revision.id and same.changes == {"title": "New"}
+    assert again.version == listing.version
+    assert await AuditEntry.filter(action="listing.revision_proposed").count() == proposals
