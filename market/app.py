@@ -13,6 +13,8 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from contracts import api as contracts_api
+from contracts import routes as contracts_routes
 from listings import api as listings_api
 from listings import import_routes as listings_import_routes
 from listings import media_routes as listings_media_routes
@@ -35,6 +37,7 @@ API_ROUTERS = (
     listings_api.router,
     listings_media_routes.router,
     listings_search_routes.router,
+    contracts_api.router,
 )
 
 
@@ -76,6 +79,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         *listings_media_routes.routes,
         *listings_import_routes.routes,
         *listings_search_routes.routes,
+        *contracts_routes.routes,
         *api.routes(*API_ROUTERS),
         Route(api.PREFIX + "/openapi.json", api.openapi_endpoint(*API_ROUTERS)),
         Mount("/static", StaticFiles(directory=ROOT / "static"), name="static"),

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     login_max_failures_per_account: int = 5
     login_max_failures_per_ip: int = 20
     login_window_minutes: int = 15
+    # Per user and hour: offers and counter-offers, and messages on offers.
+    offer_limit_per_hour: int = 20
+    message_limit_per_hour: int = 60
+    # The side whose turn it is hears this long before an offer expires.
+    offer_reminder_hours: int = 24
 
     @field_validator("database_url")
     @classmethod

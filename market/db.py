@@ -19,6 +19,7 @@ MODEL_MODULES = [
     "market.outbox",
     "market.notify",
     "listings.models",
+    "contracts.models",
 ]
 
 

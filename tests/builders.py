@@ -124,3 +124,49 @@ async def run_worker(settings: Any) -> int:
         return worker.jobs_complete
     finally:
         await worker.close()
+
+
+async def a_verified_enterprise(**overrides: Any) -> tuple[User, Organization]:
+    """A member of a verified enterprise: a buyer."""
+    org = {"name": f"Enterprise {next(_seq)} Ltd", "kind": "enterprise", "country": "DE"}
+    org.update(overrides.pop("organization", {}))
+    return await a_verified_institute(organization=org, **overrides)
+
+
+def offer_terms(**overrides: Any) -> dict[str, Any]:
+    """Complete terms of an offer or counter-offer, as the API takes them."""
+    from datetime import UTC, datetime, timedelta
+
+    data: dict[str, Any] = {
+        "license_type": "non_exclusive",
+        "territories": ["WORLD"],
+        "fields_of_use": ["all"],
+        "term_months": 60,
+        "upfront_fee": {"amount": 5_000_000, "currency": "USD"},
+        "royalty_percent": "3.5",
+        "milestones": [
+            {
+                "description": "First commercial sale",
+                "amount": {"amount": 1_000_000, "currency": "USD"},
+            }
+        ],
+        "conditions": "Technical support for six months.",
+        "expires_at": (datetime.now(UTC) + timedelta(days=14)).isoformat(),
+    }
+    data.update(overrides)
+    return data
+
+
+async def an_offer(listing: Any = None, buyer: User | None = None, **overrides: Any):
+    """An open offer by a verified enterprise (made if not given) on a published listing."""
+    from contracts import service as offers
+    from contracts.schemas import OfferIn
+
+    if listing is None:
+        listing = await a_published_listing()
+    if buyer is None:
+        buyer, _ = await a_verified_enterprise()
+    actor = await actor_of(buyer)
+    return await offers.make_offer(
+        actor, str(listing.id), OfferIn.model_validate(offer_terms(**overrides))
+    )

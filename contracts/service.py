@@ -1,0 +1,627 @@
+"""Offer use cases: make, counter, accept, reject, withdraw, talk, read; the expiry and reminder
+sweeps the worker runs; and the rights a listing still has to give. Each takes the acting party
+first and does its writes, audit entries and outbox events in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.functions import Count
+
+from contracts import rights, states
+from contracts.models import LIVE_STATES, Grant, Offer, OfferMessage, OfferState, OfferTerms, Side
+from contracts.schemas import MessageIn, OfferIn, OfferTermsIn
+from listings.models import Listing, ListingState
+from market import audit, outbox
+from market.accounts.models import OrganizationKind
+from market.accounts.service import require_verified
+from market.actor import Actor
+from market.config import get_settings
+from market.db import unit_of_work
+from market.errors import (
+    Conflict,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    TooManyRequests,
+    ValidationFailed,
+    validation_error,
+)
+from market.transitions import allowed_actions, transition
+from market.validation import object_id
+
+SIDE_NAMES = {"seller": "the institute", "buyer": "the buyer"}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- who is who ------------------------------------------------------------------------------
+
+
+def roles_on(actor: Actor, offer: Offer) -> set[str]:
+    roles: set[str] = set()
+    if actor.is_system:
+        roles.add("system")
+    org = actor.organization_id
+    if org and org == str(offer.seller_id):  # type: ignore[attr-defined]
+        roles.add("seller")
+    if org and org == str(offer.buyer_id):  # type: ignore[attr-defined]
+        roles.add("buyer")
+    return roles
+
+
+def side_of(actor: Actor, offer: Offer) -> Side | None:
+    roles = roles_on(actor, offer)
+    if "seller" in roles:
+        return Side.SELLER
+    if "buyer" in roles:
+        return Side.BUYER
+    return None
+
+
+def actions_for(actor: Actor, offer: Offer) -> list[str]:
+    """The buttons a page shows come from the same table the services apply."""
+    if actor.user is None or actor.organization is None:
+        return []
+    actions = allowed_actions(states.OFFER, str(offer.state), roles_on(actor, offer) - {"system"})
+    if side_of(actor, offer) and str(offer.state) in states.MESSAGING:
+        actions.append("message")
+    return actions
+
+
+def can_see(actor: Actor, offer: Offer) -> bool:
+    return actor.is_admin or actor.is_system or bool(roles_on(actor, offer))
+
+
+async def _load_visible(actor: Actor, offer_id: str) -> Offer:
+    if actor.user is None and not actor.is_system:
+        raise NotAuthenticated("Log in first.")
+    offer = await Offer.get_or_none(id=object_id(offer_id, "offer"))
+    if offer is None or not can_see(actor, offer):
+        # A stranger cannot tell an offer that exists from one that does not.
+        raise NotFound("No such offer.")
+    return offer
+
+
+def _require_party(actor: Actor, offer: Offer, doing: str) -> Side:
+    side = side_of(actor, offer)
+    if side is None:
+        raise Forbidden(f"Only the two sides of an offer may {doing}.")
+    require_verified(actor, doing)
+    return side
+
+
+# --- limits ------------------------------------------------------------------------------------
+
+
+async def _check_rate(
+    model: type[Any], author_field: str, actor: Actor, limit: int, what: str
+) -> None:
+    window = timedelta(hours=1)
+    since = _now() - window
+    recent = model.filter(**{author_field: actor.user_id}, created_at__gte=since)
+    count = await recent.count()
+    if count >= limit:
+        oldest = await recent.order_by("created_at").first()
+        wait = (oldest.created_at + window - _now()).total_seconds() if oldest else 60
+        minutes = max(1, int(wait // 60) + 1)
+        raise TooManyRequests(
+            f"You have sent {limit} {what} in the last hour, the most we allow. "
+            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+            retry_after=max(1, int(wait)),
+        )
+
+
+async def _check_offer_rate(actor: Actor) -> None:
+    # Counter-offers count too: each one is a new version of terms the other side must read.
+    await _check_rate(
+        OfferTerms,
+        "author_id",
+        actor,
+        get_settings().offer_limit_per_hour,
+        "offers and counter-offers",
+    )
+
+
+async def _check_message_rate(actor: Actor) -> None:
+    await _check_rate(
+        OfferMessage, "author_id", actor, get_settings().message_limit_per_hour, "messages"
+    )
+
+
+# --- terms ---------------------------------------------------------------------------------
+
+
+def _fits_listing(terms: OfferTermsIn, listing: Listing) -> None:
+    """Terms may only ask for what the listing offers."""
+    problems: dict[str, str] = {}
+    offered = list(listing.license_types or [])
+    if offered and terms.license_type not in offered:
+        problems["license_type"] = (
+            f"This listing offers {', '.join(t.replace('_', '-') for t in offered)} licences only."
+        )
+    places = set(listing.territories or ["WORLD"])
+    if "WORLD" not in places:
+        outside = [t for t in terms.territories if t not in places]
+        if outside:
+            problems["territories"] = (
+                f"The listing's rights cover {', '.join(sorted(places))} only, not "
+                f"{', '.join(outside)}."
+            )
+    listing_fields = rights.Scope.of("", [], listing.fields_of_use or ["all"]).fields_of_use
+    if rights.ALL_FIELDS not in listing_fields:
+        wanted = rights.Scope.of("", [], terms.fields_of_use).fields_of_use
+        outside = [f for f in wanted if f not in listing_fields]
+        if outside:
+            problems["fields_of_use"] = (
+                f"The listing's rights cover {', '.join(listing_fields)} only, not "
+                f"{', '.join(outside)}."
+            )
+    if problems:
+        raise ValidationFailed("The terms ask for more than the listing offers.", fields=problems)
+
+
+def _terms_columns(terms: OfferTermsIn) -> dict[str, Any]:
+    return {
+        "license_type": terms.license_type,
+        "territories": list(terms.territories),
+        "fields_of_use": list(terms.fields_of_use),
+        "term_months": terms.term_months,
+        "upfront_amount": terms.upfront_fee.amount,
+        "currency": terms.upfront_fee.currency,
+        "royalty_percent": terms.royalty_percent,
+        "milestones": [
+            {"description": m.description, "amount": m.amount.amount} for m in terms.milestones
+        ],
+        "conditions": terms.conditions,
+        "expires_at": terms.expires_at,
+    }
+
+
+def scope_of(terms: OfferTerms | Grant) -> rights.Scope:
+    return rights.Scope.of(terms.license_type, terms.territories, terms.fields_of_use)
+
+
+async def current_terms(offer: Offer) -> OfferTerms:
+    return await OfferTerms.get(offer_id=offer.id, number=offer.terms_number)
+
+
+def _event(offer: Offer, actor: Actor, **extra: Any) -> dict[str, Any]:
+    return {
+        "offer_id": str(offer.id),
+        "terms_number": offer.terms_number,
+        "actor_id": actor.user_id,
+        **extra,
+    }
+
+
+async def _published_listing(listing_id: Any) -> Listing:
+    listing = await Listing.get(id=listing_id)
+    if listing.state != ListingState.PUBLISHED:
+        raise Conflict(
+            f"The listing is {listing.state} now, so it takes no offers.", state=str(listing.state)
+        )
+    return listing
+
+
+# --- making and answering offers ---------------------------------------------------------------
+
+
+async def make_offer(actor: Actor, listing_id: str, data: OfferIn) -> Offer:
+    from listings.service import get_listing
+
+    if actor.user is None:
+        raise NotAuthenticated("Log in first.")
+    listing = await get_listing(actor, listing_id)
+    org = actor.organization
+    if org is None or org.kind == OrganizationKind.PLATFORM:
+        raise Forbidden("Only institutes and enterprises make offers; administrators do not.")
+    if str(listing.institute_id) == actor.organization_id:  # type: ignore[attr-defined]
+        raise Forbidden("You cannot make an offer on your own organisation's listing.")
+    require_verified(actor, "make offers")
+    if listing.state != ListingState.PUBLISHED:
+        raise Conflict(
+            f"The listing is {listing.state}, so it takes no offers.", state=str(listing.state)
+        )
+    _fits_listing(data, listing)
+    await _check_offer_rate(actor)
+    async with unit_of_work():
+        await _published_listing(listing.id)
+        offer = await Offer.create(
+            listing_id=listing.id,
+            seller_id=listing.institute_id,  # type: ignore[attr-defined]
+            buyer_id=actor.organization_id,
+            created_by_id=actor.user_id,
+            license_type=data.license_type,
+            expires_at=data.expires_at,
+        )
+        await OfferTerms.create(
+            offer_id=offer.id,
+            number=1,
+            side=Side.BUYER,
+            author_id=actor.user_id,
+            **_terms_columns(data),
+        )
+        if data.message:
+            await OfferMessage.create(
+                offer_id=offer.id, side=Side.BUYER, author_id=actor.user_id, body=data.message
+            )
+        await audit.record(
+            actor,
+            "offer.made",
+            "offer",
+            offer.id,
+            after={"state": OfferState.OPEN.value, "listing_id": str(listing.id), "terms": 1},
+        )
+        await outbox.emit("offer.made", _event(offer, actor))
+    return offer
+
+
+def _require_turn(actor: Actor, offer: Offer, action: str) -> None:
+    turn = states.TURN.get(str(offer.state))
+    if turn and turn not in roles_on(actor, offer) and (str(offer.state), action) in states.OFFER:
+        raise Forbidden(f"It is {SIDE_NAMES[turn]}'s turn: wait for their answer.")
+
+
+async def counter_offer(actor: Actor, offer_id: str, data: OfferTermsIn) -> Offer:
+    offer = await _load_visible(actor, offer_id)
+    side = _require_party(actor, offer, "counter offers")
+    _require_turn(actor, offer, "counter")
+    listing = await Listing.get(id=offer.listing_id)  # type: ignore[attr-defined]
+    _fits_listing(data, listing)
+    await _check_offer_rate(actor)
+    async with unit_of_work():
+        await _published_listing(listing.id)
+        locked = await Offer.select_for_update().get(id=offer.id)
+        number = locked.terms_number + 1
+        before, after = await transition(
+            Offer,
+            offer.id,
+            table=states.OFFER,
+            action="counter",
+            roles=roles_on(actor, locked),
+            changes={
+                "terms_number": number,
+                "license_type": data.license_type,
+                "expires_at": data.expires_at,
+                "updated_at": _now(),
+            },
+        )
+        await OfferTerms.create(
+            offer_id=offer.id,
+            number=number,
+            side=side,
+            author_id=actor.user_id,
+            **_terms_columns(data),
+        )
+        await audit.record(
+            actor,
+            "offer.counter",
+            "offer",
+            offer.id,
+            before={"state": before, "terms": number - 1},
+            after={"state": after, "terms": number},
+        )
+        offer = await Offer.get(id=offer.id)
+        await outbox.emit("offer.countered", _event(offer, actor, by=side.value))
+    return offer
+
+
+async def accept_offer(actor: Actor, offer_id: str) -> Offer:
+    """Accept the current terms: the grant they make is checked against the listing's grants
+    and recorded, and every live offer it now conflicts with is declined, all in one
+    transaction. Acceptances on one listing queue behind its row lock."""
+    offer = await _load_visible(actor, offer_id)
+    side = _require_party(actor, offer, "accept offers")
+    _require_turn(actor, offer, "accept")
+    async with unit_of_work():
+        listing = await Listing.select_for_update().get(id=offer.listing_id)  # type: ignore[attr-defined]
+        locked = await Offer.select_for_update().get(id=offer.id)
+        if listing.state != ListingState.PUBLISHED:
+            raise Conflict(
+                f"The listing is {listing.state} now; the offer cannot be accepted.",
+                state=str(locked.state),
+            )
+        terms = await current_terms(locked)
+        scope = scope_of(terms)
+        granted = await Grant.filter(listing_id=listing.id)
+        clash = rights.first_conflict(scope, [(str(g.id), scope_of(g)) for g in granted])
+        if clash is not None:
+            raise Conflict(
+                f"This {scope.describe()} conflicts with a right already granted: "
+                f"{clash[1].describe()}.",
+                state=str(locked.state),
+            )
+        before, after = await transition(
+            Offer,
+            offer.id,
+            table=states.OFFER,
+            action="accept",
+            roles=roles_on(actor, locked),
+            changes={"updated_at": _now()},
+        )
+        await Grant.create(
+            listing_id=listing.id,
+            grantee_id=locked.buyer_id,  # type: ignore[attr-defined]
+            offer_id=locked.id,
+            license_type=terms.license_type,
+            territories=terms.territories,
+            fields_of_use=terms.fields_of_use,
+        )
+        await audit.record(
+            actor,
+            "offer.accept",
+            "offer",
+            offer.id,
+            before={"state": before},
+            after={"state": after, "terms": locked.terms_number, "grant": scope.describe()},
+        )
+        await outbox.emit("offer.accepted", _event(locked, actor, by=side.value))
+        await _decline_conflicting(listing, locked, scope)
+    return await Offer.get(id=offer.id)
+
+
+async def _decline_conflicting(listing: Listing, accepted: Offer, scope: rights.Scope) -> None:
+    system = Actor.system()
+    others = (
+        await Offer.filter(listing_id=listing.id, state__in=LIVE_STATES)
+        .exclude(id=accepted.id)
+        .order_by("created_at")
+    )
+    for other in others:
+        if not rights.conflicts(scope_of(await current_terms(other)), scope):
+            continue
+        reason = f"Another offer was accepted for a conflicting right ({scope.describe()})."
+        before, after = await transition(
+            Offer,
+            other.id,
+            table=states.OFFER,
+            action="decline",
+            roles={"system"},
+            changes={"closed_reason": reason, "updated_at": _now()},
+        )
+        await audit.record(
+            system,
+            "offer.decline",
+            "offer",
+            other.id,
+            before={"state": before},
+            after={"state": after, "because_of": str(accepted.id)},
+            organization_id=other.buyer_id,  # type: ignore[attr-defined]
+        )
+        await outbox.emit(
+            "offer.declined", _event(other, system, because_of=str(accepted.id), reason=reason)
+        )
+
+
+async def _close(actor: Actor, offer_id: str, action: str, event: str, reason: str = "") -> Offer:
+    offer = await _load_visible(actor, offer_id)
+    side = _require_party(actor, offer, f"{action} offers")
+    async with unit_of_work():
+        locked = await Offer.select_for_update().get(id=offer.id)
+        before, after = await transition(
+            Offer,
+            offer.id,
+            table=states.OFFER,
+            action=action,
+            roles=roles_on(actor, locked),
+            changes={"closed_reason": reason, "updated_at": _now()},
+        )
+        after_state: dict[str, Any] = {"state": after}
+        if reason:
+            after_state["reason"] = reason
+        await audit.record(
+            actor, f"offer.{action}", "offer", offer.id, before={"state": before}, after=after_state
+        )
+        await outbox.emit(event, _event(locked, actor, by=side.value, reason=reason))
+    return await Offer.get(id=offer.id)
+
+
+async def reject_offer(actor: Actor, offer_id: str, reason: str = "") -> Offer:
+    return await _close(actor, offer_id, "reject", "offer.rejected", reason.strip()[:2000])
+
+
+async def withdraw_offer(actor: Actor, offer_id: str) -> Offer:
+    return await _close(actor, offer_id, "withdraw", "offer.withdrawn")
+
+
+async def post_message(actor: Actor, offer_id: str, data: MessageIn) -> OfferMessage:
+    offer = await _load_visible(actor, offer_id)
+    side = _require_party(actor, offer, "write messages")
+    if str(offer.state) not in states.MESSAGING:
+        raise Conflict(f"The offer is {offer.state}; its thread is closed.", state=str(offer.state))
+    await _check_message_rate(actor)
+    async with unit_of_work():
+        message = await OfferMessage.create(
+            offer_id=offer.id, side=side, author_id=actor.user_id, body=data.body
+        )
+        await outbox.emit(
+            "offer.message", _event(offer, actor, by=side.value, message_id=str(message.id))
+        )
+    return message
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+@dataclass
+class OfferView:
+    offer: Offer
+    versions: list[OfferTerms]
+    messages: list[OfferMessage]
+    side: Side | None
+    actions: list[str]
+    turn: str | None
+    listing: Listing
+    contract_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def terms(self) -> OfferTerms:
+        return self.versions[-1]
+
+
+async def get_offer(actor: Actor, offer_id: str) -> OfferView:
+    offer = await _load_visible(actor, offer_id)
+    await offer.fetch_related("buyer", "seller", "listing")
+    versions = (
+        await OfferTerms.filter(offer_id=offer.id).order_by("number").prefetch_related("author")
+    )
+    messages = (
+        await OfferMessage.filter(offer_id=offer.id)
+        .order_by("created_at")
+        .prefetch_related("author")
+    )
+    return OfferView(
+        offer=offer,
+        versions=versions,
+        messages=messages,
+        side=side_of(actor, offer),
+        actions=actions_for(actor, offer),
+        turn=states.TURN.get(str(offer.state)),
+        listing=offer.listing,
+    )
+
+
+SIDES = ("buyer", "seller")
+
+
+async def list_offers(
+    actor: Actor, *, side: str = "", state: str = "", page: int = 1, per_page: int = 20
+) -> tuple[list[Offer], int]:
+    """The offers the actor's organisation made (buyer) or received (seller); administrators
+    see every offer."""
+    query = _scoped(actor, side)
+    if state:
+        if state not in {s.value for s in OfferState}:
+            raise validation_error("state", "Unknown state.")
+        query = query.filter(state=state)
+    total = await query.count()
+    items = (
+        await query.order_by("-updated_at")
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        .prefetch_related("listing", "buyer", "seller")
+    )
+    return items, total
+
+
+def _scoped(actor: Actor, side: str) -> Any:
+    if actor.user is None:
+        raise NotAuthenticated("Log in first.")
+    if side and side not in SIDES:
+        raise validation_error("side", "Say buyer or seller.")
+    if actor.is_admin and not side:
+        return Offer.all()
+    if actor.organization is None:
+        raise Forbidden("Only members of an organisation have offers.")
+    if side == "seller":
+        return Offer.filter(seller_id=actor.organization_id)
+    if side == "buyer":
+        return Offer.filter(buyer_id=actor.organization_id)
+    from tortoise.expressions import Q
+
+    return Offer.filter(Q(seller_id=actor.organization_id) | Q(buyer_id=actor.organization_id))
+
+
+async def offer_counts(actor: Actor, *, side: str = "") -> dict[str, int]:
+    """Offers by state, for the inbox tabs."""
+    counts = {s.value: 0 for s in OfferState}
+    rows = await _scoped(actor, side).group_by("state").annotate(n=Count("id")).values("state", "n")
+    for row in rows:
+        counts[str(row["state"])] = row["n"]
+    return counts
+
+
+# --- rights ------------------------------------------------------------------------------------
+
+
+async def listing_rights(listing: Listing) -> tuple[list[Grant], list[rights.Availability]]:
+    """The grants a listing has made and what each licence type it offers still has free."""
+    grants = (
+        await Grant.filter(listing_id=listing.id).order_by("created_at").prefetch_related("grantee")
+    )
+    table = rights.availability(
+        listing.license_types or [],
+        listing.territories or ["WORLD"],
+        listing.fields_of_use or ["all"],
+        [scope_of(g) for g in grants],
+    )
+    return grants, table
+
+
+# --- the worker's sweeps -----------------------------------------------------------------------
+
+
+async def expire_due(now: datetime | None = None) -> int:
+    """Expire every live offer past its expiry time; the worker's cron runs this."""
+    now = now or _now()
+    system = Actor.system()
+    due = await Offer.filter(state__in=LIVE_STATES, expires_at__lte=now).values_list(
+        "id", flat=True
+    )
+    expired = 0
+    for offer_id in due:
+        try:
+            async with unit_of_work():
+                locked = await Offer.select_for_update().get(id=offer_id)
+                if locked.expires_at > now:  # countered meanwhile, with a new expiry
+                    continue
+                before, after = await transition(
+                    Offer,
+                    offer_id,
+                    table=states.OFFER,
+                    action="expire",
+                    roles={"system"},
+                    changes={"updated_at": _now()},
+                )
+                await audit.record(
+                    system,
+                    "offer.expire",
+                    "offer",
+                    offer_id,
+                    before={"state": before},
+                    after={"state": after},
+                    organization_id=locked.seller_id,  # type: ignore[attr-defined]
+                )
+                await outbox.emit("offer.expired", _event(locked, system))
+            expired += 1
+        except Conflict:
+            continue  # answered meanwhile
+    return expired
+
+
+async def remind_due(now: datetime | None = None) -> int:
+    """Tell the side whose turn it is that an offer expires within `offer_reminder_hours`;
+    once per version of the terms (a counter-offer sets a new expiry and earns a new one)."""
+    now = now or _now()
+    horizon = now + timedelta(hours=get_settings().offer_reminder_hours)
+    due = await Offer.filter(state__in=LIVE_STATES, expires_at__gt=now, expires_at__lte=horizon)
+    reminded = 0
+    for offer in due:
+        if offer.reminded_for >= offer.terms_number:
+            continue
+        async with unit_of_work():
+            marked = await Offer.filter(
+                id=offer.id,
+                state=offer.state,
+                terms_number=offer.terms_number,
+                reminded_for=offer.reminded_for,
+            ).update(reminded_for=offer.terms_number)
+            if not marked:
+                continue
+            await outbox.emit(
+                "offer.expiring",
+                _event(
+                    offer,
+                    Actor.system(),
+                    side=states.TURN[str(offer.state)],
+                    expires_at=offer.expires_at.isoformat(),
+                ),
+            )
+        reminded += 1
+    return reminded
