@@ -384,7 +384,8 @@ class Target:
     def __init__(self, name: str, base_url: str, key: str | None = None) -> None:
         self.name = name
         self.base_url = base_url
-        self.headers = {"Content-Type": "application/json"}
+        # Exactly the request our API makes: uncompressed (listings.search._search_client).
+        self.headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
         if key:
             self.headers["Authorization"] = f"Bearer {key}"
 

@@ -68,6 +68,8 @@ def actions_for(actor: Actor, offer: Offer) -> list[str]:
     if actor.user is None or actor.organization is None:
         return []
     actions = allowed_actions(states.OFFER, str(offer.state), roles_on(actor, offer) - {"system"})
+    if is_lapsed(offer):
+        actions = [a for a in actions if a not in {"accept", "counter"}]
     if side_of(actor, offer) and str(offer.state) in states.MESSAGING:
         actions.append("message")
     return actions
@@ -261,6 +263,19 @@ async def make_offer(actor: Actor, listing_id: str, data: OfferIn) -> Offer:
     return offer
 
 
+def is_lapsed(offer: Offer, now: datetime | None = None) -> bool:
+    """Past its expiry time but not yet swept by the expiry job: no longer open to answers."""
+    return offer.state in LIVE_STATES and offer.expires_at <= (now or _now())
+
+
+def _refuse_if_lapsed(offer: Offer, doing: str) -> None:
+    if is_lapsed(offer):
+        raise Conflict(
+            f"The offer expired at {offer.expires_at:%Y-%m-%d %H:%M} UTC; it cannot be {doing}.",
+            state=str(offer.state),
+        )
+
+
 def _require_turn(actor: Actor, offer: Offer, action: str) -> None:
     turn = states.TURN.get(str(offer.state))
     if turn and turn not in roles_on(actor, offer) and (str(offer.state), action) in states.OFFER:
@@ -277,6 +292,7 @@ async def counter_offer(actor: Actor, offer_id: str, data: OfferTermsIn) -> Offe
     async with unit_of_work():
         await _published_listing(listing.id)
         locked = await Offer.select_for_update().get(id=offer.id)
+        _refuse_if_lapsed(locked, "countered")
         number = locked.terms_number + 1
         before, after = await transition(
             Offer,
@@ -326,6 +342,7 @@ async def accept_offer(actor: Actor, offer_id: str) -> Offer:
                 f"The listing is {listing.state} now; the offer cannot be accepted.",
                 state=str(locked.state),
             )
+        _refuse_if_lapsed(locked, "accepted")
         terms = await current_terms(locked)
         scope = scope_of(terms)
         granted = await Grant.filter(listing_id=listing.id)
@@ -515,7 +532,8 @@ def _scoped(actor: Actor, side: str) -> Any:
         raise NotAuthenticated("Log in first.")
     if side and side not in SIDES:
         raise validation_error("side", "Say buyer or seller.")
-    if actor.is_admin and not side:
+    if actor.is_admin:
+        # Administrators oversee every offer; they are neither side of any.
         return Offer.all()
     if actor.organization is None:
         raise Forbidden("Only members of an organisation have offers.")

@@ -4,7 +4,6 @@ fragment only) and `GET /api/v1/search`. Both parse the query string the same wa
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -127,7 +126,7 @@ def _snippets(hit: Hit) -> dict[str, Markup]:
 
 def result_json(result: SearchResult) -> dict[str, Any]:
     return {
-        "hits": [asdict(hit) for hit in result.hits],
+        "hits": [hit.as_json() for hit in result.hits],
         "facets": result.facets,
         "total": result.total,
         "page": result.page,

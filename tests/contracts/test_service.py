@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from contracts import service as offers
-from contracts.models import Grant, Offer, OfferTerms
+from contracts import states
+from contracts.models import Grant, Offer, OfferState, OfferTerms
 from contracts.schemas import MessageIn, OfferTermsIn
 from market.audit import AuditEntry
 from market.errors import Conflict, Forbidden, NotFound
@@ -126,3 +128,142 @@ async def test_offers_on_ones_own_listing_are_refused() -> None:
     listing = await a_published_listing(owner)
     with pytest.raises(Forbidden, match="own"):
         await an_offer(listing, buyer=owner)
+
+
+async def test_an_offer_past_its_expiry_cannot_be_answered_before_the_sweep() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    offer = await an_offer()
+    await Offer.filter(id=offer.id).update(expires_at=datetime.now(UTC) - timedelta(hours=2))
+    seller = await seller_of(offer)
+    for call in (
+        offers.accept_offer(seller, str(offer.id)),
+        offers.counter_offer(seller, str(offer.id), terms()),
+    ):
+        with pytest.raises(Conflict, match="expired"):
+            await call
+    view = await offers.get_offer(seller, str(offer.id))
+    assert "accept" not in view.actions and "counter" not in view.actions
+    assert (await Offer.get(id=offer.id)).state == "open"  # expiring is the cron's job
+    assert await Grant.filter(offer_id=offer.id).count() == 0
+
+
+# --- the state table, walked --------------------------------------------------------------
+
+
+async def _offer_in(state: str) -> tuple[Offer, Any, Any]:
+    """A fresh offer brought to `state` through the service, with its seller and buyer."""
+    from datetime import UTC, datetime, timedelta
+
+    listing = await a_published_listing()
+    offer = await an_offer(listing, license_type="exclusive")
+    seller, buyer = await seller_of(offer), await buyer_of(offer)
+    if state == "countered":
+        await offers.counter_offer(seller, str(offer.id), terms(license_type="exclusive"))
+    elif state == "accepted":
+        await offers.accept_offer(seller, str(offer.id))
+    elif state == "rejected":
+        await offers.reject_offer(seller, str(offer.id), "Too low")
+    elif state == "withdrawn":
+        await offers.withdraw_offer(buyer, str(offer.id))
+    elif state == "expired":
+        await offers.expire_due(datetime.now(UTC) + timedelta(days=30))
+    elif state == "declined":
+        rival = await an_offer(listing, license_type="exclusive")
+        await offers.accept_offer(seller, str(rival.id))
+    offer = await Offer.get(id=offer.id)
+    assert offer.state == state
+    return offer, seller, buyer
+
+
+USER_ACTIONS = ("accept", "counter", "reject", "withdraw")
+
+
+async def _act(action: str, actor: Any, offer: Offer) -> Offer:
+    if action == "accept":
+        return await offers.accept_offer(actor, str(offer.id))
+    if action == "counter":
+        return await offers.counter_offer(actor, str(offer.id), terms(license_type="exclusive"))
+    if action == "reject":
+        return await offers.reject_offer(actor, str(offer.id), "No")
+    return await offers.withdraw_offer(actor, str(offer.id))
+
+
+@pytest.mark.parametrize("state", [s.value for s in OfferState])
+async def test_every_pair_of_the_table_is_applied_or_refused(state: str) -> None:
+    for action in USER_ACTIONS:
+        for side in ("seller", "buyer"):
+            offer, seller, buyer = await _offer_in(state)
+            actor = seller if side == "seller" else buyer
+            rule = states.OFFER.get((state, action))
+            audit_before = await AuditEntry.filter(object_id=str(offer.id)).count()
+            if rule is not None and side in rule.who:
+                after = await _act(action, actor, offer)
+                assert after.state == rule.to, (state, action, side)
+                assert await AuditEntry.filter(object_id=str(offer.id)).count() == audit_before + 1
+            else:
+                with pytest.raises((Forbidden, Conflict)):
+                    await _act(action, actor, offer)
+                now = await Offer.get(id=offer.id)
+                assert (now.state, now.terms_number) == (offer.state, offer.terms_number), (
+                    state,
+                    action,
+                    side,
+                )
+                assert await AuditEntry.filter(object_id=str(offer.id)).count() == audit_before
+
+
+async def test_the_expiry_sweep_expires_only_live_offers_past_their_time() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    later = datetime.now(UTC) + timedelta(days=15)
+    live = [await _offer_in("open"), await _offer_in("countered")]
+    closed = [await _offer_in("accepted"), await _offer_in("rejected")]
+    fresh = await an_offer(expires_at=(datetime.now(UTC) + timedelta(days=60)).isoformat())
+    assert await offers.expire_due(later) == 2
+    for offer, _, _ in live:
+        assert (await Offer.get(id=offer.id)).state == "expired"
+    assert [(await Offer.get(id=o.id)).state for o, _, _ in closed] == ["accepted", "rejected"]
+    assert (await Offer.get(id=fresh.id)).state == "open"
+    assert await offers.expire_due(later) == 0  # nothing twice
+
+
+# --- races -------------------------------------------------------------------------------
+
+
+async def test_counter_racing_accept_leaves_one_consistent_outcome() -> None:
+    for _ in range(6):
+        offer = await an_offer(license_type="exclusive")
+        seller = await seller_of(offer)
+        accept, counter = await asyncio.gather(
+            offers.accept_offer(seller, str(offer.id)),
+            offers.counter_offer(seller, str(offer.id), terms(license_type="exclusive")),
+            return_exceptions=True,
+        )
+        assert isinstance(accept, Exception) != isinstance(counter, Exception), (accept, counter)
+        final = await Offer.get(id=offer.id)
+        grants = await Grant.filter(offer_id=offer.id).count()
+        versions = await OfferTerms.filter(offer_id=offer.id).count()
+        if isinstance(accept, Offer):
+            assert isinstance(counter, Conflict)
+            assert (final.state, final.terms_number, versions, grants) == ("accepted", 1, 1, 1)
+        else:
+            assert isinstance(accept, Conflict)
+            assert (final.state, final.terms_number, versions, grants) == ("countered", 2, 2, 0)
+        actions = await AuditEntry.filter(object_id=str(offer.id)).values_list("action", flat=True)
+        assert len(actions) == 2  # made, then exactly one of accept / counter
+
+
+async def test_withdraw_racing_accept_leaves_one_consistent_outcome() -> None:
+    for _ in range(4):
+        offer = await an_offer(license_type="exclusive")
+        seller, buyer = await seller_of(offer), await buyer_of(offer)
+        accept, withdraw = await asyncio.gather(
+            offers.accept_offer(seller, str(offer.id)),
+            offers.withdraw_offer(buyer, str(offer.id)),
+            return_exceptions=True,
+        )
+        assert isinstance(accept, Exception) != isinstance(withdraw, Exception)
+        final = await Offer.get(id=offer.id)
+        grants = await Grant.filter(offer_id=offer.id).count()
+        assert (final.state, grants) in {("accepted", 1), ("withdrawn", 0)}

@@ -311,10 +311,9 @@ async def test_publishing_is_searchable_after_the_worker_and_withdraw_removes(
     listing = await a_published_listing(title="Piezoelectric energy harvester for bridges")
     event = await OutboxEvent.get(event_type="listing.published")
     assert event.enqueued_at is not None  # the relay enqueued it after commit
-    started = time.monotonic()
     await run_worker(settings)
     await _settle(settings)
-    assert time.monotonic() - started < 3
+    # How fast is measured by bench/search.py (freshness), not asserted here.
     assert ids(await find("piezoelectric")) == [str(listing.id)]
 
     owner = await actor_of(await listing.created_by)
