@@ -29,7 +29,7 @@ from market.errors import (
     ValidationFailed,
     validation_error,
 )
-from market.transitions import allowed_actions, transition
+from market.transitions import allowed_actions, check, transition
 from market.validation import object_id
 
 SIDE_NAMES = {"seller": "the institute", "buyer": "the buyer"}
@@ -233,6 +233,12 @@ async def make_offer(actor: Actor, listing_id: str, data: OfferIn) -> Offer:
     await _check_offer_rate(actor)
     async with unit_of_work():
         await _published_listing(listing.id)
+        # Asking for rights already given away could only ever end in a refusal.
+        await _refuse_if_granted(
+            listing,
+            rights.Scope.of(data.license_type, data.territories, data.fields_of_use),
+            state=str(listing.state),
+        )
         offer = await Offer.create(
             listing_id=listing.id,
             seller_id=listing.institute_id,  # type: ignore[attr-defined]
@@ -276,6 +282,17 @@ def _refuse_if_lapsed(offer: Offer, doing: str) -> None:
         )
 
 
+async def _refuse_if_granted(listing: Listing, scope: rights.Scope, *, state: str) -> None:
+    granted = await Grant.filter(listing_id=listing.id)
+    clash = rights.first_conflict(scope, [(str(g.id), scope_of(g)) for g in granted])
+    if clash is not None:
+        raise Conflict(
+            f"This {scope.describe()} conflicts with a right already granted: "
+            f"{clash[1].describe()}.",
+            state=state,
+        )
+
+
 def _require_turn(actor: Actor, offer: Offer, action: str) -> None:
     turn = states.TURN.get(str(offer.state))
     if turn and turn not in roles_on(actor, offer) and (str(offer.state), action) in states.OFFER:
@@ -293,6 +310,11 @@ async def counter_offer(actor: Actor, offer_id: str, data: OfferTermsIn) -> Offe
         await _published_listing(listing.id)
         locked = await Offer.select_for_update().get(id=offer.id)
         _refuse_if_lapsed(locked, "countered")
+        await _refuse_if_granted(
+            listing,
+            rights.Scope.of(data.license_type, data.territories, data.fields_of_use),
+            state=str(locked.state),
+        )
         number = locked.terms_number + 1
         before, after = await transition(
             Offer,
@@ -342,17 +364,12 @@ async def accept_offer(actor: Actor, offer_id: str) -> Offer:
                 f"The listing is {listing.state} now; the offer cannot be accepted.",
                 state=str(locked.state),
             )
+        # The state first: an offer accepted already must say so, not clash with its own grant.
+        check(states.OFFER, str(locked.state), "accept", roles_on(actor, locked))
         _refuse_if_lapsed(locked, "accepted")
         terms = await current_terms(locked)
         scope = scope_of(terms)
-        granted = await Grant.filter(listing_id=listing.id)
-        clash = rights.first_conflict(scope, [(str(g.id), scope_of(g)) for g in granted])
-        if clash is not None:
-            raise Conflict(
-                f"This {scope.describe()} conflicts with a right already granted: "
-                f"{clash[1].describe()}.",
-                state=str(locked.state),
-            )
+        await _refuse_if_granted(listing, scope, state=str(locked.state))
         before, after = await transition(
             Offer,
             offer.id,

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from contracts import routes as offer_pages
 from listings import forms, ipc, markdown, service, states
 from listings.models import Listing, ListingState
 from listings.schemas import KINDS, LICENSE_TYPES, PRICE_MODELS, ListingIn, ListingPatch
@@ -109,6 +110,8 @@ async def show(request: Request) -> Response:
             "diff": service.revision_diff(listing, revision) if revision else [],
             "media": await _media(actor, listing),
             "countries": countries(),
+            # The make-offer link and the rights already granted.
+            **await offer_pages.listing_context(actor, listing),
         },
     )
 

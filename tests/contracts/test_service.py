@@ -93,11 +93,31 @@ async def test_accepting_an_exclusive_offer_declines_the_conflicting_ones() -> N
     await offers.accept_offer(await seller_of(first), str(first.id))
     assert (await Offer.get(id=second.id)).state == "declined"
     assert (await Offer.get(id=elsewhere.id)).state == "open"
-    with pytest.raises(Conflict, match="conflicts"):
-        await offers.accept_offer(
-            await seller_of(first),
-            str((await an_offer(listing, license_type="non_exclusive", territories=["CN"])).id),
-        )
+    # The right is gone: an offer for it is refused when made, naming the grant it collides with.
+    with pytest.raises(Conflict, match="conflicts with a right already granted: exclusive"):
+        await an_offer(listing, license_type="non_exclusive", territories=["CN"])
+
+
+async def test_accepting_an_accepted_offer_says_it_is_accepted() -> None:
+    offer = await an_offer(license_type="exclusive")
+    seller = await seller_of(offer)
+    await offers.accept_offer(seller, str(offer.id))
+    with pytest.raises(Conflict, match="it is accepted") as refused:
+        await offers.accept_offer(seller, str(offer.id))
+    assert refused.value.state == "accepted"
+
+
+async def test_a_counter_into_granted_rights_is_refused() -> None:
+    listing = await a_published_listing()
+    exclusive = await an_offer(listing, license_type="exclusive", territories=["CN"])
+    other = await an_offer(listing, license_type="non_exclusive", territories=["DE"])
+    seller = await seller_of(exclusive)
+    await offers.accept_offer(seller, str(exclusive.id))
+    assert (await Offer.get(id=other.id)).state == "open"  # DE does not collide with CN
+    with pytest.raises(Conflict, match="already granted: exclusive licence in CN") as refused:
+        await offers.counter_offer(seller, str(other.id), terms(territories=["CN"]))
+    assert refused.value.state == "open"
+    assert await OfferTerms.filter(offer_id=other.id).count() == 1
 
 
 async def test_concurrent_accepts_of_conflicting_exclusive_offers_grant_once() -> None:
