@@ -497,10 +497,13 @@ def _unique_word() -> str:
 FRESH_WARMUP = 6
 
 
-async def freshness(world: World, count: int, meili: Target) -> tuple[list[float], int]:
+async def freshness(
+    world: World, count: int, meili: Target
+) -> tuple[list[float], int, dict[str, list[float]]]:
     """Seconds from `approve_listing` (publish) until Meilisearch returns the listing, for
     `count` listings published one by one (after FRESH_WARMUP unmeasured ones); and how many
-    never showed up."""
+    never showed up; and, per listing, how the time splits between us (publish until
+    Meilisearch has the task) and Meilisearch (task enqueued until indexed)."""
     from listings import service as listings
     from listings.schemas import ListingIn
     from market import outbox
@@ -515,6 +518,7 @@ async def freshness(world: World, count: int, meili: Target) -> tuple[list[float
     outbox.configure(settings.redis_url, settings.queue_name)
     seconds: list[float] = []
     missed = 0
+    parts: dict[str, list[float]] = {"ours": [], "meilisearch": []}
     try:
         owner = await service.actor_for(await User.get(email=world.owner_email), ip="bench")
         admin = await service.actor_for(await User.get(email=world.admin_email), ip="bench")
@@ -542,7 +546,7 @@ async def freshness(world: World, count: int, meili: Target) -> tuple[list[float
             for position, (listing_id, word) in enumerate(drafts):
                 measured = position >= FRESH_WARMUP
                 body = json.dumps({"q": word, "attributesToRetrieve": ["id"], "limit": 5})
-                t0 = time.perf_counter()
+                t0, wall0 = time.perf_counter(), time.time()
                 await listings.approve_listing(admin, listing_id)
                 while True:
                     response = await client.post(url, content=body, headers=meili.headers)
@@ -551,6 +555,10 @@ async def freshness(world: World, count: int, meili: Target) -> tuple[list[float
                     if any(hit.get("id") == listing_id for hit in hits):
                         if measured:
                             seconds.append(elapsed)
+                            task = await _last_document_task(client, meili)
+                            if task:
+                                parts["ours"].append(task[0] - wall0)
+                                parts["meilisearch"].append(task[1] - task[0])
                         break
                     if elapsed > FRESH_TIMEOUT:
                         missed += 1
@@ -559,7 +567,30 @@ async def freshness(world: World, count: int, meili: Target) -> tuple[list[float
     finally:
         await outbox.shutdown()
         await close_db()
-    return seconds, missed
+    return seconds, missed, parts
+
+
+def _epoch(stamp: str) -> float:
+    from datetime import datetime
+
+    # Meilisearch writes nanoseconds; fromisoformat takes at most microseconds.
+    head, _, frac = stamp.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00").timestamp()
+
+
+async def _last_document_task(
+    client: httpx.AsyncClient, meili: Target
+) -> tuple[float, float] | None:
+    """(enqueued, finished) of the newest document task, as epoch seconds."""
+    response = await client.get(
+        f"{meili.base_url}/tasks",
+        params={"types": "documentAdditionOrUpdate", "limit": 1},
+        headers=meili.headers,
+    )
+    results = response.json().get("results") if response.status_code == 200 else None
+    if not results or not results[0].get("finishedAt"):
+        return None
+    return _epoch(results[0]["enqueuedAt"]), _epoch(results[0]["finishedAt"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -589,6 +620,7 @@ def report(
     results: dict[str, Sample],
     fresh: list[float],
     missed: int,
+    parts: dict[str, list[float]],
     memory: MemorySampler,
     pinned: bool,
 ) -> list[str]:
@@ -623,6 +655,10 @@ def report(
         f" p50 {_pct(fresh, 50):.3f} s  p95 {_pct(fresh, 95):.3f} s"
         f"  max {max(fresh, default=float('nan')):.3f} s"
         + (f"  ({missed} not searchable after {FRESH_TIMEOUT:.0f} s)" if missed else ""),
+        f"  of which publish -> task in Meilisearch: p50 {_pct(parts['ours'], 50):.3f} s"
+        f"  p95 {_pct(parts['ours'], 95):.3f} s;"
+        f" Meilisearch task enqueued -> indexed: p50 {_pct(parts['meilisearch'], 50):.3f} s"
+        f"  p95 {_pct(parts['meilisearch'], 95):.3f} s",
         "",
         "peak memory (resident, process and its children):",
     ]
@@ -793,7 +829,7 @@ def benchmark(args: argparse.Namespace, work: Path, database_url: str) -> int:
             return 1
 
         results = _run(measure([api, direct], mix, args.concurrency, args.rounds))
-        fresh, missed = _run(freshness(world, args.fresh, direct))
+        fresh, missed, parts = _run(freshness(world, args.fresh, direct))
 
         for running in (web, worker, meili, redis):
             if not running.alive():
@@ -804,7 +840,7 @@ def benchmark(args: argparse.Namespace, work: Path, database_url: str) -> int:
                 )
                 return 2
         memory.stop()
-        print("\n".join(report(args, world, mix, results, fresh, missed, memory, pinned)))
+        print("\n".join(report(args, world, mix, results, fresh, missed, parts, memory, pinned)))
 
     code = 0
     for name, sample in results.items():

@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from contracts import service
+from contracts import agreements, service
 from contracts.models import Offer, OfferMessage, OfferTerms
 from contracts.schemas import MessageIn, OfferIn, OfferTermsIn, ReasonIn
 from listings.models import Listing
@@ -196,7 +196,8 @@ async def show(request: Request) -> Response:
             "messages": [message_json(m) for m in view.messages],
             "actions": view.actions,
             "turn": view.turn,
-            "contract_id": view.contract_id,
+            "contract_id": view.contract_id
+            or await agreements.contract_id_for_offer(view.offer.id),
         }
     )
 

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from tortoise.expressions import Q
 
-from contracts import forms, service, states
+from contracts import agreements, forms, service, states
 from contracts.models import Offer, OfferState, OfferTerms
 from contracts.schemas import MessageIn, OfferIn, OfferTermsIn, ReasonIn
 from listings import forms as listing_forms
@@ -208,6 +208,7 @@ async def _offer_page(
         "listing": view.listing,
         "table": forms.versions_table(view.versions),
         "values": values or {},
+        "contract_id": view.contract_id or await agreements.contract_id_for_offer(view.offer.id),
     }
     return await _page(request, "offers/show.html", context, error=error)
 

@@ -293,6 +293,12 @@ async def _refuse_if_granted(listing: Listing, scope: rights.Scope, *, state: st
         )
 
 
+def _unchanged(read: Offer, locked: Offer) -> None:
+    """Whoever changed the offer between our read and our lock won; this call loses clearly."""
+    if (locked.state, locked.terms_number) != (read.state, read.terms_number):
+        raise Conflict(f"It changed meanwhile: it is {locked.state} now.", state=str(locked.state))
+
+
 def _require_turn(actor: Actor, offer: Offer, action: str) -> None:
     turn = states.TURN.get(str(offer.state))
     if turn and turn not in roles_on(actor, offer) and (str(offer.state), action) in states.OFFER:
@@ -309,6 +315,7 @@ async def counter_offer(actor: Actor, offer_id: str, data: OfferTermsIn) -> Offe
     async with unit_of_work():
         await _published_listing(listing.id)
         locked = await Offer.select_for_update().get(id=offer.id)
+        _unchanged(offer, locked)
         _refuse_if_lapsed(locked, "countered")
         await _refuse_if_granted(
             listing,
@@ -364,6 +371,7 @@ async def accept_offer(actor: Actor, offer_id: str) -> Offer:
                 f"The listing is {listing.state} now; the offer cannot be accepted.",
                 state=str(locked.state),
             )
+        _unchanged(offer, locked)
         # The state first: an offer accepted already must say so, not clash with its own grant.
         check(states.OFFER, str(locked.state), "accept", roles_on(actor, locked))
         _refuse_if_lapsed(locked, "accepted")

@@ -14,6 +14,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from contracts import api as contracts_api
+from contracts import contract_api, contract_routes
 from contracts import routes as contracts_routes
 from listings import api as listings_api
 from listings import import_routes as listings_import_routes
@@ -21,7 +22,7 @@ from listings import media_routes as listings_media_routes
 from listings import routes as listings_routes
 from listings import search_routes as listings_search_routes
 from listings.search import close_search_clients
-from market import api, outbox, pages
+from market import api, notification_routes, outbox, pages
 from market.accounts import api as accounts_api
 from market.accounts import routes as accounts_routes
 from market.admin import api as admin_api
@@ -38,6 +39,8 @@ API_ROUTERS = (
     listings_media_routes.router,
     listings_search_routes.router,
     contracts_api.router,
+    contract_api.router,
+    notification_routes.router,
 )
 
 
@@ -80,6 +83,8 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         *listings_import_routes.routes,
         *listings_search_routes.routes,
         *contracts_routes.routes,
+        *contract_routes.routes,
+        *notification_routes.routes,
         *api.routes(*API_ROUTERS),
         Route(api.PREFIX + "/openapi.json", api.openapi_endpoint(*API_ROUTERS)),
         Mount("/static", StaticFiles(directory=ROOT / "static"), name="static"),

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     message_limit_per_hour: int = 60
     # The side whose turn it is hears this long before an offer expires.
     offer_reminder_hours: int = 24
+    # Days after signing opens (the trade approved) that a party yet to sign is reminded, and
+    # after which a contract still unsigned is cancelled.
+    contract_reminder_days: int = 3
+    contract_cancel_days: int = 14
 
     @field_validator("database_url")
     @classmethod

@@ -21,6 +21,7 @@ from market.accounts import service as accounts
 from market.actor import Actor
 from market.config import ROOT, Settings
 from market.errors import DomainError, Forbidden, ValidationFailed
+from market.notify import unread_count
 
 SESSION_COOKIE = "tm_session"
 ANON_COOKIE = "tm_anon"
@@ -189,6 +190,8 @@ async def render(
         "lang": lang,
         "languages": i18n.LANGUAGES,
         "csrf_token": csrf_token(request),
+        # The navigation's unread badge: one COUNT on an index, for logged-in users only.
+        "unread_notifications": await unread_count(actor.user) if actor.user else 0,
         "gettext": _make_new_gettext(trans.gettext),
         "ngettext": _make_new_ngettext(trans.ngettext),
         "errors": {},

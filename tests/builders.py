@@ -170,3 +170,147 @@ async def an_offer(listing: Any = None, buyer: User | None = None, **overrides: 
     return await offers.make_offer(
         actor, str(listing.id), OfferIn.model_validate(offer_terms(**overrides))
     )
+
+
+async def run_crons(settings: Any, *names: str) -> int:
+    """Run the worker's own cron jobs of these names (`expire_offers`, ...) once, now, in a real
+    arq worker in burst mode, with the jobs they lead to; returns the jobs it completed."""
+    from dataclasses import replace
+
+    from workers.settings import make_worker, worker_settings
+
+    wanted = {f"cron:{name}" for name in names}
+    crons = [
+        replace(job, run_at_startup=True, next_run=None)
+        for job in worker_settings(settings, manage_db=False)["cron_jobs"]
+        if job.name in wanted
+    ]
+    assert {job.name for job in crons} == wanted, f"no such cron jobs: {wanted}"
+    worker = make_worker(settings, manage_db=False, burst=True, poll_delay=0.05, cron_jobs=crons)
+    try:
+        await worker.main()
+        return worker.jobs_complete
+    finally:
+        await worker.close()
+
+
+async def a_colleague(org: Organization, *, active: bool = True, **overrides: Any) -> User:
+    """Another member of an existing organisation."""
+    from market.accounts.models import Membership
+
+    n = next(_seq)
+    user = await User.create(
+        email=overrides.pop("email", f"colleague{n}@example.org"),
+        name=overrides.pop("name", f"Colleague {n}"),
+        password_hash="!",  # cannot log in; these tests do not need it
+        is_active=active,
+        **overrides,
+    )
+    await Membership.create(user=user, organization=org)
+    return user
+
+
+class Parties:
+    """Both sides of a negotiation with colleagues (one of them deactivated), a stranger and a
+    published listing of the institute."""
+
+    def __init__(self, **people: Any) -> None:
+        self.listing = people.pop("listing")
+        self.people: dict[str, User] = people
+        for name, user in people.items():
+            setattr(self, name, user)
+
+    def names(self, users: Any) -> set[str]:
+        """The names (seller, buyer_mate, ...) of these users."""
+        ids = {str(u.id) if isinstance(u, User) else str(u) for u in users}
+        return {name for name, user in self.people.items() if str(user.id) in ids}
+
+    def by_email(self, addresses: Any) -> list[str]:
+        names = {user.email: name for name, user in self.people.items()}
+        return sorted(names.get(a, a) for a in addresses)
+
+
+async def the_parties() -> Parties:
+    seller, institute = await a_verified_institute()
+    buyer, enterprise = await a_verified_enterprise()
+    stranger, _ = await a_verified_enterprise()
+    return Parties(
+        seller=seller,
+        seller_mate=await a_colleague(institute),
+        seller_gone=await a_colleague(institute, active=False),
+        buyer=buyer,
+        buyer_mate=await a_colleague(enterprise),
+        stranger=stranger,
+        admin=await an_admin(),
+        listing=await a_published_listing(seller),
+    )
+
+
+async def an_accepted_offer(listing: Any = None, buyer: User | None = None, **overrides: Any):
+    """An offer the listing's institute accepted (its first terms); `overrides` are terms."""
+    from contracts import service as offers
+
+    offer = await an_offer(listing, buyer, **overrides)
+    from listings.models import Listing
+
+    owner = await User.get(id=(await Listing.get(id=offer.listing_id)).created_by_id)
+    return await offers.accept_offer(await actor_of(owner), str(offer.id))
+
+
+async def signatories(contract: Any) -> tuple[Actor, Actor]:
+    """The owners of the institute and of the buyer: who may sign a contract (the users who
+    registered each organisation)."""
+    from market.accounts.models import MemberRole, Membership
+
+    found = []
+    for org_id in (contract.seller_id, contract.buyer_id):
+        owner = (
+            await Membership.filter(organization_id=org_id, role=MemberRole.OWNER)
+            .order_by("created_at")
+            .select_related("user")
+            .first()
+        )
+        found.append(await actor_of(owner.user))
+    return found[0], found[1]
+
+
+async def a_contract(state: str = "pending_approval", offer: Any = None, **overrides: Any):
+    """A contract of an accepted offer (made if not given; `overrides` are its terms), walked
+    through the use cases to `state`: drafted (changes asked for, new version not yet drawn),
+    pending_approval, approved, awaiting_signatures, signed, awaiting_payment, rejected or
+    cancelled."""
+    from contracts import agreements
+    from contracts.models import Contract
+
+    if offer is None:
+        offer = await an_accepted_offer(**overrides)
+    contract = await agreements.generate_contract(str(offer.id))
+    assert contract is not None
+    admin = await actor_of(await an_admin())
+    cid = str(contract.id)
+    if state == "pending_approval":
+        return await Contract.get(id=cid)
+    if state == "drafted":
+        return await agreements.request_changes(admin, cid, "Name the governing law.")
+    if state == "rejected":
+        return await agreements.reject_contract(admin, cid, "The licensee is under sanctions.")
+    if state == "cancelled":
+        seller, _ = await signatories(contract)
+        return await agreements.cancel_contract(seller, cid, "We changed our minds.")
+    await agreements.approve_contract(admin, cid)
+    if state == "approved":
+        return await Contract.get(id=cid)
+    await agreements.open_signing(cid)
+    if state == "awaiting_signatures":
+        return await Contract.get(id=cid)
+    seller, buyer = await signatories(contract)
+    current = await Contract.get(id=cid)
+    for actor in (seller, buyer):
+        await agreements.sign_contract(
+            actor, cid, actor.user.name, current.document_sha256, user_agent="pytest"
+        )
+    if state == "signed":
+        return await Contract.get(id=cid)
+    await agreements.finalize_signed(cid)
+    assert state == "awaiting_payment", f"no builder path to {state}"
+    return await Contract.get(id=cid)

@@ -9,16 +9,21 @@ nothing is skipped.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import os
 import secrets
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 import redis
+from aiosmtpd.controller import Controller
 from tortoise import Tortoise
 
 from market import outbox, processes
@@ -154,3 +159,44 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+class Mailbox:
+    """What a real SMTP server (aiosmtpd, in this process) received, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self._lock = threading.Lock()  # the server runs in its own thread and loop
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        raw = envelope.original_content or envelope.content  # type: ignore[attr-defined]
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        with self._lock:
+            self.messages.append(message)  # type: ignore[arg-type]
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self._lock:
+            return [m for m in self.messages if m["To"] == address]
+
+    @property
+    def recipients(self) -> list[str]:
+        with self._lock:
+            return [str(m["To"]) for m in self.messages]
+
+
+@pytest.fixture
+def mailbox(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
+    """A real SMTP server on a free loopback port; the settings send mail to it while the
+    test runs (other tests keep mail in the log, as in development)."""
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=processes.free_port())
+    controller.start()
+    # send_mail reads get_settings(); a test that cleared its cache made it a new object.
+    for target in {id(s): s for s in (settings, get_settings())}.values():
+        monkeypatch.setattr(target, "smtp_host", "127.0.0.1")
+        monkeypatch.setattr(target, "smtp_port", controller.port)
+    try:
+        yield box
+    finally:
+        controller.stop()

@@ -7,6 +7,10 @@ from typing import Any
 from arq import Retry
 from arq.worker import func
 
+import contracts.contract_events  # noqa: F401  (registers contract generation, signing, mail)
+import contracts.events  # noqa: F401  (registers the offer.* handlers that notify the parties)
+from contracts import agreements
+from contracts import service as offers
 from listings import (
     importer,  # also registers the listing_import.requested handler
     search_sync,  # registers the listing.* handlers that sync the index
@@ -52,6 +56,26 @@ async def run_listing_import(ctx: dict[str, Any], import_id: str) -> str:
 async def check_search_index(ctx: dict[str, Any]) -> dict[str, Any]:
     """Compare the search index with the database by id and version; repair drift."""
     return await search_sync.check_search_drift(ctx)
+
+
+async def expire_offers(ctx: dict[str, Any]) -> int:
+    """Expire the offers past their expiry: only here, never on a page load."""
+    return await offers.expire_due()
+
+
+async def remind_offers(ctx: dict[str, Any]) -> int:
+    """Remind the side whose turn it is of offers that expire soon, once per terms version."""
+    return await offers.remind_due()
+
+
+async def remind_contracts(ctx: dict[str, Any]) -> int:
+    """Remind the parties yet to sign an approved contract, once, after a few days."""
+    return await agreements.remind_unsigned()
+
+
+async def cancel_unsigned_contracts(ctx: dict[str, Any]) -> int:
+    """Cancel, with notice, contracts left unsigned too long after approval."""
+    return await agreements.cancel_unsigned()
 
 
 FUNCTIONS = [

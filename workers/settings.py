@@ -12,7 +12,16 @@ import market.accounts.events  # noqa: F401  (registers the outbox handlers)
 from market import outbox
 from market.config import Settings, get_settings
 from market.db import close_db, init_db
-from workers.jobs import FUNCTIONS, check_search_index, requeue_stalled_imports, sweep_outbox
+from workers.jobs import (
+    FUNCTIONS,
+    cancel_unsigned_contracts,
+    check_search_index,
+    expire_offers,
+    remind_contracts,
+    remind_offers,
+    requeue_stalled_imports,
+    sweep_outbox,
+)
 
 
 def worker_settings(settings: Settings | None = None, *, manage_db: bool = True) -> dict[str, Any]:
@@ -35,6 +44,13 @@ def worker_settings(settings: Settings | None = None, *, manage_db: bool = True)
             cron(requeue_stalled_imports, minute=set(range(0, 60, 5))),
             # Catches what the outbox could not deliver (Meilisearch down for long, a lost task).
             cron(check_search_index, minute=set(range(2, 60, 10)), timeout=600),
+            # Every minute, at second 10 (off the outbox sweep's beat): an offer closes within
+            # a minute of its expiry, whatever pages are or are not being loaded.
+            cron(expire_offers, second=10),
+            cron(remind_offers, minute=set(range(4, 60, 10)), second=20),
+            # Contract timers count in days: hourly is plenty.
+            cron(remind_contracts, minute=7, second=40),
+            cron(cancel_unsigned_contracts, minute=37, second=40),
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,

@@ -589,15 +589,13 @@ async def test_cookie_sessions_need_the_csrf_header_to_write(client) -> None:
 
 @pytest.fixture
 def limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Two offers and two messages an hour. The services read get_settings(), which is cached,
-    so the cache is cleared after the environment changes and again once it is restored."""
-    with monkeypatch.context() as patch:
-        patch.setenv("OFFER_LIMIT_PER_HOUR", "2")
-        patch.setenv("MESSAGE_LIMIT_PER_HOUR", "2")
-        get_settings.cache_clear()
-        assert get_settings().offer_limit_per_hour == 2
-        yield
-    get_settings.cache_clear()
+    """Two offers and two messages an hour, set on the one settings object the services read
+    (get_settings() is cached and shared with the other fixtures, so it is patched, never
+    replaced)."""
+    settings = get_settings()
+    monkeypatch.setattr(settings, "offer_limit_per_hour", 2)
+    monkeypatch.setattr(settings, "message_limit_per_hour", 2)
+    yield
 
 
 async def test_too_many_offers_get_429_with_retry_after(client, limits) -> None:

@@ -1,0 +1,787 @@
+"""Contract use cases: the worker draws up the agreement an accepted offer becomes, an
+administrator approves the trade (or rejects it, or sends it back for changes), an authorised
+member of each party signs the exact document they read, and the worker finishes a signed
+contract (final PDF with a signature page, the listing's rights fixed, the listing closed when
+the deal takes all of it). The timers remind and then cancel contracts left unsigned.
+
+Each use case takes the acting party first and does its writes, audit entries and outbox events
+in one transaction. Rendering (Jinja2, and WeasyPrint in a thread) happens before any row is
+locked, so a slow PDF never holds a contract or an offer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from tortoise.expressions import Q
+
+from contracts import documents, rights, states
+from contracts.models import (
+    Contract,
+    ContractDocument,
+    ContractState,
+    DocumentKind,
+    Grant,
+    Offer,
+    OfferState,
+    OfferTerms,
+    Side,
+    Signature,
+)
+from listings.models import Listing, ListingState
+from market import audit, outbox
+from market.accounts.models import Organization
+from market.accounts.service import require_admin, require_verified
+from market.actor import Actor
+from market.config import get_settings
+from market.db import unit_of_work
+from market.errors import Conflict, Forbidden, NotAuthenticated, NotFound, validation_error
+from market.transitions import allowed_actions, check, transition
+from market.validation import object_id
+
+log = logging.getLogger(__name__)
+
+# The parties as the agreement names them.
+DOCUMENT_SIDES = {Side.SELLER.value: "licensor", Side.BUYER.value: "licensee"}
+FULL_NAME_MAX = 200
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- who is who ------------------------------------------------------------------------------
+
+
+def side_of(actor: Actor, contract: Contract) -> Side | None:
+    """Which party the actor's organisation is, whatever their role in it."""
+    org = actor.organization_id
+    if org and org == str(contract.seller_id):  # type: ignore[attr-defined]
+        return Side.SELLER
+    if org and org == str(contract.buyer_id):  # type: ignore[attr-defined]
+        return Side.BUYER
+    return None
+
+
+def has_authority(actor: Actor) -> bool:
+    """Owners (and admins) of an organisation sign for it; plain members do not."""
+    return actor.role is not None and str(actor.role) in states.SIGNING_ROLES
+
+
+def roles_on(actor: Actor, contract: Contract) -> set[str]:
+    roles: set[str] = set()
+    if actor.is_system:
+        roles.add("system")
+    if actor.is_admin:
+        roles.add("admin")
+    side = side_of(actor, contract)
+    if side is not None and has_authority(actor):
+        roles.add(side.value)
+    return roles
+
+
+def can_see(actor: Actor, contract: Contract) -> bool:
+    return actor.is_admin or actor.is_system or side_of(actor, contract) is not None
+
+
+def actions_for(
+    actor: Actor, contract: Contract, signed_sides: set[str] | None = None
+) -> list[str]:
+    """The buttons a page shows come from the same table the services apply."""
+    if actor.user is None:
+        return []
+    actions = allowed_actions(
+        states.CONTRACT, str(contract.state), roles_on(actor, contract) - {"system"}
+    )
+    side = side_of(actor, contract)
+    if "sign" in actions and side is not None and side.value in (signed_sides or set()):
+        actions.remove("sign")
+    return actions
+
+
+async def _load_visible(actor: Actor, contract_id: str) -> Contract:
+    if actor.user is None and not actor.is_system:
+        raise NotAuthenticated("Log in first.")
+    contract = await Contract.get_or_none(id=object_id(contract_id, "contract"))
+    if contract is None or not can_see(actor, contract):
+        # A stranger cannot tell a contract that exists from one that does not.
+        raise NotFound("No such contract.")
+    return contract
+
+
+def _require_signatory(actor: Actor, contract: Contract, doing: str) -> Side:
+    side = side_of(actor, contract)
+    if side is None:
+        raise Forbidden(f"Only the two parties to a contract may {doing}; administrators do not.")
+    if not has_authority(actor):
+        raise Forbidden(
+            f"Only an owner or admin of {actor.organization.name if actor.organization else ''} "
+            f"may {doing} for it; ask one of them."
+        )
+    require_verified(actor, doing)
+    return side
+
+
+def _event(contract: Contract, actor: Actor, **extra: Any) -> dict[str, Any]:
+    return {
+        "contract_id": str(contract.id),
+        "offer_id": str(contract.offer_id),  # type: ignore[attr-defined]
+        "document_number": contract.document_number,
+        "actor_id": actor.user_id,
+        **extra,
+    }
+
+
+async def _audit(
+    actor: Actor,
+    action: str,
+    contract: Contract,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    # Filed under the institute when the system or an administrator acts.
+    org = actor.organization_id if side_of(actor, contract) else contract.seller_id  # type: ignore[attr-defined]
+    await audit.record(
+        actor, action, "contract", contract.id, before=before, after=after, organization_id=org
+    )
+
+
+async def _move(
+    actor: Actor,
+    contract: Contract,
+    action: str,
+    event: str,
+    *,
+    roles: set[str] | None = None,
+    changes: dict[str, Any] | None = None,
+    **extra: Any,
+) -> Contract:
+    """Apply one transition with its audit entry and outbox event; inside a unit of work."""
+    before, after = await transition(
+        Contract,
+        contract.id,
+        table=states.CONTRACT,
+        action=action,
+        roles=roles if roles is not None else roles_on(actor, contract),
+        changes={"updated_at": _now(), **(changes or {})},
+    )
+    after_state: dict[str, Any] = {"state": after}
+    after_state.update({k: v for k, v in extra.items() if v not in ("", None)})
+    await _audit(actor, f"contract.{action}", contract, {"state": before}, after_state)
+    moved = await Contract.get(id=contract.id)
+    await outbox.emit(event, _event(moved, actor, before=before, **extra))
+    return moved
+
+
+# --- drawing up the agreement ------------------------------------------------------------------
+
+
+def reference_for(offer_id: Any) -> str:
+    """A short reference people can quote, fixed by the offer (one contract per offer)."""
+    return f"TM-{UUID(str(offer_id)).hex[:12].upper()}"
+
+
+def _party(org: Organization) -> documents.Party:
+    return documents.Party(
+        name=org.name, country=org.country, region=org.region or "", kind=str(org.kind)
+    )
+
+
+async def agreement_data(
+    offer: Offer, terms: OfferTerms, *, version: int
+) -> documents.AgreementData:
+    listing = await Listing.get(id=offer.listing_id)  # type: ignore[attr-defined]
+    seller = await Organization.get(id=offer.seller_id)  # type: ignore[attr-defined]
+    buyer = await Organization.get(id=offer.buyer_id)  # type: ignore[attr-defined]
+    return documents.AgreementData(
+        reference=reference_for(offer.id),
+        version=version,
+        date=_now().date(),
+        licensor=_party(seller),
+        licensee=_party(buyer),
+        listing_title=listing.title,
+        patent_numbers=tuple(listing.patent_numbers or ()),
+        ipc_codes=tuple(listing.ipc_codes or ()),
+        license_type=terms.license_type,
+        territories=tuple(terms.territories or ()),
+        fields_of_use=tuple(terms.fields_of_use or ()),
+        term_months=terms.term_months,
+        currency=terms.currency,
+        upfront_amount=terms.upfront_amount,
+        royalty_percent=terms.royalty_percent,
+        milestones=tuple(
+            documents.MilestoneLine(description=m["description"], amount=int(m["amount"]))
+            for m in terms.milestones or ()
+        ),
+        conditions=terms.conditions or "",
+        offer_id=str(offer.id),
+    )
+
+
+@dataclass(frozen=True)
+class Rendered:
+    html: str
+    sha256: str
+    pdf: bytes
+
+
+async def _render(html: str) -> Rendered:
+    pdf = await asyncio.to_thread(documents.to_pdf, html)
+    return Rendered(html=html, sha256=documents.document_sha256(html), pdf=pdf)
+
+
+async def generate_contract(offer_id: str) -> Contract | None:
+    """Draw up the contract of an accepted offer and submit it for approval. The worker runs
+    this for `offer.accepted`; it is idempotent: a second run (or a run racing this one) finds
+    the contract and does nothing. None when the offer is not (or no longer) accepted."""
+    oid = object_id(offer_id, "offer")
+    existing = await Contract.get_or_none(offer_id=oid)
+    if existing is not None:
+        return existing
+    offer = await Offer.get_or_none(id=oid)
+    if offer is None or offer.state != OfferState.ACCEPTED:
+        log.warning("no contract for offer %s: it is not accepted", offer_id)
+        return None
+    terms = await OfferTerms.get(offer_id=offer.id, number=offer.terms_number)
+    data = await agreement_data(offer, terms, version=1)
+    # The slow part, before any lock: the same offer always renders the same agreement.
+    rendered = await _render(documents.render_agreement(data))
+    system = Actor.system()
+    async with unit_of_work():
+        # Generations of one offer queue here; the loser finds the winner's contract.
+        await Offer.select_for_update().get(id=offer.id)
+        existing = await Contract.get_or_none(offer_id=offer.id)
+        if existing is not None:
+            return existing
+        contract = await Contract.create(
+            id=uuid4(),
+            offer_id=offer.id,
+            reference=data.reference,
+            listing_id=offer.listing_id,  # type: ignore[attr-defined]
+            seller_id=offer.seller_id,  # type: ignore[attr-defined]
+            buyer_id=offer.buyer_id,  # type: ignore[attr-defined]
+            terms_number=offer.terms_number,
+            license_type=terms.license_type,
+            amount_due=terms.upfront_amount,
+            currency=terms.currency,
+            document_number=1,
+            document_sha256=rendered.sha256,
+        )
+        await ContractDocument.create(
+            contract_id=contract.id,
+            number=1,
+            html=rendered.html,
+            sha256=rendered.sha256,
+            pdf=rendered.pdf,
+        )
+        await _audit(
+            system,
+            "contract.draft",
+            contract,
+            None,
+            {"state": ContractState.DRAFTED.value, "document": 1, "sha256": rendered.sha256},
+        )
+        contract = await _move(system, contract, "submit", "contract.submitted", roles={"system"})
+    return contract
+
+
+async def regenerate_contract(contract_id: str) -> Contract | None:
+    """Draw up a new version after an administrator asked for changes, and submit it again.
+    Idempotent: a contract no longer waiting for its new version is left alone."""
+    contract = await Contract.get_or_none(id=object_id(contract_id, "contract"))
+    if contract is None or contract.state != ContractState.DRAFTED:
+        return contract
+    offer = await Offer.get(id=contract.offer_id)  # type: ignore[attr-defined]
+    terms = await OfferTerms.get(offer_id=offer.id, number=contract.terms_number)
+    number = contract.document_number + 1
+    data = await agreement_data(offer, terms, version=number)
+    rendered = await _render(documents.render_agreement(data))
+    system = Actor.system()
+    async with unit_of_work():
+        locked = await Contract.select_for_update().get(id=contract.id)
+        if locked.state != ContractState.DRAFTED or locked.document_number != number - 1:
+            return locked  # done by another run meanwhile, or cancelled
+        await ContractDocument.create(
+            contract_id=contract.id,
+            number=number,
+            html=rendered.html,
+            sha256=rendered.sha256,
+            pdf=rendered.pdf,
+            reason=locked.reason,
+        )
+        await Contract.filter(id=contract.id).update(
+            document_number=number, document_sha256=rendered.sha256, updated_at=_now()
+        )
+        await _audit(
+            system,
+            "contract.redraft",
+            locked,
+            {"document": number - 1},
+            {"document": number, "sha256": rendered.sha256},
+        )
+        contract = await _move(
+            system,
+            await Contract.get(id=contract.id),
+            "submit",
+            "contract.submitted",
+            roles={"system"},
+        )
+    return contract
+
+
+# --- trade approval ------------------------------------------------------------------------
+
+
+def _reason(reason: str, *, required: bool) -> str:
+    text = (reason or "").strip()[:2000]
+    if required and len(text) < 3:
+        raise validation_error("reason", "Say why, so the parties can put it right.")
+    return text
+
+
+async def approve_contract(actor: Actor, contract_id: str) -> Contract:
+    require_admin(actor)
+    contract = await _load_visible(actor, contract_id)
+    async with unit_of_work():
+        return await _move(actor, contract, "approve", "contract.approved")
+
+
+async def reject_contract(actor: Actor, contract_id: str, reason: str) -> Contract:
+    require_admin(actor)
+    contract = await _load_visible(actor, contract_id)
+    text = _reason(reason, required=True)
+    async with unit_of_work():
+        moved = await _move(
+            actor, contract, "reject", "contract.rejected", changes={"reason": text}, reason=text
+        )
+        await _release_grant(actor, moved)
+    return moved
+
+
+async def request_changes(actor: Actor, contract_id: str, reason: str) -> Contract:
+    """Send the contract back: the worker draws up a new version, older ones stay readable."""
+    require_admin(actor)
+    contract = await _load_visible(actor, contract_id)
+    text = _reason(reason, required=True)
+    async with unit_of_work():
+        return await _move(
+            actor,
+            contract,
+            "request_changes",
+            "contract.changes_requested",
+            changes={"reason": text},
+            reason=text,
+        )
+
+
+async def open_signing(contract_id: str) -> Contract | None:
+    """Once approved, the contract waits for both signatures (the worker, after approval)."""
+    contract = await Contract.get_or_none(id=object_id(contract_id, "contract"))
+    if contract is None or contract.state != ContractState.APPROVED:
+        return contract
+    system = Actor.system()
+    async with unit_of_work():
+        try:
+            return await _move(
+                system,
+                contract,
+                "open_signing",
+                "contract.awaiting_signatures",
+                roles={"system"},
+                changes={"signing_opened_at": _now()},
+            )
+        except Conflict:
+            return await Contract.get(id=contract.id)  # cancelled, or opened by another run
+
+
+# --- signing -------------------------------------------------------------------------------
+
+
+async def sign_contract(
+    actor: Actor,
+    contract_id: str,
+    full_name: str,
+    document_sha256: str,
+    *,
+    ip: str | None = None,
+    user_agent: str = "",
+) -> Signature:
+    """Sign for one's organisation the document whose hash one saw. The signature completing
+    the pair moves the contract to "signed"; the worker then finishes it."""
+    contract = await _load_visible(actor, contract_id)
+    side = _require_signatory(actor, contract, "sign contracts")
+    name = " ".join((full_name or "").split())
+    if len(name) < 2:
+        raise validation_error("full_name", "Type your full name to sign.")
+    if len(name) > FULL_NAME_MAX:
+        raise validation_error("full_name", f"At most {FULL_NAME_MAX} characters.")
+    seen = (document_sha256 or "").strip().lower()
+    assert actor.user is not None and actor.organization is not None  # by _require_signatory
+    async with unit_of_work():
+        locked = await Contract.select_for_update().get(id=contract.id)
+        check(states.CONTRACT, str(locked.state), "sign", roles_on(actor, locked))
+        if seen != locked.document_sha256:
+            raise Conflict(
+                "The document changed since you read it (its hash is not the current "
+                f"version {locked.document_number}'s). Read the current version and sign that.",
+                state=str(locked.state),
+                fields={"document_sha256": "Not the current document's hash."},
+            )
+        signed = {s.side for s in await Signature.filter(contract_id=locked.id)}
+        if side.value in signed:
+            raise Conflict(
+                f"{actor.organization.name} has signed this contract already.",
+                state=str(locked.state),
+            )
+        signature = await Signature.create(
+            contract_id=locked.id,
+            side=side,
+            organization_id=actor.organization_id,
+            user_id=actor.user_id,
+            full_name=name,
+            email=actor.user.email,
+            document_number=locked.document_number,
+            document_sha256=locked.document_sha256,
+            ip=(actor.ip if ip is None else ip)[:64],
+            user_agent=(user_agent or "")[:300],
+        )
+        record = {
+            "side": side.value,
+            "full_name": name,
+            "document": locked.document_number,
+            "sha256": locked.document_sha256,
+        }
+        if signed | {side.value} == {Side.SELLER.value, Side.BUYER.value}:
+            await _move(
+                actor,
+                locked,
+                "sign",
+                "contract.signed",
+                changes={"signed_at": _now()},
+                by=side.value,
+            )
+            await _audit(actor, "contract.signature", locked, None, record)
+        else:
+            await _audit(actor, "contract.signature", locked, None, record)
+            await outbox.emit("contract.signature_added", _event(locked, actor, by=side.value))
+    return signature
+
+
+# --- after signing: the worker finishes the contract ----------------------------------------
+
+
+def closes_listing(license_type: str, scope: rights.Scope, listing: Listing) -> bool:
+    """An assignment, or an exclusive licence over all the listing's territories and fields,
+    leaves nothing to license: the listing is closed."""
+    if license_type == rights.ASSIGNMENT:
+        return True
+    if license_type != "exclusive":
+        return False
+    whole = rights.Scope.of("", listing.territories or ["WORLD"], listing.fields_of_use or ["all"])
+    places = rights.WORLD in scope.territories or set(whole.territories) <= set(scope.territories)
+    uses = rights.ALL_FIELDS in scope.fields_of_use or set(whole.fields_of_use) <= set(
+        scope.fields_of_use
+    )
+    return places and uses
+
+
+def _signature_lines(signatures: list[Signature], orgs: dict[str, str]) -> list[Any]:
+    return [
+        documents.SignatureLine(
+            side=DOCUMENT_SIDES[str(s.side)],
+            organization=orgs[str(s.side)],
+            full_name=s.full_name,
+            email=s.email,
+            signed_at=s.signed_at,
+            ip=s.ip,
+            user_agent=s.user_agent,
+            document_sha256=s.document_sha256,
+        )
+        for s in sorted(signatures, key=lambda s: 0 if s.side == Side.SELLER else 1)
+    ]
+
+
+async def finalize_signed(contract_id: str) -> Contract | None:
+    """Make the signed document (the agreement and a signature page), fix the grant in the
+    listing's rights, close the listing when the deal takes all of it, and ask for payment.
+    Idempotent: only a contract still "signed" is finished, once."""
+    contract = await Contract.get_or_none(id=object_id(contract_id, "contract"))
+    if contract is None or contract.state != ContractState.SIGNED:
+        return contract
+    agreement = await ContractDocument.get(contract_id=contract.id, number=contract.document_number)
+    offer = await Offer.get(id=contract.offer_id)  # type: ignore[attr-defined]
+    terms = await OfferTerms.get(offer_id=offer.id, number=contract.terms_number)
+    # The agreement data only feed the signature page's heading: the signed text is
+    # `agreement.html`, byte for byte.
+    data = await agreement_data(offer, terms, version=contract.document_number)
+    seller = await Organization.get(id=contract.seller_id)  # type: ignore[attr-defined]
+    buyer = await Organization.get(id=contract.buyer_id)  # type: ignore[attr-defined]
+    signatures = await Signature.filter(contract_id=contract.id)
+    lines = _signature_lines(
+        signatures, {Side.SELLER.value: seller.name, Side.BUYER.value: buyer.name}
+    )
+    rendered = await _render(documents.render_signed(data, agreement.html, lines))
+    system = Actor.system()
+    async with unit_of_work():
+        locked = await Contract.select_for_update().get(id=contract.id)
+        if locked.state != ContractState.SIGNED:
+            return locked  # finished by another run
+        number = locked.document_number + 1
+        await ContractDocument.create(
+            contract_id=locked.id,
+            number=number,
+            kind=DocumentKind.SIGNED,
+            html=rendered.html,
+            sha256=rendered.sha256,
+            pdf=rendered.pdf,
+            reason=f"Signed by both parties (version {locked.document_number}).",
+        )
+        await Contract.filter(id=locked.id).update(signed_number=number)
+        listing_closed = await _fix_rights(system, locked, terms)
+        return await _move(
+            system,
+            locked,
+            "request_payment",
+            "contract.awaiting_payment",
+            roles={"system"},
+            signed_document=number,
+            listing_licensed=listing_closed,
+            amount_due=locked.amount_due,
+            currency=locked.currency,
+        )
+
+
+async def _fix_rights(system: Actor, contract: Contract, terms: OfferTerms) -> bool:
+    """Fix the grant of a signed exclusive, sole or assignment contract in the listing's
+    rights, and license the listing when nothing is left; returns whether it was licensed."""
+    from listings.service import license_listing
+
+    if contract.license_type not in states.FIXED_BY_SIGNING:
+        return False
+    fixed = await Grant.filter(offer_id=contract.offer_id, basis="accepted").update(basis="signed")  # type: ignore[attr-defined]
+    if not fixed and not await Grant.exists(offer_id=contract.offer_id, basis="signed"):  # type: ignore[attr-defined]
+        await Grant.create(
+            listing_id=contract.listing_id,  # type: ignore[attr-defined]
+            grantee_id=contract.buyer_id,  # type: ignore[attr-defined]
+            offer_id=contract.offer_id,  # type: ignore[attr-defined]
+            license_type=terms.license_type,
+            territories=terms.territories,
+            fields_of_use=terms.fields_of_use,
+            basis="signed",
+        )
+    scope = rights.Scope.of(terms.license_type, terms.territories, terms.fields_of_use)
+    await _audit(system, "contract.grant_fixed", contract, None, {"grant": scope.describe()})
+    listing = await Listing.select_for_update().get(id=contract.listing_id)  # type: ignore[attr-defined]
+    if not closes_listing(terms.license_type, scope, listing):
+        return False
+    if listing.state != ListingState.PUBLISHED:
+        return False  # withdrawn (or closed) meanwhile: nothing left to close
+    # Its own transition joins this transaction; its listing.changed event updates search.
+    await license_listing(system, str(listing.id))
+    return True
+
+
+async def _release_grant(actor: Actor, contract: Contract) -> None:
+    """A contract that will never be signed gives back the rights its offer reserved."""
+    released = await Grant.filter(offer_id=contract.offer_id, basis="accepted").delete()  # type: ignore[attr-defined]
+    if released:
+        await _audit(actor, "contract.grant_released", contract, None, {"grants": released})
+
+
+# --- cancelling ------------------------------------------------------------------------------
+
+
+async def cancel_contract(actor: Actor, contract_id: str, reason: str = "") -> Contract:
+    """Either party (an owner or admin of it) may cancel a contract before it is signed."""
+    contract = await _load_visible(actor, contract_id)
+    side = _require_signatory(actor, contract, "cancel contracts")
+    text = _reason(reason, required=False)
+    async with unit_of_work():
+        moved = await _move(
+            actor,
+            contract,
+            "cancel",
+            "contract.cancelled",
+            changes={"reason": text},
+            by=side.value,
+            reason=text,
+        )
+        await _release_grant(actor, moved)
+    return moved
+
+
+# --- the worker's sweeps -----------------------------------------------------------------------
+
+
+async def _missing_sides(contract: Contract) -> list[str]:
+    signed = {
+        str(s)
+        for s in await Signature.filter(contract_id=contract.id).values_list("side", flat=True)
+    }
+    return [s for s in (Side.SELLER.value, Side.BUYER.value) if s not in signed]
+
+
+async def remind_unsigned(now: datetime | None = None) -> int:
+    """Remind the parties that have not signed, once, `contract_reminder_days` after signing
+    opened."""
+    now = now or _now()
+    settings = get_settings()
+    cutoff = now - timedelta(days=settings.contract_reminder_days)
+    due = await Contract.filter(
+        state=ContractState.AWAITING_SIGNATURES, signing_opened_at__lte=cutoff, reminded_at=None
+    )
+    system = Actor.system()
+    reminded = 0
+    for contract in due:
+        async with unit_of_work():
+            marked = await Contract.filter(
+                id=contract.id, state=ContractState.AWAITING_SIGNATURES, reminded_at=None
+            ).update(reminded_at=now)
+            if not marked:
+                continue
+            missing = await _missing_sides(contract)
+            opened = contract.signing_opened_at or now
+            cancel_at = opened + timedelta(days=settings.contract_cancel_days)
+            await outbox.emit(
+                "contract.signing_reminder",
+                _event(contract, system, sides=missing, cancel_at=cancel_at.isoformat()),
+            )
+        reminded += 1
+    return reminded
+
+
+async def cancel_unsigned(now: datetime | None = None) -> int:
+    """Cancel, with notice to both parties, contracts still unsigned `contract_cancel_days`
+    after signing opened."""
+    now = now or _now()
+    days = get_settings().contract_cancel_days
+    cutoff = now - timedelta(days=days)
+    due = await Contract.filter(
+        state=ContractState.AWAITING_SIGNATURES, signing_opened_at__lte=cutoff
+    )
+    system = Actor.system()
+    cancelled = 0
+    for contract in due:
+        reason = f"Not signed by both parties within {days} days of approval."
+        try:
+            async with unit_of_work():
+                locked = await Contract.select_for_update().get(id=contract.id)
+                if locked.signing_opened_at is None or locked.signing_opened_at > cutoff:
+                    continue
+                moved = await _move(
+                    system,
+                    locked,
+                    "lapse",
+                    "contract.cancelled",
+                    roles={"system"},
+                    changes={"reason": reason},
+                    reason=reason,
+                    missing=await _missing_sides(locked),
+                )
+                await _release_grant(system, moved)
+            cancelled += 1
+        except Conflict:
+            continue  # signed or cancelled meanwhile
+    return cancelled
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ContractView:
+    contract: Contract
+    documents: list[dict[str, Any]]
+    signatures: list[Signature]
+    side: Side | None
+    actions: list[str]
+
+    @property
+    def signed_sides(self) -> set[str]:
+        return {str(s.side) for s in self.signatures}
+
+
+DOCUMENT_COLUMNS = ("number", "kind", "sha256", "reason", "created_at")
+
+
+async def get_contract(actor: Actor, contract_id: str) -> ContractView:
+    """A contract, its document versions (without their bodies) and signatures: for the two
+    parties and administrators; anyone else is told there is no such contract."""
+    contract = await _load_visible(actor, contract_id)
+    await contract.fetch_related("seller", "buyer", "listing")
+    docs = (
+        await ContractDocument.filter(contract_id=contract.id)
+        .order_by("number")
+        .values(*DOCUMENT_COLUMNS)
+    )
+    signatures = await Signature.filter(contract_id=contract.id).order_by("signed_at")
+    signed = {str(s.side) for s in signatures}
+    return ContractView(
+        contract=contract,
+        documents=docs,
+        signatures=signatures,
+        side=side_of(actor, contract),
+        actions=actions_for(actor, contract, signed),
+    )
+
+
+async def contract_id_for_offer(offer_id: Any) -> str | None:
+    found = await Contract.filter(offer_id=offer_id).values_list("id", flat=True)
+    return str(found[0]) if found else None
+
+
+async def list_contracts(
+    actor: Actor, *, state: str = "", page: int = 1, per_page: int = 20
+) -> tuple[list[Contract], int]:
+    """The contracts of the actor's organisation (either side); administrators see all."""
+    if actor.user is None:
+        raise NotAuthenticated("Log in first.")
+    if actor.is_admin:
+        query = Contract.all()
+    elif actor.organization is None:
+        raise Forbidden("Only members of an organisation have contracts.")
+    else:
+        org = actor.organization_id
+        query = Contract.filter(Q(seller_id=org) | Q(buyer_id=org))
+    if state:
+        if state not in {s.value for s in ContractState}:
+            raise validation_error("state", "Unknown state.")
+        query = query.filter(state=state)
+    total = await query.count()
+    items = (
+        await query.order_by("-updated_at")
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        .prefetch_related("listing", "seller", "buyer")
+    )
+    return items, total
+
+
+async def download_document(
+    actor: Actor, contract_id: str, number: int | None = None
+) -> tuple[str, bytes]:
+    """(filename, PDF bytes) of a version of the contract's document: by default the signed
+    document once there is one, else the current agreement. Parties and administrators only."""
+    contract = await _load_visible(actor, contract_id)
+    wanted = number if number is not None else (contract.signed_number or contract.document_number)
+    doc = await ContractDocument.get_or_none(contract_id=contract.id, number=wanted)
+    if doc is None:
+        raise NotFound("No such version of this contract's document.")
+    suffix = "signed" if doc.kind == DocumentKind.SIGNED else f"v{doc.number}"
+    return f"{contract.reference}-{suffix}.pdf", bytes(doc.pdf)
+
+
+async def document_html(actor: Actor, contract_id: str, number: int | None = None) -> str:
+    """The exact HTML of a version (what its hash is of): parties and administrators only."""
+    contract = await _load_visible(actor, contract_id)
+    doc = await ContractDocument.get_or_none(
+        contract_id=contract.id, number=number or contract.document_number
+    )
+    if doc is None:
+        raise NotFound("No such version of this contract's document.")
+    return doc.html
