@@ -42,7 +42,7 @@ from market.config import get_settings
 from market.db import unit_of_work
 from market.errors import Conflict, Forbidden, NotAuthenticated, NotFound, validation_error
 from market.transitions import allowed_actions, check, transition
-from market.validation import object_id
+from market.validation import object_id, visible_or_404
 
 log = logging.getLogger(__name__)
 
@@ -105,13 +105,7 @@ def actions_for(
 
 
 async def _load_visible(actor: Actor, contract_id: str) -> Contract:
-    if actor.user is None and not actor.is_system:
-        raise NotAuthenticated("Log in first.")
-    contract = await Contract.get_or_none(id=object_id(contract_id, "contract"))
-    if contract is None or not can_see(actor, contract):
-        # A stranger cannot tell a contract that exists from one that does not.
-        raise NotFound("No such contract.")
-    return contract
+    return await visible_or_404(actor, Contract, contract_id, "contract", can_see)
 
 
 def _require_signatory(actor: Actor, contract: Contract, doing: str) -> Side:

@@ -24,13 +24,12 @@ from market.errors import (
     Conflict,
     Forbidden,
     NotAuthenticated,
-    NotFound,
     TooManyRequests,
     ValidationFailed,
     validation_error,
 )
 from market.transitions import allowed_actions, check, transition
-from market.validation import object_id
+from market.validation import visible_or_404
 
 SIDE_NAMES = {"seller": "the institute", "buyer": "the buyer"}
 
@@ -80,13 +79,7 @@ def can_see(actor: Actor, offer: Offer) -> bool:
 
 
 async def _load_visible(actor: Actor, offer_id: str) -> Offer:
-    if actor.user is None and not actor.is_system:
-        raise NotAuthenticated("Log in first.")
-    offer = await Offer.get_or_none(id=object_id(offer_id, "offer"))
-    if offer is None or not can_see(actor, offer):
-        # A stranger cannot tell an offer that exists from one that does not.
-        raise NotFound("No such offer.")
-    return offer
+    return await visible_or_404(actor, Offer, offer_id, "offer", can_see)
 
 
 def _require_party(actor: Actor, offer: Offer, doing: str) -> Side:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from market.errors import ValidationFailed
 
+if TYPE_CHECKING:
+    from tortoise.models import Model
+
+    from market.actor import Actor
+
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R", bound="Model")
 
 
 def field_errors(exc: ValidationError) -> dict[str, str]:
@@ -42,3 +49,18 @@ def object_id(value: str, what: str = "object") -> str:
         return str(UUID(str(value)))
     except ValueError:
         raise NotFound(f"No such {what}.") from None
+
+
+async def visible_or_404(
+    actor: Actor, model: type[R], raw_id: str, what: str, can_see: Callable[[Actor, R], bool]
+) -> R:
+    """The row `raw_id` names, if the actor may see it. Anyone else gets the same 404 as for an
+    id that names nothing, so a stranger cannot tell whether it exists."""
+    from market.errors import NotAuthenticated, NotFound
+
+    if actor.user is None and not actor.is_system:
+        raise NotAuthenticated("Log in first.")
+    row = await model.get_or_none(id=object_id(raw_id, what))
+    if row is None or not can_see(actor, row):
+        raise NotFound(f"No such {what}.")
+    return row
