@@ -18,11 +18,11 @@ from contracts.models import Offer, OfferState, OfferTerms
 from contracts.schemas import MessageIn, OfferIn, OfferTermsIn, ReasonIn
 from listings import forms as listing_forms
 from listings import service as listings
-from listings.models import Listing, ListingState
+from listings.models import Listing
 from listings.schemas import LICENSE_TYPES
-from market.accounts.models import OrganizationKind, Verification
+from market.accounts.models import OrganizationKind
 from market.actor import Actor
-from market.errors import Conflict, DomainError, Forbidden, NotAuthenticated
+from market.errors import DomainError, Forbidden, NotAuthenticated
 from market.transitions import check
 from market.validation import parse
 from market.web import get_actor, language, page_number, read_form, redirect, render
@@ -72,35 +72,12 @@ def _shown(exc: DomainError) -> bool:
 # --- on the listing page -------------------------------------------------------------------
 
 
-def offer_refusal(actor: Actor, listing: Listing) -> DomainError | None:
-    """Why this actor may not make an offer on the listing, or None if they may.
-
-    The same checks, in the same order, as `service.make_offer`, which stays the authority:
-    these only decide whether to show the link and the form."""
-    if actor.user is None:
-        return NotAuthenticated("Log in first.")
-    org = actor.organization
-    if org is None or org.kind == OrganizationKind.PLATFORM:
-        return Forbidden("Only institutes and enterprises make offers; administrators do not.")
-    if str(listing.institute_id) == actor.organization_id:  # type: ignore[attr-defined]
-        return Forbidden("You cannot make an offer on your own organisation's listing.")
-    if org.verification != Verification.VERIFIED:
-        return Forbidden(
-            "You cannot make offers yet: an administrator has not verified your organisation."
-        )
-    if listing.state != ListingState.PUBLISHED:
-        return Conflict(
-            f"The listing is {listing.state}, so it takes no offers.", state=str(listing.state)
-        )
-    return None
-
-
 async def listing_context(actor: Actor, listing: Listing) -> dict[str, Any]:
     """What the listing page shows about offers: the link, and the rights still free."""
     grants, availability = await service.listing_rights(listing)
     owner = str(listing.institute_id) == actor.organization_id  # type: ignore[attr-defined]
     return {
-        "can_offer": offer_refusal(actor, listing) is None,
+        "can_offer": service.offer_refusal(actor, listing) is None,
         "grants": grants,
         "availability": availability,
         # Who licensed what is the owner's business, not every visitor's.
@@ -127,7 +104,7 @@ def _form_context(
 async def new_offer(request: Request) -> Response:
     actor = await _require_login(request)
     listing = await listings.get_listing(actor, _id(request, "listing_id"))
-    refusal = offer_refusal(actor, listing)
+    refusal = service.offer_refusal(actor, listing)
     if refusal is not None:
         raise refusal
     if request.method == "GET":

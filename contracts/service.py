@@ -22,6 +22,7 @@ from market.config import get_settings
 from market.db import unit_of_work
 from market.errors import (
     Conflict,
+    DomainError,
     Forbidden,
     NotAuthenticated,
     TooManyRequests,
@@ -206,22 +207,36 @@ async def _published_listing(listing_id: Any) -> Listing:
 # --- making and answering offers ---------------------------------------------------------------
 
 
+def offer_refusal(actor: Actor, listing: Listing) -> DomainError | None:
+    """Why this actor may not make an offer on the listing, or None if they may: make_offer
+    raises it, and the listing page asks it whether to show the form."""
+    if actor.user is None:
+        return NotAuthenticated("Log in first.")
+    org = actor.organization
+    if org is None or org.kind == OrganizationKind.PLATFORM:
+        return Forbidden("Only institutes and enterprises make offers; administrators do not.")
+    if str(listing.institute_id) == actor.organization_id:  # type: ignore[attr-defined]
+        return Forbidden("You cannot make an offer on your own organisation's listing.")
+    try:
+        require_verified(actor, "make offers")
+    except Forbidden as exc:
+        return exc
+    if listing.state != ListingState.PUBLISHED:
+        return Conflict(
+            f"The listing is {listing.state}, so it takes no offers.", state=str(listing.state)
+        )
+    return None
+
+
 async def make_offer(actor: Actor, listing_id: str, data: OfferIn) -> Offer:
     from listings.service import get_listing
 
     if actor.user is None:
         raise NotAuthenticated("Log in first.")
     listing = await get_listing(actor, listing_id)
-    org = actor.organization
-    if org is None or org.kind == OrganizationKind.PLATFORM:
-        raise Forbidden("Only institutes and enterprises make offers; administrators do not.")
-    if str(listing.institute_id) == actor.organization_id:  # type: ignore[attr-defined]
-        raise Forbidden("You cannot make an offer on your own organisation's listing.")
-    require_verified(actor, "make offers")
-    if listing.state != ListingState.PUBLISHED:
-        raise Conflict(
-            f"The listing is {listing.state}, so it takes no offers.", state=str(listing.state)
-        )
+    refusal = offer_refusal(actor, listing)
+    if refusal is not None:
+        raise refusal
     _fits_listing(data, listing)
     await _check_offer_rate(actor)
     async with unit_of_work():
