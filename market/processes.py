@@ -241,6 +241,18 @@ def _child_env(drop_prefix: str | None = None) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: the kernel sends it SIGTERM when its parent dies, so a
+    test run or `market dev` killed outright (no finalizers, no atexit) leaves no server behind.
+    Linux only; elsewhere the parent's own shutdown path is all there is."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _start(
     name: str,
     argv_for_port: Callable[[int], list[str]],
@@ -269,6 +281,7 @@ def _start(
                 cwd=cwd,
                 env=env,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - set before exec, nothing else runs
             )
         except OSError as exc:
             log_file.close()

@@ -6,6 +6,7 @@ import hashlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -257,3 +258,44 @@ print(subprocess.run([str(found), "--version"], capture_output=True, text=True).
     assert "meilisearch" in result.stdout.splitlines()[1]
     assert _sha256(found) == MEILI_SHA256
     assert not os.access(npm_bin, os.X_OK)  # the original is untouched
+
+
+def test_a_server_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    # A parent that starts Redis through our helper, prints its pid, then is killed outright:
+    # no finalizer or atexit runs, and the kernel must still take the child down.
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from market.processes import start_redis\n"
+        f"running = start_redis(Path({str(tmp_path / 'redis')!r}))\n"
+        "print(running.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        os.kill(child, 0)  # alive while its parent lives
+    finally:
+        parent.kill()
+        parent.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        _reap(child)
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)  # not left running after a failure
+    pytest.fail(f"server {child} outlived the process that started it")
+
+
+def _reap(pid: int) -> None:
+    # The orphan is re-parented (to init or a subreaper); nothing to do if it is not ours.
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
