@@ -19,8 +19,9 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
 
-from contracts import documents, rights, states
+from contracts import documents, paging, rights, states
 from contracts.models import (
     Contract,
     ContractDocument,
@@ -729,31 +730,39 @@ async def contract_id_for_offer(offer_id: Any) -> str | None:
     return str(found[0]) if found else None
 
 
+CONTRACT_STATES = tuple(s.value for s in ContractState)
+
+
+def _scoped(actor: Actor) -> QuerySet[Contract]:
+    """The contracts the actor may list: their organisation's (either side); administrators'
+    are all of them."""
+    if actor.user is None:
+        raise NotAuthenticated("Log in first.")
+    if actor.is_admin:
+        return Contract.all()
+    if actor.organization is None:
+        raise Forbidden("Only members of an organisation have contracts.")
+    org = actor.organization_id
+    return Contract.filter(Q(seller_id=org) | Q(buyer_id=org))
+
+
 async def list_contracts(
     actor: Actor, *, state: str = "", page: int = 1, per_page: int = 20
 ) -> tuple[list[Contract], int]:
     """The contracts of the actor's organisation (either side); administrators see all."""
-    if actor.user is None:
-        raise NotAuthenticated("Log in first.")
-    if actor.is_admin:
-        query = Contract.all()
-    elif actor.organization is None:
-        raise Forbidden("Only members of an organisation have contracts.")
-    else:
-        org = actor.organization_id
-        query = Contract.filter(Q(seller_id=org) | Q(buyer_id=org))
-    if state:
-        if state not in {s.value for s in ContractState}:
-            raise validation_error("state", "Unknown state.")
-        query = query.filter(state=state)
-    total = await query.count()
-    items = (
-        await query.order_by("-updated_at")
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-        .prefetch_related("listing", "seller", "buyer")
+    return await paging.page_by_state(
+        _scoped(actor),
+        state=state,
+        states=CONTRACT_STATES,
+        page=page,
+        per_page=per_page,
+        related=("listing", "seller", "buyer"),
     )
-    return items, total
+
+
+async def contract_counts(actor: Actor) -> dict[str, int]:
+    """Contracts by state, for the filter tabs; counted over what `list_contracts` lists."""
+    return await paging.count_by_state(_scoped(actor), CONTRACT_STATES)
 
 
 async def download_document(

@@ -4,13 +4,12 @@ first and does its writes, audit entries and outbox events in one transaction.""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tortoise.functions import Count
-
-from contracts import rights, states
+from contracts import paging, rights, states
 from contracts.models import LIVE_STATES, Grant, Offer, OfferMessage, OfferState, OfferTerms, Side
 from contracts.schemas import MessageIn, OfferIn, OfferTermsIn
 from listings.models import Listing, ListingState
@@ -538,6 +537,7 @@ async def get_offer(actor: Actor, offer_id: str) -> OfferView:
 
 
 SIDES = ("buyer", "seller")
+OFFER_STATES = tuple(s.value for s in OfferState)
 
 
 async def list_offers(
@@ -545,19 +545,14 @@ async def list_offers(
 ) -> tuple[list[Offer], int]:
     """The offers the actor's organisation made (buyer) or received (seller); administrators
     see every offer."""
-    query = _scoped(actor, side)
-    if state:
-        if state not in {s.value for s in OfferState}:
-            raise validation_error("state", "Unknown state.")
-        query = query.filter(state=state)
-    total = await query.count()
-    items = (
-        await query.order_by("-updated_at")
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-        .prefetch_related("listing", "buyer", "seller")
+    return await paging.page_by_state(
+        _scoped(actor, side),
+        state=state,
+        states=OFFER_STATES,
+        page=page,
+        per_page=per_page,
+        related=("listing", "buyer", "seller"),
     )
-    return items, total
 
 
 def _scoped(actor: Actor, side: str) -> Any:
@@ -581,28 +576,44 @@ def _scoped(actor: Actor, side: str) -> Any:
 
 async def offer_counts(actor: Actor, *, side: str = "") -> dict[str, int]:
     """Offers by state, for the inbox tabs."""
-    counts = {s.value: 0 for s in OfferState}
-    rows = await _scoped(actor, side).group_by("state").annotate(n=Count("id")).values("state", "n")
-    for row in rows:
-        counts[str(row["state"])] = row["n"]
-    return counts
+    return await paging.count_by_state(_scoped(actor, side), OFFER_STATES)
 
 
 # --- rights ------------------------------------------------------------------------------------
 
 
-async def listing_rights(listing: Listing) -> tuple[list[Grant], list[rights.Availability]]:
+ListingRights = tuple[list[Grant], list[rights.Availability]]
+
+
+async def listing_rights(listing: Listing) -> ListingRights:
     """The grants a listing has made and what each licence type it offers still has free."""
-    grants = (
-        await Grant.filter(listing_id=listing.id).order_by("created_at").prefetch_related("grantee")
-    )
-    table = rights.availability(
-        listing.license_types or [],
-        listing.territories or ["WORLD"],
-        listing.fields_of_use or ["all"],
-        [scope_of(g) for g in grants],
-    )
-    return grants, table
+    return (await listing_rights_for([listing]))[str(listing.id)]
+
+
+async def listing_rights_for(listings: Iterable[Listing]) -> dict[str, ListingRights]:
+    """`listing_rights` of many listings, by listing id (as a string), in one query for their
+    grants (and one for the grantees) however many there are: a page of them costs no more."""
+    by_id = {str(listing.id): listing for listing in listings}
+    grants: dict[str, list[Grant]] = {listing_id: [] for listing_id in by_id}
+    if by_id:
+        for grant in (
+            await Grant.filter(listing_id__in=[listing.id for listing in by_id.values()])
+            .order_by("created_at")
+            .prefetch_related("grantee")
+        ):
+            grants[str(grant.listing_id)].append(grant)  # type: ignore[attr-defined]
+    return {
+        listing_id: (
+            grants[listing_id],
+            rights.availability(
+                listing.license_types or [],
+                listing.territories or ["WORLD"],
+                listing.fields_of_use or ["all"],
+                [scope_of(g) for g in grants[listing_id]],
+            ),
+        )
+        for listing_id, listing in by_id.items()
+    }
 
 
 # --- the worker's sweeps -----------------------------------------------------------------------

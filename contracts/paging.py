@@ -1,0 +1,48 @@
+"""The offer and contract lists: one page of a scoped query, and its counts by state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
+
+from tortoise.functions import Count
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from market.errors import validation_error
+
+M = TypeVar("M", bound=Model)
+
+
+async def page_by_state(
+    query: QuerySet[M],
+    *,
+    state: str,
+    states: Iterable[str],
+    page: int,
+    per_page: int,
+    related: Sequence[str],
+) -> tuple[list[M], int]:
+    """One page of `query` (in `state` when given), most recently changed first, with the
+    total it is a page of."""
+    if state:
+        if state not in set(states):
+            raise validation_error("state", "Unknown state.")
+        query = query.filter(state=state)
+    total = await query.count()
+    items = (
+        await query.order_by("-updated_at")
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        .prefetch_related(*related)
+    )
+    return list(items), total
+
+
+async def count_by_state(query: QuerySet[M], states: Iterable[str]) -> dict[str, int]:
+    """How many of `query` are in each state, for the filter tabs; every state is named."""
+    counts = dict.fromkeys(states, 0)
+    rows = await query.group_by("state").annotate(n=Count("id")).values("state", "n")
+    for row in rows:
+        counts[str(row["state"])] = row["n"]
+    return counts
