@@ -8,10 +8,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from contracts import agreements
+from contracts import agreements, payments
 from contracts.api import money_json
 from contracts.contract_routes import pdf_response, version_param
 from contracts.models import Contract, Signature
+from contracts.payment_api import payment_json
 from contracts.schemas import CancelIn, ReasonRequiredIn, SignIn
 from listings.models import Listing
 from market.accounts.models import Organization
@@ -123,9 +124,8 @@ async def index(request: Request) -> Response:
     summary="One contract with its document versions, signatures and what you may do",
 )
 async def show(request: Request) -> Response:
-    view = await agreements.get_contract(
-        await get_actor(request), request.path_params["contract_id"]
-    )
+    actor = await get_actor(request)
+    view = await agreements.get_contract(actor, request.path_params["contract_id"])
     contract = view.contract
     return json_response(
         {
@@ -137,8 +137,7 @@ async def show(request: Request) -> Response:
             "side": view.side.value if view.side else None,
             "versions": [version_json(contract, d) for d in view.documents],
             "signatures": [signature_json(s) for s in view.signatures],
-            # Payments join in a later step.
-            "payments": [],
+            "payments": [payment_json(p) for p in await payments.payments_of(actor, contract)],
             "actions": view.actions,
         }
     )

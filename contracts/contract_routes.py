@@ -18,14 +18,11 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
-from tortoise.expressions import Q
-from tortoise.functions import Count
 
-from contracts import agreements, forms, rights, service
+from contracts import agreements, forms, payments, rights, service
 from contracts.models import Contract, ContractState, Grant, OfferTerms, Side
 from contracts.routes import HELPERS as OFFER_HELPERS
 from contracts.schemas import ReasonRequiredIn, SignIn
-from listings.models import Listing
 from market.accounts.service import require_admin
 from market.actor import Actor
 from market.errors import DomainError, NotAuthenticated, ValidationFailed, validation_error
@@ -86,20 +83,6 @@ def version_param(request: Request) -> int | None:
     return int(raw)
 
 
-async def _counts(actor: Actor) -> dict[str, int]:
-    """Contracts by state for the filter tabs, scoped as `agreements.list_contracts` is."""
-    counts = dict.fromkeys(CONTRACT_STATES, 0)
-    if actor.is_admin:
-        query = Contract.all()
-    else:
-        org = actor.organization_id
-        query = Contract.filter(Q(seller_id=org) | Q(buyer_id=org))
-    rows = await query.group_by("state").annotate(n=Count("id")).values("state", "n")
-    for row in rows:
-        counts[str(row["state"])] = row["n"]
-    return counts
-
-
 # --- the list ----------------------------------------------------------------------------------
 
 
@@ -112,7 +95,7 @@ async def index(request: Request) -> Response:
     context = {
         "rows": rows,
         "total": total,
-        "counts": await _counts(actor),
+        "counts": await agreements.contract_counts(actor),
         "state": state,
         "page": page,
         "per_page": PER_PAGE,
@@ -146,13 +129,14 @@ async def _contract_page(
         "decisions": [a for a in view.actions if a in ADMIN_ACTIONS],
         "failed": failed,
         "values": values or {},
+        "payments": await payments.payments_of(actor, contract),
+        "may_pay": await payments.owes_now(actor, contract),
     }
     return await _page(request, "contracts/show.html", context, error=error)
 
 
 async def show(request: Request) -> Response:
-    actor = await _require_login(request)
-    return await _contract_page(request, actor, _id(request))
+    return await _contract_page(request, await _require_login(request), _id(request))
 
 
 def _text(form: FormData, name: str) -> str:
@@ -269,11 +253,9 @@ class QueueItem:
 
 async def _queue_items(actor: Actor, contracts: list[Contract]) -> list[QueueItem]:
     """Each contract with its offer's versions and its listing's rights, in a fixed number of
-    queries whatever the page holds (the same computation as `service.listing_rights`)."""
+    queries whatever the page holds."""
     offer_ids = [c.offer_id for c in contracts]  # type: ignore[attr-defined]
-    listing_ids = list({c.listing_id for c in contracts})  # type: ignore[attr-defined]
     versions: dict[str, list[OfferTerms]] = defaultdict(list)
-    grants: dict[str, list[Grant]] = defaultdict(list)
     if contracts:
         for terms in (
             await OfferTerms.filter(offer_id__in=offer_ids)
@@ -281,16 +263,10 @@ async def _queue_items(actor: Actor, contracts: list[Contract]) -> list[QueueIte
             .prefetch_related("author")
         ):
             versions[str(terms.offer_id)].append(terms)  # type: ignore[attr-defined]
-        for grant in (
-            await Grant.filter(listing_id__in=listing_ids)
-            .order_by("created_at")
-            .prefetch_related("grantee")
-        ):
-            grants[str(grant.listing_id)].append(grant)  # type: ignore[attr-defined]
+    listing_rights = await service.listing_rights_for(c.listing for c in contracts)
     items = []
     for contract in contracts:
-        listing: Listing = contract.listing
-        taken = grants[str(listing.id)]
+        grants, availability = listing_rights[str(contract.listing.id)]
         offered = versions[str(contract.offer_id)]  # type: ignore[attr-defined]
         items.append(
             QueueItem(
@@ -298,13 +274,8 @@ async def _queue_items(actor: Actor, contracts: list[Contract]) -> list[QueueIte
                 actions=[a for a in agreements.actions_for(actor, contract) if a in ADMIN_ACTIONS],
                 versions=offered,
                 table=forms.versions_table(offered),
-                grants=taken,
-                availability=rights.availability(
-                    listing.license_types or [],
-                    listing.territories or ["WORLD"],
-                    listing.fields_of_use or ["all"],
-                    [service.scope_of(g) for g in taken],
-                ),
+                grants=grants,
+                availability=availability,
             )
         )
     return items
@@ -329,7 +300,7 @@ async def _queue_page(
     context = {
         "items": await _queue_items(actor, contracts),
         "total": total,
-        "counts": await _counts(actor),
+        "counts": await agreements.contract_counts(actor),
         "state": state,
         "page": page,
         "per_page": QUEUE_PER_PAGE,

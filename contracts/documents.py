@@ -245,3 +245,8 @@ def pdf_text(pdf: bytes) -> str:
 
     reader = PdfReader(io.BytesIO(pdf))
     return "\f".join(page.extract_text() or "" for page in reader.pages)
+
+
+def render_receipt(**context: object) -> str:
+    """A payment receipt (documents/receipt.html) as standalone HTML for `to_pdf`."""
+    return _env.get_template("documents/receipt.html").render(**context)

@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from contracts import api as contracts_api
-from contracts import contract_api, contract_routes
+from contracts import contract_api, contract_routes, payment_api, payment_routes, webhooks
 from contracts import routes as contracts_routes
 from listings import api as listings_api
 from listings import import_routes as listings_import_routes
@@ -40,6 +40,7 @@ API_ROUTERS = (
     listings_search_routes.router,
     contracts_api.router,
     contract_api.router,
+    payment_api.router,
     notification_routes.router,
 )
 
@@ -84,6 +85,8 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         *listings_search_routes.routes,
         *contracts_routes.routes,
         *contract_routes.routes,
+        *payment_routes.routes,
+        *webhooks.routes,
         *notification_routes.routes,
         *api.routes(*API_ROUTERS),
         Route(api.PREFIX + "/openapi.json", api.openapi_endpoint(*API_ROUTERS)),

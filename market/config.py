@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,6 +29,21 @@ class Settings(BaseSettings):
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
     stripe_api_base: str = ""
+    stripe_publishable_key: str = ""
+    # Where the pay page loads Stripe.js from; `market dev` and the tests point it at the local
+    # test server's compatible script.
+    stripe_js_url: str = "https://js.stripe.com/v3/"
+    # Seconds a webhook's signed timestamp may be old (Stripe's own default).
+    stripe_webhook_tolerance: int = 300
+    # The platform's fee on every payment, in percent; rounded half up to the minor unit.
+    platform_fee_percent: Decimal = Decimal("5")
+    # A card payment pending or processing this long is checked against Stripe by a cron job.
+    payment_reconcile_minutes: int = 10
+    # Bank transfers (large deals): the account buyers pay into, shown with the reference.
+    bank_account_name: str = "techmarket Ltd client account"
+    bank_iban: str = "GB33 BUKB 2020 1555 5555 55"
+    bank_bic: str = "BUKBGB22"
+    bank_name: str = "Example Bank plc"
     secret_key: str = ""
     base_url: str = "http://127.0.0.1:8000"
     mail_from: str = "techmarket <no-reply@techmarket.invalid>"
@@ -55,6 +71,13 @@ class Settings(BaseSettings):
     def _known_scheme(cls, value: str) -> str:
         if value and urlsplit(value).scheme not in {"sqlite", "postgres", "postgresql", "asyncpg"}:
             raise ValueError("DATABASE_URL must start with sqlite://, postgres:// or postgresql://")
+        return value
+
+    @field_validator("platform_fee_percent")
+    @classmethod
+    def _a_percentage(cls, value: Decimal) -> Decimal:
+        if not Decimal(0) <= value < Decimal(100):
+            raise ValueError("PLATFORM_FEE_PERCENT must be at least 0 and below 100")
         return value
 
     @property

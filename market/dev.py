@@ -63,9 +63,11 @@ def run_dev(*, port: int, demo: bool) -> None:
         else:
             stripe = processes.start_localstripe(log_path=var / "log" / "localstripe.log")
             children.append(stripe)
-            env["STRIPE_API_BASE"] = stripe.url
-            env["STRIPE_SECRET_KEY"] = "sk_test_localstripe"
+            env.update(processes.localstripe_env(stripe))
             env.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_" + secrets.token_hex(16))
+            processes.point_localstripe_webhook(
+                stripe.url, f"http://127.0.0.1:{port}/webhooks/stripe", env["STRIPE_WEBHOOK_SECRET"]
+            )
             click.echo(f"stripe       {stripe.url} (localstripe)")
 
         market = [sys.executable, "-m", "market"]

@@ -100,6 +100,18 @@ class Relay:
             await OutboxEvent.filter(id__in=enqueued).update(enqueued_at=_now())
         return len(enqueued)
 
+    async def enqueue_job(self, function: str, *args: Any, job_id: str) -> bool:
+        """Enqueue one arq job after its rows committed; False (logged) when Redis is away, for
+        a sweep or cron to catch up on."""
+        try:
+            pool = await self._get_pool()
+            await pool.enqueue_job(function, *args, _job_id=job_id)
+            return True
+        except Exception as exc:
+            log.warning("could not enqueue %s: %s", function, exc)
+            await self._drop_pool()
+            return False
+
     async def _drop_pool(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:

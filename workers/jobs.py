@@ -9,7 +9,8 @@ from arq.worker import func
 
 import contracts.contract_events  # noqa: F401  (registers contract generation, signing, mail)
 import contracts.events  # noqa: F401  (registers the offer.* handlers that notify the parties)
-from contracts import agreements
+import contracts.payment_events  # noqa: F401  (registers the payment notifications)
+from contracts import agreements, payments, webhooks
 from contracts import service as offers
 from listings import (
     importer,  # also registers the listing_import.requested handler
@@ -78,7 +79,23 @@ async def cancel_unsigned_contracts(ctx: dict[str, Any]) -> int:
     return await agreements.cancel_unsigned()
 
 
+async def handle_stripe_event(ctx: dict[str, Any], row_id: int) -> str:
+    """Apply one stored Stripe event (by row id), re-reading its PaymentIntent from Stripe."""
+    try:
+        return await webhooks.handle(row_id)
+    except Exception as exc:
+        tries = ctx.get("job_try", 1)
+        if tries >= 5:
+            raise  # left unhandled: the reconciliation cron tries it again
+        raise Retry(defer=2 * 2 ** (tries - 1)) from exc
+
+
+async def reconcile_payments(ctx: dict[str, Any]) -> dict[str, int]:
+    return await payments.reconcile()
+
+
 FUNCTIONS = [
     handle_outbox_event,
+    func(handle_stripe_event, max_tries=5),
     func(run_listing_import, timeout=importer.RUN_TIMEOUT, max_tries=importer.MAX_ATTEMPTS),
 ]

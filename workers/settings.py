@@ -17,6 +17,7 @@ from workers.jobs import (
     cancel_unsigned_contracts,
     check_search_index,
     expire_offers,
+    reconcile_payments,
     remind_contracts,
     remind_offers,
     requeue_stalled_imports,
@@ -51,6 +52,9 @@ def worker_settings(settings: Settings | None = None, *, manage_db: bool = True)
             # Contract timers count in days: hourly is plenty.
             cron(remind_contracts, minute=7, second=40),
             cron(cancel_unsigned_contracts, minute=37, second=40),
+            # A lost webhook should cost minutes: every 5 minutes, Stripe is asked about card
+            # payments pending longer than PAYMENT_RECONCILE_MINUTES.
+            cron(reconcile_payments, minute=set(range(1, 60, 5)), second=50, timeout=300),
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,

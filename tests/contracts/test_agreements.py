@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import contracts.contract_events  # noqa: F401  (the handlers the worker runs)
-from contracts import agreements, documents, states
+from contracts import agreements, documents, payments, states
 from contracts.models import (
     Contract,
     ContractDocument,
@@ -367,6 +367,13 @@ async def act(action: str, contract: Contract) -> Contract:
         await agreements.finalize_signed(cid)
     elif action == "lapse":
         await agreements.cancel_unsigned(now() + timedelta(days=400))
+    elif action == "activate":
+        # Receiving the upfront fee activates it (a bank transfer here); nothing else does.
+        if contract.state == ContractState.AWAITING_PAYMENT:
+            started = await payments.start_payment(buyer, cid, "bank_transfer")
+            await payments.confirm_transfer(admin, str(started.payment.id), "BANK-REF-1")
+        else:
+            await payments.activate_if_nothing_owed(cid)
     else:
         raise AssertionError(action)
     return await Contract.get(id=cid)

@@ -1,0 +1,74 @@
+"""What happens after payment events commit, in the worker: the parties are told (in the app
+and by e-mail, templates/emails/payment_*.txt), with a link to the payment and its receipt;
+a contract that owes nothing up front is activated as soon as it awaits payment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts import payments
+from contracts.contract_events import ADMINS, _admins, _members
+from contracts.models import Contract, Payment
+from market.config import get_settings
+from market.money import Money
+from market.notify import notify, render_message
+from market.outbox import OutboxEvent, handles
+
+TEMPLATES = {
+    "payment.succeeded": "payment_succeeded",
+    "payment.failed": "payment_failed",
+    "payment.refunded": "payment_refunded",
+    "payment.duplicate_charge": "payment_duplicate_charge",
+}
+RECIPIENTS = {
+    "payment.succeeded": ("seller", "buyer"),
+    "payment.failed": ("buyer",),
+    "payment.refunded": ("seller", "buyer"),
+    "payment.duplicate_charge": (ADMINS,),
+}
+
+
+@handles("contract.awaiting_payment")
+async def activate_when_nothing_is_owed(event: OutboxEvent) -> None:
+    await payments.activate_if_nothing_owed(event.payload["contract_id"])
+
+
+def payment_link(payment_id: Any) -> str:
+    return f"{get_settings().base_url.rstrip('/')}/payments/{payment_id}"
+
+
+@handles(*TEMPLATES)
+async def tell_about_payment(event: OutboxEvent) -> None:
+    payload = event.payload
+    payment = await Payment.get_or_none(id=payload["payment_id"])
+    if payment is None:
+        return
+    contract = await Contract.get(id=payment.contract_id).select_related(  # type: ignore[attr-defined]
+        "listing", "seller", "buyer"
+    )
+    orgs = {"seller": contract.seller, "buyer": contract.buyer}
+    link = payment_link(payment.id)
+    context: dict[str, Any] = {
+        "contract": contract,
+        "listing": contract.listing,
+        "seller": contract.seller,
+        "buyer": contract.buyer,
+        "payment": payment,
+        "amount": Money(amount=payment.amount, currency=payment.currency).format(),
+        "refunded": Money(
+            amount=int(payload.get("refunded") or 0), currency=payment.currency
+        ).format(),
+        "message": payload.get("message", ""),
+        "activated": bool(payload.get("activated")),
+        "receipt": f"{link}/receipt.pdf",
+        "link": link,
+    }
+    actor_id = payload.get("actor_id")
+    template = TEMPLATES[event.event_type]
+    for who in RECIPIENTS[event.event_type]:
+        users = await _admins() if who == ADMINS else await _members(orgs[who].id)
+        subject, body = render_message(template, side=who, **context)
+        for user in users:
+            if str(user.id) == actor_id:
+                continue
+            await notify(user, subject, body, dedup_key=f"{event.id}:{user.id}", link=link)

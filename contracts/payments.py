@@ -1,0 +1,884 @@
+"""Payments: what a signed contract owes, paid by card through Stripe or by bank transfer;
+refunds, payouts to institutes, and reconciliation with Stripe.
+
+Card payments. Starting one creates our Payment row (one per contract and item, enforced by the
+database) and one Stripe PaymentIntent for it, keyed `payment:<id>:intent:<attempt>`. Concurrent
+clicks cannot create two: the request that wins a short lease on the row creates the intent,
+the others wait for it. No database lock is held while Stripe is called. The browser sets up
+the card with Stripe.js (`confirmCardSetup`, the card never reaches us) and sends us the
+resulting PaymentMethod id; we attach it to the intent and confirm, and hand a 3-D Secure
+challenge (`requires_action`) back to Stripe.js. A charge the bank declined retires its intent
+(cancelled at Stripe) and the buyer's next try, on the same payment, gets the next attempt's
+intent; a failed authentication keeps the intent, which takes a new card.
+
+Only Stripe's word marks a card payment paid: `apply_intent` re-reads the PaymentIntent from
+Stripe and applies its status, from a webhook (contracts/webhooks.py) or from the reconciliation
+cron. Paying writes the ledger (contracts/ledger.py), activates the contract when its upfront
+fee is paid, and tells both parties, with a receipt.
+
+Bank transfers: the buyer gets the platform's account and our reference; an administrator
+confirms the money arrived with the bank's reference, which posts the same ledger entries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F, Q
+
+from contracts import gateway, ledger, states
+from contracts.agreements import can_see, has_authority, side_of
+from contracts.models import (
+    PAID_STATES,
+    Contract,
+    ContractState,
+    OfferTerms,
+    Payment,
+    PaymentMethod,
+    PaymentState,
+    Payout,
+    Refund,
+    RefundState,
+    Side,
+)
+from market import audit, outbox
+from market.accounts.models import Organization, OrganizationKind
+from market.accounts.service import require_admin, require_verified
+from market.actor import Actor
+from market.config import get_settings
+from market.db import unit_of_work
+from market.errors import Conflict, DomainError, Forbidden, NotFound, validation_error
+from market.money import MAX_MINOR_UNITS, Money
+from market.transitions import check, transition
+from market.validation import object_id, visible_or_404
+
+log = logging.getLogger(__name__)
+
+# How long a request may take to create an intent before another may try (same key).
+CREATE_LEASE = timedelta(seconds=30)
+# How long a concurrent request waits for the intent another is creating.
+CREATE_WAIT_SECONDS = 10.0
+REASON_MAX = 2000
+BANK_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 /._:-]{1,63}$")
+
+
+class PaymentUnavailable(DomainError):
+    """Stripe could not be reached or refused in a way the buyer cannot fix."""
+
+    status = 502
+    code = "payment_provider_error"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- who may see and do what -------------------------------------------------------------------
+
+
+def can_see_payment(actor: Actor, contract: Contract) -> bool:
+    return can_see(actor, contract)
+
+
+def _require_payer(actor: Actor, contract: Contract) -> None:
+    if side_of(actor, contract) != Side.BUYER:
+        raise Forbidden("Only the buyer pays a contract.")
+    if not has_authority(actor):
+        raise Forbidden("Only an owner or admin of the buying organisation may pay for it.")
+    require_verified(actor, "pay contracts")
+
+
+async def _load_payment(actor: Actor, payment_id: str) -> tuple[Payment, Contract]:
+    if actor.user is None and not actor.is_system:
+        from market.errors import NotAuthenticated
+
+        raise NotAuthenticated("Log in first.")
+    payment = await Payment.get_or_none(id=object_id(payment_id, "payment"))
+    if payment is None:
+        raise NotFound("No such payment.")
+    contract = await Contract.get(id=payment.contract_id)  # type: ignore[attr-defined]
+    if not can_see_payment(actor, contract):
+        raise NotFound("No such payment.")
+    return payment, contract
+
+
+def _event(payment: Payment, actor: Actor, **extra: Any) -> dict[str, Any]:
+    return {
+        "payment_id": str(payment.id),
+        "contract_id": str(payment.contract_id),  # type: ignore[attr-defined]
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "method": str(payment.method),
+        "actor_id": actor.user_id,
+        **extra,
+    }
+
+
+async def _audit(
+    actor: Actor, action: str, payment: Payment, contract: Contract, **after: Any
+) -> None:
+    await audit.record(
+        actor,
+        action,
+        "payment",
+        payment.id,
+        after={k: v for k, v in after.items() if v not in ("", None)},
+        organization_id=contract.buyer_id,  # type: ignore[attr-defined]
+    )
+
+
+async def _move(
+    actor: Actor, payment: Payment, action: str, roles: set[str], **changes: Any
+) -> tuple[str, str]:
+    return await transition(
+        Payment,
+        payment.id,
+        table=states.PAYMENT,
+        action=action,
+        roles=roles,
+        changes={"updated_at": _now(), **changes},
+    )
+
+
+# --- what is owed --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """One amount a contract owes."""
+
+    key: str  # "upfront" or "milestone-<n>"
+    description: str
+    amount: int
+    currency: str
+
+
+async def items_of(contract: Contract) -> list[Item]:
+    terms = await OfferTerms.get(
+        offer_id=contract.offer_id,  # type: ignore[attr-defined]
+        number=contract.terms_number,
+    )
+    items = [Item("upfront", "Upfront fee", contract.amount_due, contract.currency)]
+    for n, milestone in enumerate(terms.milestones or [], start=1):
+        items.append(
+            Item(
+                f"milestone-{n}",
+                f"Milestone {n}: {milestone.get('description', '')}",
+                int(milestone["amount"]),
+                terms.currency,
+            )
+        )
+    return items
+
+
+def _kind(item: str) -> str:
+    return "upfront" if item == "upfront" else "milestone"
+
+
+async def _item(contract: Contract, key: str) -> Item:
+    for item in await items_of(contract):
+        if item.key == key:
+            return item
+    raise validation_error("item", f"This contract owes nothing called {key!r}.")
+
+
+def reference_for(payment_id: Any) -> str:
+    # Long enough to be unique in practice, short enough to type into a bank transfer.
+    return "TMP-" + str(payment_id).replace("-", "")[:12].upper()
+
+
+# --- starting a payment --------------------------------------------------------------------------
+
+
+@dataclass
+class Started:
+    payment: Payment
+    # The PaymentIntent's secret, for Stripe.js to finish a 3-D Secure challenge.
+    client_secret: str | None = None
+    # A SetupIntent's secret: the card form sets the card up with it (`confirmCardSetup`).
+    setup_client_secret: str | None = None
+    bank: dict[str, str] = field(default_factory=dict)
+
+
+async def start_payment(
+    actor: Actor, contract_id: str, method: str, item: str = "upfront"
+) -> Started:
+    """Start (or resume) paying one item of a contract; the same payment however often."""
+    contract = await visible_or_404(actor, Contract, contract_id, "contract", can_see)
+    _require_payer(actor, contract)
+    try:
+        chosen = PaymentMethod(method)
+    except ValueError:
+        raise validation_error("method", "Choose card or bank_transfer.") from None
+    owed = await _item(contract, item)
+    if str(contract.state) not in states.PAYABLE_IN[_kind(item)]:
+        raise Conflict(
+            f"This contract is {str(contract.state).replace('_', ' ')}: "
+            + (
+                "its upfront fee is paid once it is signed by both parties."
+                if item == "upfront"
+                else "milestones are paid once it is active."
+            ),
+            state=str(contract.state),
+        )
+    if owed.amount <= 0:
+        raise Conflict("Nothing is owed for this item.", state=str(contract.state))
+    payment = await _get_or_create(actor, contract, owed, chosen)
+    if payment.state in PAID_STATES:
+        raise Conflict("This has been paid already.", state=str(payment.state))
+    if payment.method != chosen:
+        payment = await _switch_method(actor, payment, chosen)
+    return await resume(payment)
+
+
+async def resume(payment: Payment) -> Started:
+    """What the pay page needs to go on with a payment."""
+    if payment.method == PaymentMethod.BANK_TRANSFER:
+        return Started(payment, bank=bank_details(payment))
+    intent = await ensure_intent(payment)
+    setup = await _stripe(gateway.create_setup_intent({"payment_id": str(payment.id)}))
+    payment = await Payment.get(id=payment.id)
+    return Started(
+        payment, client_secret=intent["client_secret"], setup_client_secret=setup["client_secret"]
+    )
+
+
+def bank_details(payment: Payment) -> dict[str, str]:
+    settings = get_settings()
+    return {
+        "account_name": settings.bank_account_name,
+        "iban": settings.bank_iban,
+        "bic": settings.bank_bic,
+        "bank": settings.bank_name,
+        "reference": payment.reference,
+        "amount": Money(amount=payment.amount, currency=payment.currency).format(),
+    }
+
+
+async def _get_or_create(
+    actor: Actor, contract: Contract, owed: Item, method: PaymentMethod
+) -> Payment:
+    existing = await Payment.get_or_none(contract_id=contract.id, item=owed.key)
+    if existing is not None:
+        return existing
+    payment_id = _uuid()
+    try:
+        async with unit_of_work():
+            payment = await Payment.create(
+                id=payment_id,
+                contract_id=contract.id,
+                item=owed.key,
+                amount=owed.amount,
+                currency=owed.currency,
+                method=method,
+                reference=reference_for(payment_id),
+                started_by_id=actor.user_id,
+            )
+            await _audit(actor, "payment.started", payment, contract, method=str(method))
+            await outbox.emit("payment.started", _event(payment, actor, item=owed.key))
+    except IntegrityError:
+        # A concurrent request made it first: (contract, item) is unique.
+        return await Payment.get(contract_id=contract.id, item=owed.key)
+    return payment
+
+
+def _uuid() -> Any:
+    from uuid import uuid4
+
+    return uuid4()
+
+
+async def _switch_method(actor: Actor, payment: Payment, method: PaymentMethod) -> Payment:
+    """Move an unpaid payment to the other method; a card intent is cancelled at Stripe first,
+    so it can never succeed behind a bank transfer's back."""
+    if payment.state not in (PaymentState.PENDING, PaymentState.FAILED):
+        raise Conflict(
+            "A card payment is being processed; wait for its outcome before choosing another "
+            "method.",
+            state=str(payment.state),
+        )
+    if payment.intent_id:
+        intent = await _stripe(gateway.retrieve_intent(payment.intent_id))
+        if intent["status"] not in ("canceled",):
+            if intent["status"] in ("processing", "succeeded", "requires_capture"):
+                raise Conflict("The card payment went through meanwhile.", state="processing")
+            await _stripe(
+                gateway.cancel_intent(
+                    intent["id"], f"payment:{payment.id}:intent:{payment.attempt}:cancel"
+                )
+            )
+    contract = await Contract.get(id=payment.contract_id)  # type: ignore[attr-defined]
+    async with unit_of_work():
+        updated = await Payment.filter(
+            id=payment.id,
+            state__in=[PaymentState.PENDING, PaymentState.FAILED],
+            intent_id=payment.intent_id,
+        ).update(
+            method=method,
+            intent_id=None,
+            attempt=F("attempt") + (1 if payment.intent_id else 0),
+            state=PaymentState.PENDING,
+            failure_message="",
+            updated_at=_now(),
+        )
+        if updated != 1:
+            raise Conflict("The payment changed meanwhile; reload and try again.")
+        await _audit(actor, "payment.method_changed", payment, contract, method=str(method))
+    return await Payment.get(id=payment.id)
+
+
+async def _stripe(call: Any) -> Any:
+    try:
+        return await call
+    except gateway.CardError:
+        raise
+    except gateway.StripeError as exc:
+        log.warning("stripe call failed: %s", exc)
+        raise PaymentUnavailable(
+            "The payment provider could not be reached or refused the request; nothing was "
+            "charged. Try again in a moment."
+        ) from exc
+
+
+async def ensure_intent(payment: Payment) -> Any:
+    """The payment's current PaymentIntent, created once however many requests ask at once."""
+    deadline = asyncio.get_running_loop().time() + CREATE_WAIT_SECONDS
+    while True:
+        current = await Payment.get(id=payment.id)
+        if current.intent_id:
+            return await _stripe(gateway.retrieve_intent(current.intent_id))
+        now = _now()
+        claimed = await Payment.filter(
+            Q(creating_until=None) | Q(creating_until__lt=now), id=payment.id, intent_id=None
+        ).update(creating_until=now + CREATE_LEASE)
+        if claimed == 1:
+            return await _create_intent(current)
+        if asyncio.get_running_loop().time() > deadline:
+            raise Conflict("The payment is being prepared; try again in a moment.")
+        await asyncio.sleep(0.05)
+
+
+async def _create_intent(payment: Payment) -> Any:
+    try:
+        intent = await _stripe(
+            gateway.create_intent(
+                amount=payment.amount,
+                currency=payment.currency,
+                key=f"payment:{payment.id}:intent:{payment.attempt}",
+                metadata={
+                    "payment_id": str(payment.id),
+                    "contract_id": str(payment.contract_id),  # type: ignore[attr-defined]
+                    "attempt": str(payment.attempt),
+                    "reference": payment.reference,
+                },
+            )
+        )
+    except BaseException:
+        await Payment.filter(id=payment.id).update(creating_until=None)
+        raise
+    await Payment.filter(id=payment.id, intent_id=None).update(
+        intent_id=intent["id"], creating_until=None, updated_at=_now()
+    )
+    return intent
+
+
+# --- confirming a card payment ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    state: str
+    requires_action: bool = False
+    client_secret: str | None = None
+    message: str = ""
+
+
+PAYMENT_METHOD_ID = re.compile(r"^pm_[A-Za-z0-9_]{1,100}$")
+
+
+async def confirm_card(actor: Actor, payment_id: str, payment_method: Any) -> Confirmation:
+    """Pay with the card the browser set up (a PaymentMethod id); never marks it paid."""
+    payment, contract = await _load_payment(actor, payment_id)
+    _require_payer(actor, contract)
+    if not isinstance(payment_method, str) or not PAYMENT_METHOD_ID.match(payment_method):
+        raise validation_error("payment_method", "Not a card set up with Stripe (pm_…).")
+    if payment.method != PaymentMethod.CARD:
+        raise Conflict("This payment is by bank transfer.", state=str(payment.state))
+    if payment.state in PAID_STATES:
+        raise Conflict("This has been paid already.", state=str(payment.state))
+    if str(contract.state) not in states.PAYABLE_IN[_kind(payment.item)]:
+        raise Conflict(
+            f"This contract is {str(contract.state).replace('_', ' ')}.", state=str(contract.state)
+        )
+    intent = await ensure_intent(payment)
+    if intent["status"] == "requires_payment_method" and intent.get("latest_charge"):
+        intent = await _next_attempt(payment, intent)
+    payment = await Payment.get(id=payment.id)
+    if intent["status"] in ("requires_payment_method", "requires_confirmation"):
+        key = f"payment:{payment.id}:intent:{payment.attempt}:{payment_method}"
+        try:
+            await gateway.use_payment_method(intent["id"], payment_method, key)
+        except gateway.CardError:
+            pass  # the declined charge is on the intent; re-read below
+        except gateway.StripeError as exc:
+            # A concurrent confirmation or a card Stripe refuses: the intent says which.
+            log.info("confirming %s: %s", intent["id"], exc)
+        intent = await _stripe(gateway.retrieve_intent(intent["id"]))
+        if intent["status"] in ("requires_payment_method", "requires_confirmation") and not (
+            intent.get("last_payment_error")
+        ):
+            raise validation_error("payment_method", "Stripe did not accept this card; try again.")
+    await apply_intent(intent, may_succeed=False)
+    payment = await Payment.get(id=payment.id)
+    if intent["status"] == "requires_action":
+        return Confirmation(str(payment.state), True, intent["client_secret"])
+    error = intent.get("last_payment_error") or {}
+    return Confirmation(str(payment.state), message=str(error.get("message") or ""))
+
+
+async def _next_attempt(payment: Payment, intent: Any) -> Any:
+    """Retire an intent whose charge was declined and give the payment a fresh one."""
+    await _stripe(
+        gateway.cancel_intent(intent["id"], f"payment:{payment.id}:intent:{payment.attempt}:cancel")
+    )
+    await Payment.filter(id=payment.id, intent_id=intent["id"]).update(
+        intent_id=None, attempt=F("attempt") + 1, updated_at=_now()
+    )
+    return await ensure_intent(payment)
+
+
+# --- applying what Stripe says -------------------------------------------------------------------
+
+
+async def apply_intent(intent: Any, *, may_succeed: bool = True) -> str:
+    """Bring our payment in line with a PaymentIntent as Stripe reports it now. Idempotent and
+    safe in any order: it reads state, not events. Returns what it did, for the job log."""
+    metadata = intent.get("metadata") or {}
+    raw_id = metadata.get("payment_id")
+    payment = await Payment.get_or_none(id=raw_id) if raw_id else None
+    if payment is None:
+        return "not ours"
+    status = intent["status"]
+    if payment.intent_id != intent["id"]:
+        if status == "succeeded":
+            # A retired intent charged after all (confirmed elsewhere): never silently.
+            log.error("retired intent %s of payment %s succeeded", intent["id"], payment.id)
+            await _notice_admins("payment.duplicate_charge", payment, intent=intent["id"])
+            return "retired intent succeeded"
+        return "retired intent"
+    system = Actor.system()
+    if status == "succeeded" and may_succeed:
+        return "paid" if await mark_paid(system, payment) else "already paid"
+    if status == "succeeded":
+        # Confirmed by our page: Stripe has it, and only its word (a webhook) marks it paid.
+        return await _try(system, payment, "submit", PaymentState.PENDING, PaymentState.FAILED)
+    if status in ("processing", "requires_capture"):
+        return await _try(system, payment, "submit", PaymentState.PENDING, PaymentState.FAILED)
+    if status == "requires_payment_method" and intent.get("last_payment_error"):
+        error = intent["last_payment_error"]
+        return await mark_failed(
+            payment, str(error.get("message") or "The payment failed."), intent["id"]
+        )
+    return "nothing to do"
+
+
+async def _try(actor: Actor, payment: Payment, action: str, *from_states: PaymentState) -> str:
+    async with unit_of_work():
+        locked = await Payment.select_for_update().get(id=payment.id)
+        if locked.state not in from_states:
+            return f"already {locked.state}"
+        await _move(actor, locked, action, {"system"})
+    return action
+
+
+async def mark_failed(payment: Payment, message: str, intent_id: str) -> str:
+    contract = await Contract.get(id=payment.contract_id)  # type: ignore[attr-defined]
+    system = Actor.system()
+    async with unit_of_work():
+        locked = await Payment.select_for_update().get(id=payment.id)
+        if locked.state not in (PaymentState.PENDING, PaymentState.PROCESSING):
+            return f"already {locked.state}"
+        if locked.intent_id != intent_id:
+            return "retired intent"
+        await _move(system, locked, "fail", {"system"}, failure_message=message[:500])
+        await _audit(system, "payment.failed", locked, contract, message=message[:500])
+        await outbox.emit(
+            "payment.failed",
+            _event(locked, system, message=message[:500], attempt=locked.attempt),
+        )
+    return "failed"
+
+
+async def mark_paid(actor: Actor, payment: Payment, *, bank_reference: str = "") -> bool:
+    """Record the money as received, once: the ledger, the contract, the parties told."""
+    contract = await Contract.get(id=payment.contract_id)  # type: ignore[attr-defined]
+    transfer = bool(bank_reference)
+    async with unit_of_work():
+        locked = await Payment.select_for_update().get(id=payment.id)
+        if transfer:
+            if locked.method != PaymentMethod.BANK_TRANSFER:
+                raise Conflict(
+                    "This payment is by card; Stripe confirms it.", state=str(locked.state)
+                )
+            check(states.PAYMENT, str(locked.state), "confirm_transfer", {"admin"})
+        elif locked.state in PAID_STATES:
+            return False
+        changes: dict[str, Any] = {"paid_at": _now(), "failure_message": ""}
+        if transfer:
+            changes.update(bank_reference=bank_reference, confirmed_by_id=actor.user_id)
+        await _move(
+            actor,
+            locked,
+            "confirm_transfer" if transfer else "succeed",
+            {"admin"} if transfer else {"system"},
+            **changes,
+        )
+        paid = await Payment.get(id=locked.id)
+        await ledger.post_payment(paid, contract.seller_id)  # type: ignore[attr-defined]
+        await _audit(
+            actor, "payment.succeeded", paid, contract, bank_reference=bank_reference or None
+        )
+        activated = False
+        if paid.item == "upfront":
+            activated = await _activate(actor, contract)
+        await outbox.emit("payment.succeeded", _event(paid, actor, activated=activated))
+    return True
+
+
+async def _activate(actor: Actor, contract: Contract) -> bool:
+    locked = await Contract.select_for_update().get(id=contract.id)
+    if locked.state != ContractState.AWAITING_PAYMENT:
+        return False
+    before, after = await transition(
+        Contract,
+        locked.id,
+        table=states.CONTRACT,
+        action="activate",
+        roles={"system"},
+        changes={"updated_at": _now()},
+    )
+    await audit.record(
+        actor,
+        "contract.activate",
+        "contract",
+        locked.id,
+        before={"state": before},
+        after={"state": after},
+        organization_id=locked.seller_id,  # type: ignore[attr-defined]
+    )
+    await outbox.emit(
+        "contract.active",
+        {"contract_id": str(locked.id), "offer_id": str(locked.offer_id), "before": before},  # type: ignore[attr-defined]
+    )
+    return True
+
+
+async def activate_if_nothing_owed(contract_id: str) -> bool:
+    """A contract whose upfront fee is zero is active as soon as it awaits payment."""
+    contract = await Contract.get_or_none(id=contract_id)
+    if contract is None or contract.state != ContractState.AWAITING_PAYMENT:
+        return False
+    if contract.amount_due > 0:
+        return False
+    async with unit_of_work():
+        return await _activate(Actor.system(), contract)
+
+
+async def _notice_admins(event: str, payment: Payment, **extra: Any) -> None:
+    async with unit_of_work():
+        await outbox.emit(event, _event(payment, Actor.system(), **extra))
+
+
+# --- bank transfers -------------------------------------------------------------------------------
+
+
+async def confirm_transfer(actor: Actor, payment_id: str, bank_reference: Any) -> Payment:
+    require_admin(actor)
+    payment, _contract = await _load_payment(actor, payment_id)
+    reference = (
+        " ".join(str(bank_reference or "").split()) if isinstance(bank_reference, str) else ""
+    )
+    if not BANK_REFERENCE.match(reference):
+        raise validation_error(
+            "reference",
+            "Give the bank's reference for the transfer (2–64 letters, digits, spaces or /._:-).",
+        )
+    await mark_paid(actor, payment, bank_reference=reference)
+    return await Payment.get(id=payment.id)
+
+
+# --- refunds -------------------------------------------------------------------------------------
+
+
+async def refunded_total(payment_id: Any, *states_: RefundState) -> int:
+    rows = await Refund.filter(payment_id=payment_id, state__in=list(states_)).values_list(
+        "amount", flat=True
+    )
+    return sum(int(a) for a in rows)
+
+
+async def refund_payment(actor: Actor, payment_id: str, amount: Any, reason: Any) -> Refund:
+    """Refund all or part of what was paid, never more in total; at Stripe too for cards."""
+    require_admin(actor)
+    payment, contract = await _load_payment(actor, payment_id)
+    money = amount if isinstance(amount, Money) else None
+    if money is None:
+        raise validation_error("amount", "Give the amount as {amount, currency}.")
+    if money.currency != payment.currency:
+        raise validation_error("amount", f"The payment was in {payment.currency}.")
+    if not 0 < money.amount <= MAX_MINOR_UNITS:
+        raise validation_error("amount", "Refund a positive amount.")
+    text = str(reason or "").strip() if isinstance(reason, str) else ""
+    if not text:
+        raise validation_error("reason", "Say why the money is refunded.")
+    if len(text) > REASON_MAX:
+        raise validation_error("reason", f"At most {REASON_MAX} characters.")
+    async with unit_of_work():
+        locked = await Payment.select_for_update().get(id=payment.id)
+        if locked.state not in (PaymentState.SUCCEEDED, PaymentState.PARTIALLY_REFUNDED):
+            raise Conflict(
+                f"Only a paid payment can be refunded; this one is {locked.state}.",
+                state=str(locked.state),
+            )
+        taken = await refunded_total(locked.id, RefundState.PENDING, RefundState.SUCCEEDED)
+        left = locked.amount - taken
+        if money.amount > left:
+            raise validation_error(
+                "amount",
+                f"At most {Money(amount=max(left, 0), currency=locked.currency).format()} "
+                "can still be refunded.",
+            )
+        refund = await Refund.create(
+            payment_id=locked.id,
+            amount=money.amount,
+            currency=locked.currency,
+            reason=text,
+            created_by_id=actor.user_id,
+        )
+        await _audit(actor, "refund.requested", locked, contract, amount=money.amount, reason=text)
+    return await send_refund(refund.id)
+
+
+async def send_refund(refund_id: Any) -> Refund:
+    """Carry a recorded refund out: at Stripe for a card (same key on every try), by bank
+    otherwise (the administrator sends it), then post it. Safe to run again."""
+    refund = await Refund.get(id=refund_id)
+    if refund.state != RefundState.PENDING:
+        return refund
+    payment = await Payment.get(id=refund.payment_id)  # type: ignore[attr-defined]
+    stripe_id = None
+    if payment.method == PaymentMethod.CARD:
+        try:
+            made = await gateway.create_refund(
+                intent_id=payment.intent_id or "",
+                amount=refund.amount,
+                key=f"refund:{refund.id}:create",
+                metadata={"refund_id": str(refund.id), "payment_id": str(payment.id)},
+            )
+        except gateway.StripeError as exc:
+            if getattr(exc, "http_status", None) and exc.http_status < 500:  # type: ignore[operator]
+                await Refund.filter(id=refund.id, state=RefundState.PENDING).update(
+                    state=RefundState.FAILED, failure_message=str(exc.user_message or exc)[:500]
+                )
+                raise Conflict(f"Stripe refused the refund: {exc.user_message or exc}") from exc
+            raise PaymentUnavailable(
+                "Stripe could not be reached; the refund is recorded and will be retried."
+            ) from exc
+        stripe_id = made["id"]
+    await _finish_refund(refund, stripe_id)
+    return await Refund.get(id=refund.id)
+
+
+async def _finish_refund(refund: Refund, stripe_id: str | None) -> None:
+    contract = await Contract.get(payments__id=refund.payment_id)  # type: ignore[attr-defined]
+    async with unit_of_work():
+        payment = await Payment.select_for_update().get(id=refund.payment_id)  # type: ignore[attr-defined]
+        current = await Refund.select_for_update().get(id=refund.id)
+        if current.state != RefundState.PENDING:
+            return
+        before = await refunded_total(payment.id, RefundState.SUCCEEDED)
+        await Refund.filter(id=refund.id).update(
+            state=RefundState.SUCCEEDED, stripe_refund_id=stripe_id
+        )
+        await ledger.post_refund(current, payment, contract.seller_id, before)  # type: ignore[attr-defined]
+        total = before + current.amount
+        action = "refund_all" if total >= payment.amount else "refund_part"
+        await _move(Actor.system(), payment, action, {"admin"})
+        await _audit(
+            Actor.system(),
+            "refund.succeeded",
+            payment,
+            contract,
+            amount=current.amount,
+            refunded=total,
+        )
+        await outbox.emit(
+            "payment.refunded",
+            _event(payment, Actor.system(), refund_id=str(current.id), refunded=current.amount),
+        )
+
+
+# --- payouts -------------------------------------------------------------------------------------
+
+
+async def record_payout(actor: Actor, organization_id: Any, amount: Any, reference: Any) -> Payout:
+    """An administrator records money sent to an institute; never more than is owed."""
+    require_admin(actor)
+    org = await Organization.get_or_none(id=object_id(str(organization_id), "organization"))
+    if org is None or org.kind != OrganizationKind.INSTITUTE:
+        raise validation_error("organization", "Choose an institute.")
+    if not isinstance(amount, Money) or amount.amount <= 0:
+        raise validation_error("amount", "Give a positive amount as {amount, currency}.")
+    text = " ".join(str(reference or "").split()) if isinstance(reference, str) else ""
+    if not BANK_REFERENCE.match(text):
+        raise validation_error(
+            "reference", "Give the bank's reference for the payout (2–64 characters)."
+        )
+    async with unit_of_work():
+        # Payouts to one institute queue behind each other, so two cannot both spend one balance.
+        await Organization.select_for_update().get(id=org.id)
+        owed = await ledger.owed_to(org.id, amount.currency)
+        if amount.amount > owed:
+            due = Money(amount=max(owed, 0), currency=amount.currency).format()
+            raise validation_error("amount", f"{org.name} is owed {due}.")
+        payout = await Payout.create(
+            organization_id=org.id,
+            amount=amount.amount,
+            currency=amount.currency,
+            reference=text,
+            created_by_id=actor.user_id,
+        )
+        await ledger.post_payout(payout)
+        await audit.record(
+            actor,
+            "payout.recorded",
+            "payout",
+            payout.id,
+            after={"amount": amount.amount, "currency": amount.currency, "reference": text},
+            organization_id=org.id,
+        )
+    return payout
+
+
+# --- reconciliation ------------------------------------------------------------------------------
+
+
+async def reconcile(now: datetime | None = None) -> dict[str, int]:
+    """Ask Stripe for the truth about card payments pending too long (a lost webhook), retry
+    refunds whose answer was lost, and handle stored events still unhandled."""
+    from contracts import webhooks
+
+    now = now or _now()
+    cutoff = now - timedelta(minutes=get_settings().payment_reconcile_minutes)
+    done = {"payments": 0, "refunds": 0, "events": 0}
+    stale = (
+        await Payment.filter(
+            method=PaymentMethod.CARD,
+            state__in=[PaymentState.PENDING, PaymentState.PROCESSING],
+            intent_id__not_isnull=True,
+            updated_at__lte=cutoff,
+        )
+        .order_by("updated_at")
+        .limit(200)
+    )
+    for payment in stale:
+        try:
+            intent = await gateway.retrieve_intent(payment.intent_id or "")
+            await apply_intent(intent)
+            done["payments"] += 1
+        except gateway.StripeError as exc:
+            log.warning("reconciling payment %s: %s", payment.id, exc)
+        # Checked: to the back of the line, so payments a buyer abandoned (which stay pending
+        # for ever) cannot keep a newer one with a lost webhook out of the next 200.
+        await Payment.filter(
+            id=payment.id, state__in=[PaymentState.PENDING, PaymentState.PROCESSING]
+        ).update(updated_at=now)
+    for refund in await Refund.filter(
+        state=RefundState.PENDING, created_at__lte=now - timedelta(minutes=2)
+    ).limit(100):
+        try:
+            await send_refund(refund.id)
+            done["refunds"] += 1
+        except DomainError as exc:
+            log.warning("retrying refund %s: %s", refund.id, exc.message)
+    for event_id in await webhooks.unhandled(now - timedelta(minutes=2)):
+        try:
+            await webhooks.handle(event_id)
+            done["events"] += 1
+        except Exception as exc:
+            log.warning("handling stored stripe event %s: %s", event_id, exc)
+    return done
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+async def payments_of(actor: Actor, contract: Contract) -> list[Payment]:
+    if not can_see(actor, contract):
+        return []
+    return await Payment.filter(contract_id=contract.id).order_by("created_at")
+
+
+async def get_payment(actor: Actor, payment_id: str) -> tuple[Payment, Contract, list[Refund]]:
+    payment, contract = await _load_payment(actor, payment_id)
+    refunds = await Refund.filter(payment_id=payment.id).order_by("created_at")
+    return payment, contract, refunds
+
+
+def may_pay(actor: Actor, contract: Contract) -> bool:
+    """Whether the actor pays for this contract at all (its buyer's signatory, while paying is
+    possible); `owes_now` says whether anything is due."""
+    return (
+        side_of(actor, contract) == Side.BUYER
+        and has_authority(actor)
+        and str(contract.state) in states.PAYABLE_IN["upfront"] | states.PAYABLE_IN["milestone"]
+    )
+
+
+async def owes_now(actor: Actor, contract: Contract) -> bool:
+    """Whether the actor has something to pay on this contract now."""
+    if not may_pay(actor, contract):
+        return False
+    paid = set(
+        await Payment.filter(contract_id=contract.id, state__in=list(PAID_STATES)).values_list(
+            "item", flat=True
+        )
+    )
+    return any(
+        item.amount > 0
+        and item.key not in paid
+        and str(contract.state) in states.PAYABLE_IN[_kind(item.key)]
+        for item in await items_of(contract)
+    )
+
+
+async def receipt_pdf(actor: Actor, payment_id: str) -> tuple[str, bytes]:
+    """The receipt of a paid payment, for either party or an administrator."""
+    from contracts import documents
+
+    payment, contract, refunds = await get_payment(actor, payment_id)
+    if payment.state not in PAID_STATES or payment.paid_at is None:
+        raise Conflict("There is a receipt once the payment is received.", state=str(payment.state))
+    await contract.fetch_related("listing", "seller", "buyer")
+    item = next((i for i in await items_of(contract) if i.key == payment.item), None)
+    html = documents.render_receipt(
+        payment=payment,
+        contract=contract,
+        listing=contract.listing,
+        seller=contract.seller,
+        buyer=contract.buyer,
+        item=item.description if item else payment.item,
+        method="Card" if payment.method == PaymentMethod.CARD else "Bank transfer",
+        paid_at=payment.paid_at,
+        refunds=[r for r in refunds if r.state == RefundState.SUCCEEDED],
+        fee=ledger.platform_fee(payment.amount),
+        fee_percent=get_settings().platform_fee_percent,
+    )
+    pdf = await asyncio.to_thread(documents.to_pdf, html)
+    return f"receipt-{payment.reference}.pdf", pdf
