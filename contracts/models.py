@@ -368,6 +368,7 @@ class LedgerAccount(StrEnum):
 class LedgerTransaction(Model):
     """One movement of money, whose entries sum to zero. `key` makes each business event
     (a payment, a refund, a payout) post exactly once."""
+
     # (No semicolon in this docstring: it becomes the table's comment, and SQLite's migration
     # runner splits statements on semicolons.)
 
