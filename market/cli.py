@@ -17,12 +17,15 @@ import click
 from market.config import ConfigError, Settings, get_settings
 
 DEMO_PASSWORD = "demo-password-2026"
+# Who each demo login is and what it finds waiting (market/seed.py makes it so).
 DEMO_LOGINS = {
-    "admin@techmarket.example": "platform administrator",
-    "institute@techmarket.example": "member of a verified research institute",
-    "enterprise@techmarket.example": "member of a verified enterprise",
-    "computing@techmarket.example": "member of a second verified institute",
-    "aerospace@techmarket.example": "member of a third verified institute",
+    "admin@techmarket.example": "administrator: an institute to verify, money owed in the ledger",
+    "institute@techmarket.example": "Institute of Advanced Membranes: a contract to sign",
+    "enterprise@techmarket.example": "Aquaflow Water Systems: a negotiation waiting for your "
+    "answer, a contract to sign",
+    "computing@techmarket.example": "Pacific Institute of Computing: a second institute",
+    "aerospace@techmarket.example": "Centre for Aerospace and Sports Technology: a third one",
+    "newcomer@techmarket.example": "Kansai Robotics Lab: an institute waiting for verification",
 }
 
 
@@ -65,7 +68,14 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int)
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--trust-proxy",
+    default="",
+    metavar="IPS",
+    help="Take the client's address from X-Forwarded-For when the request comes from these "
+    "proxy addresses (comma-separated), e.g. 127.0.0.1 behind a local reverse proxy",
+)
+def serve(host: str, port: int, workers: int, trust_proxy: str) -> None:
     """Serve the web application with uvicorn."""
     import uvicorn
 
@@ -79,7 +89,10 @@ def serve(host: str, port: int, workers: int) -> None:
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=False,
+        # Off unless asked: a forged X-Forwarded-For must not choose the address that the
+        # audit trail and the login throttle record.
+        proxy_headers=bool(trust_proxy),
+        forwarded_allow_ips=trust_proxy or None,
         log_level="info",
     )
 

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from tortoise.transactions import in_transaction
+
+from contracts import agreements, payments
+from contracts import service as offers
+from contracts.models import Contract, Offer
+from contracts.schemas import MessageIn, OfferIn, OfferTermsIn
 from listings import importer
+from listings.models import Listing, ListingState
 from market.accounts import service
 from market.accounts.models import User
 from market.accounts.schemas import OrganizationIn, RegisterIn
+from market.actor import Actor
 from market.db import unit_of_work
+from market.errors import DomainError
+
+log = logging.getLogger(__name__)
 
 ADMIN_EMAIL = "admin@techmarket.example"
+INSTITUTE_EMAIL = "institute@techmarket.example"
+ENTERPRISE_EMAIL = "enterprise@techmarket.example"
 # Real records (see listings/data/SOURCES.md), published by the demo institutes below.
 SAMPLE = Path(__file__).resolve().parent.parent / "listings" / "data" / "sample_records.jsonl"
 
@@ -101,13 +119,15 @@ DEMO_PORTFOLIOS = [
 
 
 async def seed_demo(password: str) -> bool:
-    """Create what is missing of the demo logins, institutes and listings; returns False
-    when everything was already there."""
+    """Create what is missing of the demo logins, institutes, listings and deals (a
+    negotiation, a contract to sign, a paid one); returns False when everything was already
+    there."""
     # One transaction: a failure half-way leaves nothing behind, so a rerun starts clean.
     async with unit_of_work():
         created = await _create(password)
         listings = await _publish_sample()
-    return created or listings > 0
+        deals = await _make_deals()
+    return created or listings > 0 or deals > 0
 
 
 async def _create(password: str) -> bool:
@@ -141,3 +161,203 @@ async def _publish_sample() -> int:
         tally = await importer.import_rows(actor, portfolio, options, publisher=admin)
         created += tally.created
     return created
+
+
+# --- deals: what the enterprise and the institute have under way -------------------------------
+#
+# Each deal is the enterprise's offer on one of the institute's sample listings (named by its
+# source_ref), walked through the real use cases to the stage the visitor should find it in. A
+# deal is there when the enterprise has any offer on its listing: then it is left alone, so a
+# rerun (or a run on a database seeded before deals existed) makes only what is missing.
+
+# Far enough ahead that the negotiation stays open while someone tries the demo.
+OFFER_DAYS = 90
+
+
+def _terms(
+    license_type: str,
+    territories: list[str],
+    *,
+    fields_of_use: list[str] | None = None,
+    months: int,
+    upfront_eur: int,
+    royalty: str,
+    milestones: tuple[tuple[str, int], ...] = (),
+    conditions: str = "",
+) -> dict[str, Any]:
+    """Terms as the API takes them; amounts in whole euros."""
+    return {
+        "license_type": license_type,
+        "territories": territories,
+        "fields_of_use": fields_of_use or ["all"],
+        "term_months": months,
+        "upfront_fee": {"amount": upfront_eur * 100, "currency": "EUR"},
+        "royalty_percent": royalty,
+        "milestones": [
+            {"description": text, "amount": {"amount": eur * 100, "currency": "EUR"}}
+            for text, eur in milestones
+        ],
+        "conditions": conditions,
+        "expires_at": (datetime.now(UTC) + timedelta(days=OFFER_DAYS)).isoformat(),
+    }
+
+
+@dataclass
+class Parties:
+    admin: Actor
+    seller: Actor  # the owner of the Institute of Advanced Membranes
+    buyer: Actor  # the owner of Aquaflow Water Systems
+
+
+async def _accepted_offer(parties: Parties, listing: Listing, terms: dict[str, Any]) -> Offer:
+    offer = await offers.make_offer(parties.buyer, str(listing.id), OfferIn.model_validate(terms))
+    return await offers.accept_offer(parties.seller, str(offer.id))
+
+
+async def _contract_to_sign(parties: Parties, offer: Offer) -> Contract:
+    """The accepted offer's contract, drawn up, approved and open for signing: what the worker
+    and an administrator would do after the acceptance."""
+    contract = await agreements.generate_contract(str(offer.id))
+    assert contract is not None, "an accepted offer always has its contract drawn up"
+    await agreements.approve_contract(parties.admin, str(contract.id))
+    opened = await agreements.open_signing(str(contract.id))
+    assert opened is not None
+    return opened
+
+
+async def _negotiation(parties: Parties, listing: Listing) -> None:
+    """An offer the institute countered once: the enterprise's turn to answer."""
+    offer = await offers.make_offer(
+        parties.buyer,
+        str(listing.id),
+        OfferIn.model_validate(
+            _terms(
+                "exclusive",
+                ["IT", "FR", "ES"],
+                fields_of_use=["Desalination of brackish water"],
+                months=84,
+                upfront_eur=40_000,
+                royalty="3",
+                milestones=(("First desalination plant in operation", 15_000),),
+                conditions="Six months of technical support for a pilot line in Milan.",
+            )
+            | {
+                "message": "We would like to pilot this membrane in our brackish-water plants "
+                "in southern Europe. Exclusivity matters to us: the pilot line costs us more "
+                "than the licence."
+            }
+        ),
+    )
+    await offers.counter_offer(
+        parties.seller,
+        str(offer.id),
+        OfferTermsIn.model_validate(
+            _terms(
+                "exclusive",
+                ["IT"],
+                fields_of_use=["Desalination of brackish water"],
+                months=84,
+                upfront_eur=65_000,
+                royalty="4.5",
+                milestones=(("First desalination plant in operation", 15_000),),
+                conditions="Six months of technical support for a pilot line in Milan.",
+            )
+        ),
+    )
+    await offers.post_message(
+        parties.seller,
+        str(offer.id),
+        MessageIn(
+            body="We can grant exclusivity for Italy; France and Spain we keep open for now. "
+            "The higher fee covers the support for your pilot line."
+        ),
+    )
+    await offers.post_message(
+        parties.buyer,
+        str(offer.id),
+        MessageIn(
+            body="Thank you. Italy alone could work if the royalty comes down a little; "
+            "we will answer after our board meets this week."
+        ),
+    )
+
+
+async def _awaiting_signatures(parties: Parties, listing: Listing) -> None:
+    """An accepted non-exclusive licence whose approved contract waits for both signatures."""
+    offer = await _accepted_offer(
+        parties,
+        listing,
+        _terms(
+            "non_exclusive",
+            ["WORLD"],
+            months=60,
+            upfront_eur=25_000,
+            royalty="2.5",
+            milestones=(("First membrane plant commissioned", 10_000),),
+            conditions="Access to the institute's test data for the module.",
+        ),
+    )
+    await _contract_to_sign(parties, offer)
+
+
+async def _paid(parties: Parties, listing: Listing) -> None:
+    """A non-exclusive licence signed by both and paid by a bank transfer an administrator
+    confirmed: the ledger owes the institute its share."""
+    offer = await _accepted_offer(
+        parties,
+        listing,
+        _terms("non_exclusive", ["IT"], months=36, upfront_eur=12_000, royalty="2"),
+    )
+    contract = await _contract_to_sign(parties, offer)
+    cid = str(contract.id)
+    for signer in (parties.seller, parties.buyer):
+        assert signer.user is not None
+        await agreements.sign_contract(
+            signer, cid, signer.user.name, contract.document_sha256, user_agent="market seed"
+        )
+    await agreements.finalize_signed(cid)
+    started = await payments.start_payment(parties.buyer, cid, "bank_transfer")
+    await payments.confirm_transfer(parties.admin, str(started.payment.id), "DEMO-BANK-0001")
+
+
+# In the order they are made: the settled deal first, the live negotiation last.
+DEMO_DEALS: list[tuple[str, Callable[[Parties, Listing], Awaitable[None]]]] = [
+    ("JP-2020065976-A", _paid),  # Air diffuser and water treatment system
+    ("JP-2022098454-A", _awaiting_signatures),  # Fluid separation membrane module
+    ("EP-3347121-A1", _negotiation),  # Graphene oxide / PVA membrane for desalination
+]
+
+
+async def _make_deals() -> int:
+    async def actor(email: str) -> Actor:
+        return await service.actor_for(await User.get(email=email), ip="seed")
+
+    parties = Parties(
+        admin=await actor(ADMIN_EMAIL),
+        seller=await actor(INSTITUTE_EMAIL),
+        buyer=await actor(ENTERPRISE_EMAIL),
+    )
+    assert parties.seller.organization is not None and parties.buyer.organization is not None
+    made = 0
+    for source_ref, make in DEMO_DEALS:
+        listing = await Listing.get_or_none(
+            institute_id=parties.seller.organization.id, source_ref=source_ref
+        )
+        if listing is None:
+            continue  # not in the sample (any more)
+        if await Offer.filter(
+            listing_id=listing.id, buyer_id=parties.buyer.organization.id
+        ).exists():
+            continue  # made by an earlier run, or by someone trying the demo
+        if listing.state != ListingState.PUBLISHED:
+            continue
+        try:
+            # A savepoint: a deal the use cases refuse (on a database people have used: the
+            # enterprise suspended, a conflicting grant) leaves nothing and stops nothing else.
+            async with in_transaction():
+                await make(parties, listing)
+        except DomainError as exc:
+            log.warning("demo deal on listing %s skipped: %s", source_ref, exc)
+            continue
+        made += 1
+    return made
