@@ -184,6 +184,21 @@ def _stop_dev(proc: subprocess.Popen, sig: signal.Signals) -> None:
             proc.kill()
 
 
+def _the_demo_has_deals_in_progress(base: str) -> None:
+    """What a visitor finds as the demo enterprise: a negotiation waiting for its answer, a
+    contract to sign and a paid one."""
+    with httpx.Client(base_url=base, timeout=10) as client:
+        login = client.post(
+            "/api/v1/auth/login",
+            json={"email": "enterprise@techmarket.example", "password": "demo-password-2026"},
+        )
+        assert login.status_code == 200
+        offers = client.get("/api/v1/offers?side=buyer").json()["items"]
+        assert "countered" in {o["state"] for o in offers}
+        contracts = client.get("/api/v1/contracts").json()["items"]
+        assert {c["state"] for c in contracts} == {"awaiting_signatures", "active"}
+
+
 def test_market_dev_serves_the_marketplace_on_sqlite_and_stops_cleanly(
     tmp_path: Path, settings
 ) -> None:
@@ -211,6 +226,7 @@ def test_market_dev_serves_the_marketplace_on_sqlite_and_stops_cleanly(
             timeout=10,
         )
         assert login.status_code == 200
+        _the_demo_has_deals_in_progress(f"http://127.0.0.1:{port}")
         assert (var / "market.sqlite3").exists() and (var / "secret_key").exists()
         _worker_delivers_a_verification(f"http://127.0.0.1:{port}")
     finally:
