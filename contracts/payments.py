@@ -417,7 +417,8 @@ async def confirm_card(actor: Actor, payment_id: str, payment_method: Any) -> Co
             f"This contract is {str(contract.state).replace('_', ' ')}.", state=str(contract.state)
         )
     intent = await ensure_intent(payment)
-    if intent["status"] == "requires_payment_method" and intent.get("latest_charge"):
+    declined = intent["status"] == "requires_payment_method" and intent.get("latest_charge")
+    if declined or intent["status"] == "canceled":
         intent = await _next_attempt(payment, intent)
     payment = await Payment.get(id=payment.id)
     if intent["status"] in ("requires_payment_method", "requires_confirmation"):
@@ -443,10 +444,14 @@ async def confirm_card(actor: Actor, payment_id: str, payment_method: Any) -> Co
 
 
 async def _next_attempt(payment: Payment, intent: Any) -> Any:
-    """Retire an intent whose charge was declined and give the payment a fresh one."""
-    await _stripe(
-        gateway.cancel_intent(intent["id"], f"payment:{payment.id}:intent:{payment.attempt}:cancel")
-    )
+    """Retire an intent whose charge was declined (or that was cancelled at Stripe) and give
+    the payment a fresh one."""
+    if intent["status"] != "canceled":
+        await _stripe(
+            gateway.cancel_intent(
+                intent["id"], f"payment:{payment.id}:intent:{payment.attempt}:cancel"
+            )
+        )
     await Payment.filter(id=payment.id, intent_id=intent["id"]).update(
         intent_id=None, attempt=F("attempt") + 1, updated_at=_now()
     )

@@ -305,3 +305,24 @@ async def test_a_contract_not_awaiting_payment_cannot_be_paid(settings: Settings
         await payments.start_payment(buyer, str(contract.id), "card", item="milestone-1")
     assert await Payment.all().count() == 0
     await balanced()
+
+
+async def test_an_intent_cancelled_at_stripe_is_replaced_on_the_next_try(
+    settings: Settings,
+) -> None:
+    from contracts import gateway
+
+    contract = await a_contract("awaiting_payment")
+    _, buyer = await signatories(contract)
+    started = await payments.start_payment(buyer, str(contract.id), "card")
+    # Someone cancels it in Stripe's dashboard; the buyer then pays.
+    await gateway.cancel_intent(started.payment.intent_id, "test:cancel")
+    card = await set_up_card(settings, started.setup_client_secret, GOOD)
+
+    result = await payments.confirm_card(buyer, str(started.payment.id), card)
+
+    payment = await Payment.get(id=started.payment.id)
+    assert result.state == "processing" and payment.attempt == 1
+    assert payment.intent_id != started.payment.intent_id
+    intent = await stripe_get(settings, f"/v1/payment_intents/{payment.intent_id}")
+    assert intent["status"] == "succeeded" and intent["amount"] == payment.amount
