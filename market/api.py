@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from market.errors import DomainError, NotAuthenticated
 from market.validation import parse
@@ -73,20 +73,23 @@ def _guarded(op: Operation) -> Endpoint:
     return endpoint
 
 
-def routes(*routers: ApiRouter) -> list[Route]:
+def routes(*routers: ApiRouter) -> Mount:
+    """Every endpoint under one mount at PREFIX: an API request is matched against the API's
+    routes only, not first against every page's (a cost paid on each call)."""
     by_path: dict[str, list[Operation]] = {}
     for router in routers:
         for op in router.operations:
             by_path.setdefault(op.path, []).append(op)
-    result = []
+    result: list[BaseRoute] = []
     for path, ops in by_path.items():
         handlers = {op.method: _guarded(op) for op in ops}
 
         async def dispatch(request: Request, handlers: dict[str, Endpoint] = handlers) -> Response:
             return await handlers[request.method](request)
 
-        result.append(Route(PREFIX + path, dispatch, methods=list(handlers)))
-    return result
+        result.append(Route(path, dispatch, methods=list(handlers)))
+    result.append(Route("/openapi.json", openapi_endpoint(*routers)))
+    return Mount(PREFIX, routes=result)
 
 
 async def body(request: Request, schema: type[M]) -> M:

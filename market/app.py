@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from contracts import api as contracts_api
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
                 await close_db()
 
     routes = [
+        api.routes(*API_ROUTERS),
         *pages.routes,
         *accounts_routes.routes,
         *admin_routes.routes,
@@ -88,8 +89,6 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         *payment_routes.routes,
         *webhooks.routes,
         *notification_routes.routes,
-        *api.routes(*API_ROUTERS),
-        Route(api.PREFIX + "/openapi.json", api.openapi_endpoint(*API_ROUTERS)),
         Mount("/static", StaticFiles(directory=ROOT / "static"), name="static"),
     ]
     app = Starlette(

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
 import jinja2
+import orjson
 from jinja2.ext import _make_new_gettext, _make_new_ngettext  # newstyle, autoescape-aware
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -227,8 +228,16 @@ def redirect(url: str, notice: str = "") -> RedirectResponse:
     return response
 
 
+class FastJSONResponse(JSONResponse):
+    """Starlette's JSONResponse, encoded with orjson: the same compact UTF-8 output, several
+    times faster on the large answers search gives."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
 def json_response(data: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(data, status_code=status)
+    return FastJSONResponse(data, status_code=status)
 
 
 def error_json(exc: DomainError) -> JSONResponse:

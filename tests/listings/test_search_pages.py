@@ -19,16 +19,11 @@ from market.errors import ValidationFailed
 from tests.builders import a_published_listing, a_verified_institute
 from tests.html import Page
 
-# --- the app, with the search routes whether or not market/app.py wires them yet -----------
+# --- the app ---------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def search_app(app):
-    paths = {getattr(r, "path", None) for r in app.router.routes}
-    if "/search" not in paths:
-        app.router.routes[0:0] = list(search_routes.routes)
-    if api.PREFIX + "/search" not in paths:
-        app.router.routes[0:0] = api.routes(search_routes.router)
     return app
 
 
@@ -220,12 +215,13 @@ async def _publish_indexed(settings, user, *many: dict):
 
 @pytest.fixture
 async def dead_meili(monkeypatch, settings):
-    """Points the search at a port where nothing listens, so it really degrades."""
-    monkeypatch.setenv("MEILI_URL", f"http://127.0.0.1:{processes.free_port()}")
-    get_settings.cache_clear()
+    """Points the search at a port where nothing listens, so it really degrades. The setting
+    is patched on the one Settings object every call reads: clearing get_settings' cache
+    instead would leave later tests a different object than the `settings` they adjust."""
+    dead = f"http://127.0.0.1:{processes.free_port()}"
+    for target in {id(s): s for s in (settings, get_settings())}.values():
+        monkeypatch.setattr(target, "meili_url", dead)
     yield
-    monkeypatch.setenv("MEILI_URL", settings.meili_url)
-    get_settings.cache_clear()
 
 
 async def test_page_renders_without_javascript(web, settings):
