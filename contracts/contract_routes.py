@@ -25,9 +25,16 @@ from contracts.routes import HELPERS as OFFER_HELPERS
 from contracts.schemas import ReasonRequiredIn, SignIn
 from market.accounts.service import require_admin
 from market.actor import Actor
-from market.errors import DomainError, NotAuthenticated, ValidationFailed, validation_error
+from market.errors import DomainError, ValidationFailed, validation_error
 from market.validation import parse
-from market.web import client_ip, get_actor, page_number, read_form, redirect, render
+from market.web import (
+    client_ip,
+    page_number,
+    read_form,
+    redirect,
+    render_form,
+    require_login,
+)
 
 PER_PAGE = 20
 QUEUE_PER_PAGE = 10
@@ -48,25 +55,11 @@ async def _page(
     context: dict[str, Any],
     error: DomainError | None = None,
 ) -> Response:
-    status = 200
-    if error is not None:
-        context = {**context, "errors": error.fields, "message": error.message}
-        status = error.status
-    response = await render(request, template, {**HELPERS, **context}, status=status)
-    if error is not None and error.retry_after:
-        response.headers["Retry-After"] = str(error.retry_after)
-    return response
+    return await render_form(request, template, {**HELPERS, **context}, error=error)
 
 
 def _id(request: Request) -> str:
     return str(request.path_params["contract_id"])
-
-
-async def _require_login(request: Request) -> Actor:
-    actor = await get_actor(request)
-    if not actor.is_authenticated:
-        raise NotAuthenticated("Log in first.")
-    return actor
 
 
 def _shown(exc: DomainError) -> bool:
@@ -87,7 +80,7 @@ def version_param(request: Request) -> int | None:
 
 
 async def index(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     state = request.query_params.get("state") or ""
     page = page_number(request)
     items, total = await agreements.list_contracts(actor, state=state, page=page, per_page=PER_PAGE)
@@ -136,7 +129,7 @@ async def _contract_page(
 
 
 async def show(request: Request) -> Response:
-    return await _contract_page(request, await _require_login(request), _id(request))
+    return await _contract_page(request, await require_login(request), _id(request))
 
 
 def _text(form: FormData, name: str) -> str:
@@ -163,7 +156,7 @@ def _sign_input(form: FormData) -> SignIn:
 
 
 async def sign(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     form = await read_form(request)
     contract_id = _id(request)
     values = {"full_name": _text(form, "full_name")}
@@ -185,7 +178,7 @@ async def sign(request: Request) -> Response:
 
 
 async def cancel(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     form = await read_form(request)
     contract_id = _id(request)
     reason = _text(form, "reason")
@@ -206,7 +199,7 @@ async def cancel(request: Request) -> Response:
 async def document_html(request: Request) -> Response:
     """The exact stored HTML of a version, for the sandboxed preview: it may not run scripts,
     load anything or submit anything, whatever it contained."""
-    actor = await _require_login(request)
+    actor = await require_login(request)
     text = await agreements.document_html(actor, _id(request), version_param(request))
     return HTMLResponse(
         text,
@@ -233,7 +226,7 @@ def pdf_response(filename: str, pdf: bytes) -> Response:
 
 
 async def document_pdf(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     filename, pdf = await agreements.download_document(actor, _id(request), version_param(request))
     return pdf_response(filename, pdf)
 
@@ -312,13 +305,13 @@ async def _queue_page(
 
 
 async def queue(request: Request) -> Response:
-    return await _queue_page(request, await _require_login(request))
+    return await _queue_page(request, await require_login(request))
 
 
 async def _decide(request: Request, action: str, done: str) -> Response:
     """Approve, reject or ask for changes, from the queue or from the contract's page; a
     refusal shows the page the administrator acted from again, with the reason typed."""
-    actor = await _require_login(request)
+    actor = await require_login(request)
     form = await read_form(request)
     contract_id = _id(request)
     origin = "contract" if form.get("origin") == "contract" else "queue"

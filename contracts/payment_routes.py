@@ -43,19 +43,19 @@ from contracts.schemas import ConfirmCardIn
 from market.accounts.models import Organization
 from market.accounts.service import require_admin
 from market.actor import Actor
-from market.errors import DomainError, NotAuthenticated, validation_error
+from market.errors import DomainError, validation_error
 from market.money import MAX_MINOR_UNITS, Money, currencies
 from market.validation import parse, visible_or_404
 from market.web import (
     check_api_csrf,
     error_json,
-    get_actor,
     json_response,
     page_number,
     read_form,
     read_json,
     redirect,
-    render,
+    render_form,
+    require_login,
     settings_of,
 )
 
@@ -97,21 +97,7 @@ async def _page(
     context: dict[str, Any],
     error: DomainError | None = None,
 ) -> Response:
-    status = 200
-    if error is not None:
-        context = {**context, "errors": error.fields, "message": error.message}
-        status = error.status
-    response = await render(request, template, {**HELPERS, **context}, status=status)
-    if error is not None and error.retry_after:
-        response.headers["Retry-After"] = str(error.retry_after)
-    return response
-
-
-async def _require_login(request: Request) -> Actor:
-    actor = await get_actor(request)
-    if not actor.is_authenticated:
-        raise NotAuthenticated("Log in first.")
-    return actor
+    return await render_form(request, template, {**HELPERS, **context}, error=error)
 
 
 def _shown(exc: DomainError) -> bool:
@@ -223,12 +209,12 @@ async def _pay_page(
 
 
 async def pay_page(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     return await _pay_page(request, actor, _contract_id(request))
 
 
 async def pay(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     form = await read_form(request)
     contract_id = _contract_id(request)
     values = {"method": _text(form, "method"), "item": _text(form, "item") or "upfront"}
@@ -292,7 +278,7 @@ def _bank_details(actor: Actor, payment: Payment, contract: Contract) -> dict[st
 
 
 async def payment_page(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     payment, contract, refunds = await payments.get_payment(actor, _payment_id(request))
     await contract.fetch_related("listing", "seller", "buyer")
     card, error = await _card_form(actor, payment, contract)
@@ -320,7 +306,7 @@ async def confirm(request: Request) -> Response:
     CSRF header the API asks of a cookie session."""
     try:
         check_api_csrf(request)
-        actor = await _require_login(request)
+        actor = await require_login(request)
         data = parse(ConfirmCardIn, await read_json(request))
         result = await payments.confirm_card(actor, _payment_id(request), data.payment_method)
     except DomainError as exc:
@@ -336,7 +322,7 @@ async def confirm(request: Request) -> Response:
 
 
 async def receipt(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     filename, pdf = await payments.receipt_pdf(actor, _payment_id(request))
     return pdf_response(filename, pdf)
 
@@ -345,7 +331,7 @@ async def receipt(request: Request) -> Response:
 
 
 async def admin_payments(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     require_admin(actor)
     state = request.query_params.get("state", "")
     if state and state not in PAYMENT_STATES:
@@ -408,12 +394,12 @@ async def _admin_payment_page(
 
 
 async def admin_payment(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     return await _admin_payment_page(request, actor, _payment_id(request))
 
 
 async def admin_confirm_transfer(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     form = await read_form(request)
     payment_id = _payment_id(request)
     reference = _text(form, "reference")
@@ -436,7 +422,7 @@ async def admin_confirm_transfer(request: Request) -> Response:
 
 
 async def admin_refund(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     form = await read_form(request)
     payment_id = _payment_id(request)
     values = {"amount": _text(form, "amount"), "reason": _text(form, "reason")}
@@ -506,11 +492,11 @@ async def _ledger_page(
 
 
 async def admin_ledger(request: Request) -> Response:
-    return await _ledger_page(request, await _require_login(request))
+    return await _ledger_page(request, await require_login(request))
 
 
 async def admin_payout(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     form = await read_form(request)
     values = {
         name: _text(form, name).strip()

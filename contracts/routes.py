@@ -22,10 +22,17 @@ from listings.models import Listing
 from listings.schemas import LICENSE_TYPES
 from market.accounts.models import OrganizationKind
 from market.actor import Actor
-from market.errors import DomainError, Forbidden, NotAuthenticated
+from market.errors import DomainError, Forbidden
 from market.transitions import check
 from market.validation import parse
-from market.web import get_actor, language, page_number, read_form, redirect, render
+from market.web import (
+    language,
+    page_number,
+    read_form,
+    redirect,
+    render_form,
+    require_login,
+)
 
 PER_PAGE = 20
 # Refusals shown on the page the user acted from, with what they typed still there.
@@ -45,24 +52,11 @@ async def _page(
     status: int = 200,
     error: DomainError | None = None,
 ) -> Response:
-    if error is not None:
-        context = {**context, "errors": error.fields, "message": error.message}
-        status = error.status
-    response = await render(request, template, {**HELPERS, **context}, status=status)
-    if error is not None and error.retry_after:
-        response.headers["Retry-After"] = str(error.retry_after)
-    return response
+    return await render_form(request, template, {**HELPERS, **context}, status=status, error=error)
 
 
 def _id(request: Request, name: str = "offer_id") -> str:
     return str(request.path_params[name])
-
-
-async def _require_login(request: Request) -> Actor:
-    actor = await get_actor(request)
-    if not actor.is_authenticated:
-        raise NotAuthenticated("Log in first.")
-    return actor
 
 
 def _shown(exc: DomainError) -> bool:
@@ -102,7 +96,7 @@ def _form_context(
 
 
 async def new_offer(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     listing = await listings.get_listing(actor, _id(request, "listing_id"))
     refusal = service.offer_refusal(actor, listing)
     if refusal is not None:
@@ -141,7 +135,7 @@ async def _current_terms(offers: list[Offer]) -> dict[str, OfferTerms]:
 
 
 async def inbox(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     side = request.query_params.get("side")
     if side is None:
         side = _default_side(actor)
@@ -191,13 +185,13 @@ async def _offer_page(
 
 
 async def show(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     return await _offer_page(request, actor, _id(request))
 
 
 async def _act(request: Request, action: str, done: str) -> Response:
     """Accept, reject or withdraw from the offer page's buttons."""
-    actor = await _require_login(request)
+    actor = await require_login(request)
     form = await read_form(request)
     offer_id = _id(request)
     try:
@@ -229,7 +223,7 @@ async def withdraw(request: Request) -> Response:
 
 
 async def message(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     form = await read_form(request)
     offer_id = _id(request)
     body = str(form.get("body") or "").replace("\r\n", "\n")
@@ -257,7 +251,7 @@ def _refusal(actor: Actor, offer: Offer, action: str) -> DomainError:
 
 
 async def counter(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     offer_id = _id(request)
     view = await service.get_offer(actor, offer_id)
     context: dict[str, Any] = {"offer": view.offer, "view": view}

@@ -17,7 +17,7 @@ from listings.schemas import KINDS, LICENSE_TYPES, PRICE_MODELS, ListingIn, List
 from market.accounts.models import OrganizationKind
 from market.accounts.schemas import countries
 from market.actor import Actor
-from market.errors import DomainError, Forbidden, NotAuthenticated
+from market.errors import DomainError, Forbidden
 from market.web import (
     get_actor,
     language,
@@ -27,6 +27,7 @@ from market.web import (
     redirect,
     render,
     render_error,
+    require_login,
 )
 
 try:  # listings/media.py is written separately; the pages work without it.
@@ -68,13 +69,6 @@ async def _media(actor: Actor, listing: Listing) -> list[Any]:
     if inspect.isawaitable(found):
         found = await found
     return list(found or [])
-
-
-async def _require_login(request: Request) -> Actor:
-    actor = await get_actor(request)
-    if not actor.is_authenticated:
-        raise NotAuthenticated("Log in first.")
-    return actor
 
 
 # --- public ------------------------------------------------------------------------------
@@ -124,7 +118,7 @@ def _editable(listing: Listing) -> bool:
 
 
 async def mine(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     state = request.query_params.get("state") or None
     page = page_number(request)
     items, total = await service.list_listings(
@@ -153,7 +147,7 @@ def _form_context(request: Request, actor: Actor, values: dict[str, Any]) -> dic
 
 
 async def new(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     if actor.organization is None or actor.organization.kind != OrganizationKind.INSTITUTE:
         raise Forbidden("Only members of a research institute can create listings.")
     if request.method == "GET":
@@ -175,7 +169,7 @@ async def new(request: Request) -> Response:
 
 
 async def edit(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     listing = await service.get_listing(actor, _id(request))
     if "member" not in service.roles_on(actor, listing):
         raise Forbidden("Only the institute that owns this listing can edit it.")

@@ -21,7 +21,7 @@ from market import i18n
 from market.accounts import service as accounts
 from market.actor import Actor
 from market.config import ROOT, Settings
-from market.errors import DomainError, Forbidden, ValidationFailed
+from market.errors import DomainError, Forbidden, NotAuthenticated, ValidationFailed
 from market.notify import unread_count
 
 SESSION_COOKIE = "tm_session"
@@ -206,6 +206,33 @@ async def render(
     if FLASH_COOKIE in request.cookies:
         response.delete_cookie(FLASH_COOKIE)
     return _finish(request, response)
+
+
+async def render_form(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    error: DomainError | None = None,
+) -> Response:
+    """A page whose form may come back refused: the error's field messages, its message and
+    its status (with Retry-After when it says when to try again)."""
+    if error is not None:
+        context = {**context, "errors": error.fields, "message": error.message}
+        status = error.status
+    response = await render(request, template, context, status=status)
+    if error is not None and error.retry_after:
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
+async def require_login(request: Request) -> Actor:
+    """The logged-in actor of a page that needs one; anyone else is sent to log in."""
+    actor = await get_actor(request)
+    if not actor.is_authenticated:
+        raise NotAuthenticated("Log in first.")
+    return actor
 
 
 async def render_error(

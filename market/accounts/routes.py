@@ -17,18 +17,18 @@ from market.accounts.schemas import (
     TokenIn,
     countries,
 )
-from market.errors import DomainError, NotAuthenticated
+from market.errors import DomainError
 from market.notify import Notification
 from market.validation import parse
 from market.web import (
     SESSION_COOKIE,
     client_ip,
-    get_actor,
     nest,
     read_form,
     redirect,
     render,
     render_error,
+    require_login,
 )
 
 
@@ -94,15 +94,8 @@ async def logout(request: Request) -> Response:
     return response
 
 
-async def _require_login(request: Request):
-    actor = await get_actor(request)
-    if not actor.is_authenticated:
-        raise NotAuthenticated("Log in first.")
-    return actor
-
-
 async def dashboard(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     notifications = (
         await Notification.filter(user_id=actor.user_id).order_by("-created_at").limit(10)
     )
@@ -110,7 +103,7 @@ async def dashboard(request: Request) -> Response:
 
 
 async def profile_page(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     assert actor.user is not None
     values = {"name": actor.user.name, "locale": actor.user.locale}
     if request.method == "GET":
@@ -125,7 +118,7 @@ async def profile_page(request: Request) -> Response:
 
 
 async def organization_page(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     org: Organization | None = actor.organization
     values = (
         {"name": org.name, "country": org.country, "region": org.region, "website": org.website}
@@ -147,14 +140,14 @@ async def organization_page(request: Request) -> Response:
 
 
 async def resubmit(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     await read_form(request)
     await service.resubmit_organization(actor)
     return redirect("/organization", "Your organisation is back in the verification queue.")
 
 
 async def tokens_page(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     new_token = None
     values: dict = {}
     if request.method == "POST":
@@ -177,7 +170,7 @@ async def tokens_page(request: Request) -> Response:
 
 
 async def revoke_token(request: Request) -> Response:
-    actor = await _require_login(request)
+    actor = await require_login(request)
     await read_form(request)
     await service.revoke_api_token(actor, request.path_params["token_id"])
     return redirect("/account/tokens", "The token is revoked.")
