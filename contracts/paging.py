@@ -1,4 +1,4 @@
-"""The offer and contract lists: one page of a scoped query, and its counts by state."""
+"""The offer, contract and payment lists: one page of a scoped query, and its counts by state."""
 
 from __future__ import annotations
 
@@ -22,16 +22,17 @@ async def page_by_state(
     page: int,
     per_page: int,
     related: Sequence[str],
+    order: str = "-updated_at",
 ) -> tuple[list[M], int]:
-    """One page of `query` (in `state` when given), most recently changed first, with the
-    total it is a page of."""
+    """One page of `query` (in `state` when given), most recently changed first unless
+    `order` says otherwise, with the total it is a page of."""
     if state:
         if state not in set(states):
             raise validation_error("state", "Unknown state.")
         query = query.filter(state=state)
     total = await query.count()
     items = (
-        await query.order_by("-updated_at")
+        await query.order_by(order)
         .offset((page - 1) * per_page)
         .limit(per_page)
         .prefetch_related(*related)

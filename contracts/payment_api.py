@@ -12,11 +12,10 @@ from starlette.responses import Response
 from contracts import ledger, payments
 from contracts.api import money_json
 from contracts.contract_routes import pdf_response
-from contracts.models import LedgerTransaction, Payment, PaymentState, Payout, Refund
+from contracts.models import LedgerTransaction, Payment, Payout, Refund
 from contracts.schemas import ConfirmCardIn, PaymentIn, PayoutIn, RefundIn, TransferIn
 from market.accounts.service import require_admin
 from market.api import ApiRouter, body, paged
-from market.errors import validation_error
 from market.validation import object_id
 from market.web import get_actor, json_response, page_number, page_size
 
@@ -129,16 +128,13 @@ async def receipt(request: Request) -> Response:
     query={"state": "string", "page": "integer", "per_page": "integer"},
 )
 async def admin_index(request: Request) -> Response:
-    require_admin(await get_actor(request))
-    query = Payment.all()
-    state = request.query_params.get("state", "")
-    if state:
-        if state not in {s.value for s in PaymentState}:
-            raise validation_error("state", "Not a payment state.")
-        query = query.filter(state=state)
     page, per_page = page_number(request), page_size(request)
-    total = await query.count()
-    items = await query.order_by("-created_at").offset((page - 1) * per_page).limit(per_page)
+    items, total = await payments.list_payments(
+        await get_actor(request),
+        state=request.query_params.get("state", ""),
+        page=page,
+        per_page=per_page,
+    )
     return json_response(paged([payment_json(p) for p in items], page, per_page, total))
 
 

@@ -24,7 +24,6 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from tortoise.functions import Count
 
 from contracts import forms, ledger, payments, states
 from contracts.agreements import can_see, side_of
@@ -332,23 +331,12 @@ async def receipt(request: Request) -> Response:
 
 async def admin_payments(request: Request) -> Response:
     actor = await require_login(request)
-    require_admin(actor)
     state = request.query_params.get("state", "")
-    if state and state not in PAYMENT_STATES:
-        raise validation_error("state", "Not a payment state.")
     page = page_number(request)
-    query = Payment.filter(state=state) if state else Payment.all()
-    total = await query.count()
-    items = (
-        await query.order_by("-created_at")
-        .offset((page - 1) * ADMIN_PER_PAGE)
-        .limit(ADMIN_PER_PAGE)
-        .prefetch_related("contract")
+    items, total = await payments.list_payments(
+        actor, state=state, page=page, per_page=ADMIN_PER_PAGE
     )
-    counts = {
-        str(row["state"]): row["n"]
-        for row in await Payment.annotate(n=Count("id")).group_by("state").values("state", "n")
-    }
+    counts = await payments.payment_counts(actor)
     context = {
         "items": items,
         "total": total,

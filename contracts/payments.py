@@ -32,7 +32,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 
-from contracts import gateway, ledger, states
+from contracts import gateway, ledger, paging, states
 from contracts.agreements import can_see, has_authority, side_of
 from contracts.models import (
     PAID_STATES,
@@ -822,6 +822,30 @@ async def reconcile(now: datetime | None = None) -> dict[str, int]:
 
 
 # --- reading -------------------------------------------------------------------------------------
+
+
+PAYMENT_STATES = [s.value for s in PaymentState]
+
+
+async def list_payments(
+    actor: Actor, *, state: str = "", page: int = 1, per_page: int = 20
+) -> tuple[list[Payment], int]:
+    """Every payment, newest first, for administrators (the pages and the API alike)."""
+    require_admin(actor)
+    return await paging.page_by_state(
+        Payment.all(),
+        state=state,
+        states=PAYMENT_STATES,
+        page=page,
+        per_page=per_page,
+        related=("contract",),
+        order="-created_at",
+    )
+
+
+async def payment_counts(actor: Actor) -> dict[str, int]:
+    require_admin(actor)
+    return await paging.count_by_state(Payment.all(), PAYMENT_STATES)
 
 
 async def payments_of(actor: Actor, contract: Contract) -> list[Payment]:
