@@ -1,15 +1,31 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both set up what is missing.
+#
+# The install cannot drift: the virtualenv's own pip (whatever the machine's Python bundles)
+# installs only one thing, the pinned uv in installer.lock, checked by hash. uv then makes the
+# virtualenv exactly requirements.lock (every package, extras' included, pinned and hashed; what
+# is not in it is removed) and installs this project with the locked setuptools and no build
+# isolation, so nothing comes from the index unpinned, whatever it has published since.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.package-lock.json
+UV_VERSION := 0.13.9
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --custom-compile-command "make lock"
 
-.PHONY: setup run test lint bench messages migration
+.PHONY: setup run test lint bench messages migration lock fresh-clone
 
-$(STAMP): requirements.lock pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+$(UV): installer.lock
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+		{ echo "techmarket needs Python 3.11 (found $(PYTHON)); set PYTHON=/path/to/python3.11" >&2; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r installer.lock
+	touch $(UV)
+
+$(STAMP): $(UV) requirements.lock pyproject.toml
+	$(UV) pip sync -q --python $(PY) --require-hashes requirements.lock
+	$(UV) pip install -q --python $(PY) --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 $(NODE_STAMP): package.json package-lock.json
@@ -38,3 +54,13 @@ messages: setup
 # After changing models: write the next migration (never edit one that has landed).
 migration: setup
 	$(VENV)/bin/market makemigrations
+
+# After changing a dependency in pyproject.toml, or UV_VERSION above: re-pin (existing pins are
+# kept unless a change needs otherwise), then prove the install with `make fresh-clone`.
+lock: $(UV)
+	echo "uv==$(UV_VERSION)" | $(UV) pip compile - $(LOCK_FLAGS) -q -o installer.lock
+	$(UV) pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -q -o requirements.lock
+
+# What a newcomer's machine does with the committed tree: clone, install from nothing, no caches.
+fresh-clone:
+	bash tests/fresh_clone.sh
