@@ -732,6 +732,7 @@ async def _meili_idle(meili: Target, limit_s: float = 120) -> None:
             if response.status_code == 200 and not response.json().get("results"):
                 return
             await asyncio.sleep(0.1)
+    raise RuntimeError(f"Meilisearch still had tasks to run after {limit_s:.0f} s")
 
 
 def benchmark(args: argparse.Namespace, work: Path, database_url: str) -> int:

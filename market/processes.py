@@ -65,14 +65,17 @@ def _sha256(path: Path) -> str:
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     cached = _digests.get(key)
-    if cached is not None:
-        return cached
+    if cached is None:
+        cached = _digests[key] = _hash_file(path)
+    return cached
+
+
+def _hash_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
-    _digests[key] = digest.hexdigest()
-    return _digests[key]
+    return digest.hexdigest()
 
 
 def _verify(path: Path) -> None:

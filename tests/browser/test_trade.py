@@ -18,7 +18,6 @@ repository's root), which is how the README's screenshots are made:
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import sys
@@ -51,6 +50,7 @@ from market.money import Money
 from market.notify import Notification
 from market.outbox import OutboxEvent
 from tests.builders import PASSWORD, a_published_listing, an_admin
+from tests.waiting import eventually, eventually_sync
 
 pytestmark = pytest.mark.browser
 
@@ -112,15 +112,15 @@ def worker(settings: Settings, live_server: str, tmp_root: Path) -> Iterator[pro
         running.stop()
 
 
-def _wait_for_empty_queue(settings: Settings, timeout: float = 10.0) -> None:
+def _wait_for_empty_queue(settings: Settings) -> None:
     """Until no job is due on the queue (deferred retries and crons do not count)."""
     client = redis.Redis.from_url(settings.redis_url)
     try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not client.zcount(settings.queue_name, "-inf", time.time() * 1000):
-                return
-            time.sleep(0.1)
+        eventually_sync(
+            lambda: not client.zcount(settings.queue_name, "-inf", time.time() * 1000),
+            what="the trade's worker to empty the queue",
+            within=WAIT_S,
+        )
     finally:
         client.close()
 
@@ -253,37 +253,38 @@ class Waiter:
     def __init__(self, worker: processes.Running) -> None:
         self.worker = worker
 
-    def _fail(self, what: str) -> None:
+    def _explain(self) -> str:
         state = "running" if self.worker.alive() else f"exited ({self.worker.process.poll()})"
-        pytest.fail(
-            f"waited {WAIT_S:.0f} s for {what}; the worker is {state}, its log "
-            f"{self.worker.log_path}:\n{self.worker.log_tail(40)}",
-            pytrace=False,
-        )
+        return f"the worker is {state}, its log {self.worker.log_path}:\n{self.worker.log_tail(40)}"
 
     async def idle(self) -> None:
         """Until every outbox event is processed (mails of the last notifications, ...)."""
-        deadline = time.monotonic() + WAIT_S
-        while await OutboxEvent.filter(processed_at=None, failed_at=None).exists():
-            if time.monotonic() > deadline:
-                self._fail("the worker to process every outbox event")
-            await asyncio.sleep(0.25)
+
+        async def none_pending() -> bool:
+            return not await OutboxEvent.filter(processed_at=None, failed_at=None).exists()
+
+        await eventually(
+            none_pending,
+            what="the worker to process every outbox event",
+            within=WAIT_S,
+            every=0.25,
+            explain=self._explain,
+        )
 
     async def visible(
         self, page: Page, locator: Locator, what: str, url: str | None = None
     ) -> None:
         """Reload `url` (or the page) until `locator` shows."""
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            if await locator.count() and await locator.first.is_visible():
-                return
-            if time.monotonic() > deadline:
-                self._fail(what)
-            await asyncio.sleep(0.5)
-            if url is None:
-                await page.reload()
-            else:
-                await page.goto(url)
+        first = True
+
+        async def shown() -> bool:
+            nonlocal first
+            if not first:
+                await (page.reload() if url is None else page.goto(url))
+            first = False
+            return bool(await locator.count() and await locator.first.is_visible())
+
+        await eventually(shown, what=what, within=WAIT_S, every=0.5, explain=self._explain)
 
 
 async def image_loaded(page: Page, image: Locator) -> None:

@@ -10,25 +10,36 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from market import processes
 from market.config import Settings
+from tests.waiting import eventually
 
 
+@asynccontextmanager
 async def serve(app: Any) -> AsyncIterator[str]:
+    """`app` on a free loopback port for the duration of the block; yields its base URL."""
     port = processes.free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:
+
+    async def started() -> bool:
         if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
+            task.result()  # it failed to start: say why
+        return server.started
+
+    await eventually(started, what=f"the app to listen on port {port}", every=0.02)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -101,18 +112,6 @@ def event_about(intent: dict[str, Any], event_type: str, event_id: str) -> dict[
     }
 
 
-async def eventually(check: Any, within: float = 15.0) -> Any:
-    """Poll an async predicate until it returns something truthy."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        await asyncio.sleep(0.1)
-
-
 async def intents_of(settings: Settings, payment_id: str) -> list[dict[str, Any]]:
     """Every PaymentIntent at the Stripe server made for one of our payments (all pages)."""
     found: list[dict[str, Any]] = []
@@ -126,3 +125,17 @@ async def intents_of(settings: Settings, payment_id: str) -> list[dict[str, Any]
         if not page["has_more"] or not page["data"]:
             return found
         after = page["data"][-1]["id"]
+
+
+@asynccontextmanager
+async def a_dead_endpoint() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """An endpoint that refuses every webhook (503) but keeps what it was sent, so a test can
+    lose deliveries and still know when the last one has gone."""
+    received: list[dict[str, Any]] = []
+
+    async def refuse(request: Request) -> Response:
+        received.append(json.loads(await request.body()))
+        return Response(status_code=503)
+
+    async with serve(Starlette(routes=[Route("/", refuse, methods=["POST"])])) as url:
+        yield url + "/", received

@@ -35,13 +35,14 @@ from tests.builders import (
     signatories,
 )
 from tests.contracts.stripe_support import (
+    a_dead_endpoint,
     authenticate,
-    eventually,
     intents_of,
     serve,
     set_up_card,
     stripe_get,
 )
+from tests.waiting import eventually
 
 GOOD = "4242424242424242"
 DECLINED = "4000000000000341"  # sets up fine, its charge is declined
@@ -53,7 +54,7 @@ async def webhook_url(settings: Settings, localstripe: processes.Running) -> Asy
     """The app on a loopback port, and localstripe sending every event to it, signed."""
     from market.app import create_app
 
-    async for url in serve(create_app(settings, manage_db=False)):
+    async with serve(create_app(settings, manage_db=False)) as url:
         processes.point_localstripe_webhook(
             localstripe.url, url + "/webhooks/stripe", settings.stripe_webhook_secret
         )
@@ -68,7 +69,10 @@ async def events_about(intent_id: str, event_type: str | None = None) -> list[St
 
 
 async def delivered(intent_id: str, event_type: str) -> list[StripeEvent]:
-    return await eventually(lambda: events_about(intent_id, event_type))
+    return await eventually(
+        lambda: events_about(intent_id, event_type),
+        what=f"localstripe to deliver {event_type} for {intent_id}",
+    )
 
 
 async def handled(settings: Settings, intent_id: str, event_type: str) -> StripeEvent:
@@ -81,7 +85,7 @@ async def handled(settings: Settings, intent_id: str, event_type: str) -> Stripe
         [event] = await events_about(intent_id, event_type)
         return event if event.handled_at is not None else None
 
-    return await eventually(done)
+    return await eventually(done, what=f"the worker to handle {event_type} for {intent_id}")
 
 
 async def balanced() -> None:
@@ -224,19 +228,29 @@ async def test_a_lost_webhook_is_repaired_by_reconciliation(
     contract = await a_contract("awaiting_payment")
     _, buyer = await signatories(contract)
     started = await payments.start_payment(buyer, str(contract.id), "card")
-    # Stripe's delivery goes nowhere while this card is charged.
-    dead = f"http://127.0.0.1:{processes.free_port()}/webhooks/stripe"
-    processes.point_localstripe_webhook(localstripe.url, dead, settings.stripe_webhook_secret)
-    try:
-        card = await set_up_card(settings, started.setup_client_secret, GOOD)
-        assert (await payments.confirm_card(buyer, str(started.payment.id), card)).state == (
-            "processing"
-        )
-        await asyncio.sleep(1.5)  # localstripe sends its events after a second
-    finally:
-        processes.point_localstripe_webhook(
-            localstripe.url, webhook_url + "/webhooks/stripe", settings.stripe_webhook_secret
-        )
+    # Stripe's delivery fails while this card is charged: localstripe sends each event a second
+    # after it happens, to whatever address is registered then, so the dead endpoint stays until
+    # the last one (succeeded) has reached it.
+    async with a_dead_endpoint() as (dead, lost):
+        processes.point_localstripe_webhook(localstripe.url, dead, settings.stripe_webhook_secret)
+        try:
+            card = await set_up_card(settings, started.setup_client_secret, GOOD)
+            assert (await payments.confirm_card(buyer, str(started.payment.id), card)).state == (
+                "processing"
+            )
+
+            async def succeeded_was_lost() -> bool:
+                return any(
+                    e["type"] == "payment_intent.succeeded"
+                    and e["data"]["object"]["id"] == started.payment.intent_id
+                    for e in lost
+                )
+
+            await eventually(succeeded_was_lost, what="localstripe to send payment succeeded")
+        finally:
+            processes.point_localstripe_webhook(
+                localstripe.url, webhook_url + "/webhooks/stripe", settings.stripe_webhook_secret
+            )
     assert await events_about(started.payment.intent_id) == []
 
     # Not yet: the payment has not been pending for the threshold.

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
 
 from market import processes
 from market.config import ROOT
+from tests.waiting import eventually_sync
 
 MARKET = [sys.executable, "-m", "market"]
 # Settings the session fixture put in the environment; a command under test gets its own.
@@ -126,6 +130,16 @@ def _children_of(marker: str) -> list[int]:
     return found
 
 
+def _no_children_left(marker: str) -> None:
+    """Children may take a moment to exit after market dev has; none may stay."""
+    eventually_sync(
+        lambda: not _children_of(marker),
+        what="every process market dev started to exit",
+        within=15,
+        explain=lambda: f"still running: {_children_of(marker)}",
+    )
+
+
 def _worker_delivers_a_verification(base: str) -> None:
     """The admin verifies the waiting institute; the worker's notification reaches its owner."""
     password = "demo-password-2026"
@@ -144,12 +158,11 @@ def _worker_delivers_a_verification(base: str) -> None:
             "/api/v1/auth/login",
             json={"email": "newcomer@techmarket.example", "password": password},
         ).raise_for_status()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if "Your organisation is verified" in owner.get("/dashboard").text:
-                return
-            time.sleep(0.3)
-    pytest.fail("the worker did not deliver the verification notice")
+        eventually_sync(
+            lambda: "Your organisation is verified" in owner.get("/dashboard").text,
+            what="the worker to deliver the verification notice",
+            every=0.3,
+        )
 
 
 def _start_dev(env: dict[str, str], port: int) -> tuple[subprocess.Popen, list[str]]:
@@ -164,15 +177,28 @@ def _start_dev(env: dict[str, str], port: int) -> tuple[subprocess.Popen, list[s
     lines: list[str] = []
     deadline = time.monotonic() + 120
     assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
+    # Lines come through a thread: a readline with no deadline would hang the run on a child
+    # that stops printing, and the thread keeps draining the pipe so the child never blocks.
+    received: queue.Queue[str] = queue.Queue()
+
+    def pump(stream: IO[str]) -> None:
+        for text in stream:
+            received.put(text)
+        received.put("")  # end of output
+
+    threading.Thread(target=pump, args=(proc.stdout,), daemon=True).start()
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = received.get(timeout=left)
+        except queue.Empty:
+            break
         if not line:
             break
         lines.append(line.rstrip())
         if line.startswith("Press Ctrl-C"):
             return proc, lines
     proc.kill()
-    pytest.fail("market dev did not start:\n" + "\n".join(lines))
+    pytest.fail("market dev did not start within 120 s:\n" + "\n".join(lines))
 
 
 def _stop_dev(proc: subprocess.Popen, sig: signal.Signals) -> None:
@@ -231,8 +257,7 @@ def test_market_dev_serves_the_marketplace_on_sqlite_and_stops_cleanly(
         _worker_delivers_a_verification(f"http://127.0.0.1:{port}")
     finally:
         _stop_dev(proc, signal.SIGINT)
-    time.sleep(0.5)
-    assert _children_of(str(var)) == [], "market dev left processes behind"
+    _no_children_left(str(var))
 
     # A second start works, keeps the data and does not seed twice.
     proc, lines = _start_dev(env, port)
@@ -241,5 +266,4 @@ def test_market_dev_serves_the_marketplace_on_sqlite_and_stops_cleanly(
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
     finally:
         _stop_dev(proc, signal.SIGTERM)
-    time.sleep(0.5)
-    assert _children_of(str(var)) == []
+    _no_children_left(str(var))
