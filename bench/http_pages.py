@@ -32,14 +32,14 @@ from typing import Any
 
 import httpx
 
-from market.cli import install_stop_signals
-from market.processes import (
+from market.app.processes import (
     HOST,
     ROOT,
     Running,
     ServiceError,
     free_port,
     http_answers,
+    install_stop_signals,
     start_command,
 )
 
@@ -208,7 +208,7 @@ def start_market(work: Path) -> Running:
 
 def start_bare(work: Path) -> Running:
     """The bare app under the uvicorn options `market serve` passes to uvicorn.run()."""
-    # Mirrors market/cli.py `serve`: proxy_headers=False, log_level="info" and uvicorn's
+    # Mirrors market/app/cli.py `serve`: proxy_headers=False, log_level="info" and uvicorn's
     # default access log (it has no switch to turn that off), so both pay the same logging.
     return _start_http(
         "bare",

@@ -66,10 +66,10 @@ from bench.support import (  # noqa: E402
     drop_database,
     verified_institute,
 )
-from market.cli import install_stop_signals  # noqa: E402
-from market.processes import (  # noqa: E402
+from market.app.processes import (  # noqa: E402
     Running,
     ServiceError,
+    install_stop_signals,  # noqa: E402
     start_command,
     start_meilisearch,
     start_redis,

@@ -75,8 +75,13 @@ from bench.http_pages import (  # noqa: E402  (also applies its sniffio work-aro
     _start_http,
 )
 from bench.support import PG_ADMIN_URL, create_database, drop_database  # noqa: E402
-from market.cli import install_stop_signals  # noqa: E402
-from market.processes import HOST, ServiceError, free_port, redis_answers  # noqa: E402
+from market.app.processes import (  # noqa: E402
+    HOST,
+    ServiceError,
+    free_port,
+    install_stop_signals,  # noqa: E402
+    redis_answers,
+)
 
 PATH = "/webhooks/stripe"
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from contracts import routes as offer_pages
+from contracts.offers import routes as offer_pages
 from listings import forms, ipc, markdown, service, states
 from listings.models import Listing, ListingState
 from listings.schemas import KINDS, LICENSE_TYPES, PRICE_MODELS, ListingIn, ListingPatch

@@ -31,6 +31,7 @@ from babel.numbers import get_currency_precision
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tortoise.expressions import Q
 
+from listings.models import Listing, ListingState
 from listings.schemas import KINDS, LICENSE_TYPES, PRICE_MODELS
 from market.config import Settings, get_settings
 
@@ -432,8 +433,6 @@ def document(listing: Any) -> dict[str, Any]:
 
 
 def _published() -> Any:
-    from listings.models import Listing, ListingState
-
     return Listing.filter(state=ListingState.PUBLISHED)
 
 
@@ -442,8 +441,6 @@ async def upsert(
 ) -> list[int]:
     """Make the index match the database for these listings: published ones are written
     (replacing any older version), all others are deleted. Idempotent; returns task uids."""
-    from listings.models import Listing, ListingState
-
     ids = list(dict.fromkeys(str(i) for i in listing_ids))
     if not ids:
         return []
@@ -490,8 +487,6 @@ async def reindex(
     the new one is built are synced again after the swap, so nothing is lost.
     `progress(done, total)` is called after each batch.
     """
-    from listings.models import Listing
-
     settings = settings or get_settings()
     batch = batch or REINDEX_BATCH
     started = time.time()

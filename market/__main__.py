@@ -1,3 +1,3 @@
-from market.cli import main
+from market.app.cli import main
 
 main()

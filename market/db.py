@@ -10,7 +10,7 @@ from typing import Any
 from tortoise import Tortoise
 from tortoise.transactions import in_transaction
 
-from market.config import Settings
+from market.config import Settings, get_settings
 
 # Every module holding models; the migrations cover exactly these.
 MODEL_MODULES = [
@@ -19,7 +19,9 @@ MODEL_MODULES = [
     "market.outbox",
     "market.notify",
     "listings.models",
-    "contracts.models",
+    "contracts.offers.models",
+    "contracts.agreements.models",
+    "contracts.payments.models",
 ]
 
 
@@ -101,7 +103,5 @@ async def unit_of_work() -> AsyncIterator[UnitOfWork]:
 def __getattr__(name: str) -> Any:
     # `tortoise makemigrations` reads a config by dotted path; build it from the settings.
     if name == "TORTOISE_ORM":
-        from market.config import get_settings
-
         return tortoise_config(get_settings())
     raise AttributeError(name)

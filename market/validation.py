@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID
 
 from pydantic import BaseModel, ValidationError
 
-from market.errors import ValidationFailed
+from market.errors import NotAuthenticated, NotFound, ValidationFailed
 
 if TYPE_CHECKING:
     from tortoise.models import Model
@@ -41,10 +42,6 @@ def parse(schema: type[M], data: Any) -> M:
 
 def object_id(value: str, what: str = "object") -> str:
     """Ids are UUIDs; anything else cannot name a row, so it is simply not found."""
-    from uuid import UUID
-
-    from market.errors import NotFound
-
     try:
         return str(UUID(str(value)))
     except ValueError:
@@ -56,8 +53,6 @@ async def visible_or_404(
 ) -> R:
     """The row `raw_id` names, if the actor may see it. Anyone else gets the same 404 as for an
     id that names nothing, so a stranger cannot tell whether it exists."""
-    from market.errors import NotAuthenticated, NotFound
-
     if actor.user is None and not actor.is_system:
         raise NotAuthenticated("Log in first.")
     row = await model.get_or_none(id=object_id(raw_id, what))

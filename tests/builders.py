@@ -159,8 +159,8 @@ def offer_terms(**overrides: Any) -> dict[str, Any]:
 
 async def an_offer(listing: Any = None, buyer: User | None = None, **overrides: Any):
     """An open offer by a verified enterprise (made if not given) on a published listing."""
-    from contracts import service as offers
-    from contracts.schemas import OfferIn
+    from contracts.offers import service as offers
+    from contracts.offers.schemas import OfferIn
 
     if listing is None:
         listing = await a_published_listing()
@@ -248,7 +248,7 @@ async def the_parties() -> Parties:
 
 async def an_accepted_offer(listing: Any = None, buyer: User | None = None, **overrides: Any):
     """An offer the listing's institute accepted (its first terms); `overrides` are terms."""
-    from contracts import service as offers
+    from contracts.offers import service as offers
 
     offer = await an_offer(listing, buyer, **overrides)
     from listings.models import Listing
@@ -279,8 +279,8 @@ async def a_contract(state: str = "pending_approval", offer: Any = None, **overr
     through the use cases to `state`: drafted (changes asked for, new version not yet drawn),
     pending_approval, approved, awaiting_signatures, signed, awaiting_payment, rejected or
     cancelled."""
-    from contracts import agreements
-    from contracts.models import Contract
+    from contracts.agreements import service as agreements
+    from contracts.agreements.models import Contract
 
     if offer is None:
         offer = await an_accepted_offer(**overrides)

@@ -26,7 +26,8 @@ import redis
 from aiosmtpd.controller import Controller
 from tortoise import Tortoise
 
-from market import outbox, processes
+from market import outbox
+from market.app import processes
 from market.config import Settings, get_settings
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -148,7 +149,7 @@ def redis_client(settings: Settings) -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def app(settings: Settings):
-    from market.app import create_app
+    from market.app.asgi import create_app
 
     return create_app(settings, manage_db=False)
 

@@ -33,7 +33,7 @@ took=$(($(date +%s) - started))
 
 .venv/bin/python tests/installed.py
 .venv/bin/market --help >/dev/null
-.venv/bin/python -c 'from market.processes import meili_binary; print("meilisearch:", meili_binary())'
+.venv/bin/python -c 'from market.app.processes import meili_binary; print("meilisearch:", meili_binary())'
 # What the index has published since the lock was written: the pins held all the same.
 .venv/bin/python tests/installed.py --newer || true
 echo "fresh clone of $(git rev-parse --short HEAD): make setup took ${took} s from nothing"

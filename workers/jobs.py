@@ -7,11 +7,12 @@ from typing import Any
 from arq import Retry
 from arq.worker import func
 
-import contracts.contract_events  # noqa: F401  (registers contract generation, signing, mail)
-import contracts.events  # noqa: F401  (registers the offer.* handlers that notify the parties)
-import contracts.payment_events  # noqa: F401  (registers the payment notifications)
-from contracts import agreements, payments, webhooks
-from contracts import service as offers
+import contracts.agreements.events  # noqa: F401  (registers contract generation, signing, mail)
+import contracts.offers.events  # noqa: F401  (registers the offer.* handlers that notify the parties)
+import contracts.payments.events  # noqa: F401  (registers the payment notifications)
+from contracts.agreements import service as agreements
+from contracts.offers import service as offers
+from contracts.payments import service as payments
 from listings import (
     importer,  # also registers the listing_import.requested handler
     search_sync,  # registers the listing.* handlers that sync the index
@@ -82,7 +83,7 @@ async def cancel_unsigned_contracts(ctx: dict[str, Any]) -> int:
 async def handle_stripe_event(ctx: dict[str, Any], row_id: int) -> str:
     """Apply one stored Stripe event (by row id), re-reading its PaymentIntent from Stripe."""
     try:
-        return await webhooks.handle(row_id)
+        return await payments.handle_stripe_event(row_id)
     except Exception as exc:
         tries = ctx.get("job_try", 1)
         if tries >= 5:

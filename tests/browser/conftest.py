@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from market import processes
+from market.app import processes
 from market.config import Settings
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import ConsoleMessage, Page, expect
 
-from contracts.models import Payment
+from contracts.payments.models import Payment
 from market.config import Settings
 from tests.builders import PASSWORD, a_contract, signatories
 from tests.contracts.stripe_support import stripe_get

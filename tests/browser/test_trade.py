@@ -31,20 +31,14 @@ import redis
 from PIL import Image, ImageDraw
 from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
-from contracts import ledger
-from contracts.models import (
-    Contract,
-    LedgerAccount,
-    LedgerEntry,
-    Offer,
-    OfferTerms,
-    Payment,
-    StripeEvent,
-)
+from contracts.agreements.models import Contract
+from contracts.offers.models import Offer, OfferTerms
+from contracts.payments import ledger
+from contracts.payments.models import LedgerAccount, LedgerEntry, Payment, StripeEvent
 from listings import search
 from listings.models import Listing, ListingMedia
-from market import processes
 from market.accounts.models import Organization
+from market.app import processes
 from market.config import Settings
 from market.money import Money
 from market.notify import Notification

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from market import processes
+from market.app import processes
 from market.config import Settings
 from tests.waiting import eventually
 

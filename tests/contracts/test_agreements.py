@@ -13,16 +13,12 @@ from typing import Any
 
 import pytest
 
-import contracts.contract_events  # noqa: F401  (the handlers the worker runs)
-from contracts import agreements, documents, payments, states
-from contracts.models import (
-    Contract,
-    ContractDocument,
-    ContractState,
-    Grant,
-    Offer,
-    Signature,
-)
+import contracts.agreements.events  # noqa: F401  (the handlers the worker runs)
+from contracts.agreements import documents, states
+from contracts.agreements import service as agreements
+from contracts.agreements.models import Contract, ContractDocument, ContractState, Signature
+from contracts.offers.models import Grant, Offer
+from contracts.payments import service as payments
 from listings import search
 from listings.models import Listing
 from listings.search import SearchQuery

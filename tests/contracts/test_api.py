@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from contracts.models import Grant, Offer, OfferMessage, OfferTerms
+from contracts.offers.models import Grant, Offer, OfferMessage, OfferTerms
 from listings.models import Listing
 from market.accounts import service as accounts
 from market.accounts.models import Organization, User

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from contracts.models import Contract, ContractDocument, Signature
+from contracts.agreements.models import Contract, ContractDocument, Signature
 from market.accounts import service as accounts
 from market.accounts.models import Organization, User
 from market.accounts.schemas import TokenIn

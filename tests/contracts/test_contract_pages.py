@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from contracts.models import Contract, ContractDocument, Signature
+from contracts.agreements.models import Contract, ContractDocument, Signature
 from market.accounts.models import Organization, User
 from market.accounts.passwords import hash_password
 from market.audit import AuditEntry

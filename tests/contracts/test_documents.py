@@ -16,7 +16,7 @@ from decimal import Decimal
 import pytest
 from pypdf import PdfReader
 
-from contracts.documents import (
+from contracts.agreements.documents import (
     AgreementData,
     MilestoneLine,
     Party,

@@ -10,16 +10,16 @@ from email.message import EmailMessage
 
 import pytest
 
-import contracts.events  # noqa: F401  (the handlers under test, as the worker registers them)
-from contracts import service as offers
-from contracts.models import Offer
-from contracts.schemas import MessageIn, OfferIn, OfferTermsIn
+import contracts.offers.events  # noqa: F401  (the handlers under test, as the worker registers them)
+from contracts.offers import service as offers
+from contracts.offers.models import Offer
+from contracts.offers.schemas import MessageIn, OfferIn, OfferTermsIn
 from market import notify, outbox
+from market.app.processes import free_port
 from market.config import get_settings
 from market.db import unit_of_work
 from market.notify import Notification
 from market.outbox import OutboxEvent
-from market.processes import free_port
 from tests.builders import (
     Parties,
     a_verified_enterprise,
@@ -270,7 +270,7 @@ async def test_a_handler_that_runs_twice_notifies_once(settings, mailbox, partie
 
     # arq may run a job again, e.g. when a worker dies before it records the result.
     async with unit_of_work():
-        await contracts.events.tell_the_parties(event)
+        await contracts.offers.events.tell_the_parties(event)
     await OutboxEvent.filter(id=event.id).update(processed_at=None)
     assert await outbox.process(str(event.id)) == "processed"
     await run_worker(settings)

@@ -8,15 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-import contracts.payment_events  # noqa: F401  (the handlers the worker runs)
-from contracts import ledger, payments
-from contracts.models import (
-    Contract,
-    LedgerEntry,
-    LedgerTransaction,
-    Payment,
-    Refund,
-)
+import contracts.payments.events  # noqa: F401  (the handlers the worker runs)
+from contracts.agreements.models import Contract
+from contracts.payments import ledger
+from contracts.payments import service as payments
+from contracts.payments.models import LedgerEntry, LedgerTransaction, Payment, Refund
 from market.config import Settings
 from market.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from market.money import Money
@@ -50,7 +46,7 @@ async def a_bank_transfer(**terms) -> tuple[Payment, Contract]:
 
 async def a_card_payment(settings: Settings) -> Payment:
     """A card payment Stripe has charged, applied as the webhook's job would."""
-    from contracts import gateway
+    from contracts.payments import gateway
 
     contract = await a_contract("awaiting_payment")
     _, buyer = await signatories(contract)
@@ -81,7 +77,7 @@ def test_the_platform_fee_rounds_half_up_to_the_minor_unit(
 
 
 async def test_an_unbalanced_transaction_is_never_written() -> None:
-    from contracts.models import LedgerAccount
+    from contracts.payments.models import LedgerAccount
 
     with pytest.raises(ledger.UnbalancedError):
         await ledger.post(

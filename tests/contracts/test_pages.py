@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from contracts import service as offers
-from contracts.models import Grant, Offer, OfferMessage, OfferTerms
-from contracts.schemas import MessageIn, OfferTermsIn
+from contracts.offers import service as offers
+from contracts.offers.models import Grant, Offer, OfferMessage, OfferTerms
+from contracts.offers.schemas import MessageIn, OfferTermsIn
 from listings.models import Listing
 from market.accounts.models import Organization, User
 from tests.builders import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import httpx
 
-from contracts import ledger
-from contracts.models import LedgerTransaction, Payment, Refund
+from contracts.payments import ledger
+from contracts.payments.models import LedgerTransaction, Payment, Refund
 from market.config import Settings
 from tests.builders import (
     PASSWORD,

@@ -11,8 +11,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from contracts import ledger, payments
-from contracts.models import Contract, LedgerTransaction, Payment, Payout, Refund
+from contracts.agreements.models import Contract
+from contracts.payments import ledger
+from contracts.payments import service as payments
+from contracts.payments.models import LedgerTransaction, Payment, Payout, Refund
 from market.config import Settings
 from tests.builders import (
     a_contract,

@@ -11,16 +11,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-import contracts.payment_events  # noqa: F401  (the handlers the worker runs)
-from contracts import ledger, payments
-from contracts.documents import pdf_text
-from contracts.models import (
-    Contract,
-    LedgerTransaction,
-    Payment,
-    StripeEvent,
-)
-from market import processes
+import contracts.payments.events  # noqa: F401  (the handlers the worker runs)
+from contracts.agreements.documents import pdf_text
+from contracts.agreements.models import Contract
+from contracts.payments import ledger
+from contracts.payments import service as payments
+from contracts.payments.models import LedgerTransaction, Payment, StripeEvent
+from market.app import processes
 from market.config import Settings
 from market.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from market.notify import Notification
@@ -52,7 +49,7 @@ THREE_D_SECURE = "4000002760003184"
 @pytest.fixture(scope="session")
 async def webhook_url(settings: Settings, localstripe: processes.Running) -> AsyncIterator[str]:
     """The app on a loopback port, and localstripe sending every event to it, signed."""
-    from market.app import create_app
+    from market.app.asgi import create_app
 
     async with serve(create_app(settings, manage_db=False)) as url:
         processes.point_localstripe_webhook(
@@ -324,7 +321,7 @@ async def test_a_contract_not_awaiting_payment_cannot_be_paid(settings: Settings
 async def test_an_intent_cancelled_at_stripe_is_replaced_on_the_next_try(
     settings: Settings,
 ) -> None:
-    from contracts import gateway
+    from contracts.payments import gateway
 
     contract = await a_contract("awaiting_payment")
     _, buyer = await signatories(contract)

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from contracts import service as offers
-from contracts import states
-from contracts.models import Grant, Offer, OfferState, OfferTerms
-from contracts.schemas import MessageIn, OfferTermsIn
+from contracts.offers import service as offers
+from contracts.offers import states
+from contracts.offers.models import Grant, Offer, OfferState, OfferTerms
+from contracts.offers.schemas import MessageIn, OfferTermsIn
 from market.audit import AuditEntry
 from market.errors import Conflict, Forbidden, NotFound
 from tests.builders import (

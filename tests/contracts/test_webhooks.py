@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-import contracts.payment_events  # noqa: F401  (the handlers the worker runs)
-from contracts import ledger, payments, webhooks
-from contracts.models import LedgerTransaction, Payment, StripeEvent
+import contracts.payments.events  # noqa: F401  (the handlers the worker runs)
+from contracts.payments import ledger, webhooks
+from contracts.payments import service as payments
+from contracts.payments.models import LedgerTransaction, Payment, StripeEvent
 from market.config import Settings
 from market.notify import Notification
 from tests.builders import a_contract, run_worker, signatories
@@ -58,7 +59,7 @@ async def test_the_same_event_fifty_times_at_once_has_one_effect(
     assert sum(1 for a in answers if not a.json().get("duplicate")) == 1
     [row] = await StripeEvent.filter(event_id=event_id)
     # Fifty workers handling that row at once still pay once.
-    results = await asyncio.gather(*(webhooks.handle(row.id) for _ in range(50)))
+    results = await asyncio.gather(*(payments.handle_stripe_event(row.id) for _ in range(50)))
     assert results.count("paid") == 1
     await run_worker(settings)
     assert (await Payment.get(id=payment.id)).state == "succeeded"
@@ -99,7 +100,7 @@ async def test_events_out_of_order_end_in_the_right_state(
         body, headers = signed(settings.stripe_webhook_secret, event)
         assert (await post(client, body, headers)).status_code == 200
         [row] = await StripeEvent.filter(event_id=event["id"])
-        await webhooks.handle(row.id)
+        await payments.handle_stripe_event(row.id)
 
     paid = await Payment.get(id=payment.id)
     assert paid.state == "succeeded" and paid.failure_message == ""
@@ -169,7 +170,7 @@ def signed_raw(secret: str, body: bytes) -> tuple[bytes, dict[str, str]]:
 async def test_an_event_for_an_intent_that_is_not_ours_changes_nothing(
     settings: Settings, client: httpx.AsyncClient, status: str
 ) -> None:
-    from contracts import gateway
+    from contracts.payments import gateway
 
     foreign = await gateway.create_intent(
         amount=500, currency="EUR", key=f"test:{uuid.uuid4()}", metadata={"shop": "another"}
@@ -180,6 +181,6 @@ async def test_an_event_for_an_intent_that_is_not_ours_changes_nothing(
     body, headers = signed(settings.stripe_webhook_secret, event)
     assert (await post(client, body, headers)).status_code == 200
     [row] = await StripeEvent.filter(event_id=event["id"])
-    assert await webhooks.handle(row.id) == "not ours"
+    assert await payments.handle_stripe_event(row.id) == "not ours"
     assert (await StripeEvent.get(id=row.id)).handled_at is not None
     assert await Payment.all().count() == 0

@@ -3,22 +3,16 @@ the deals the demo logins find waiting."""
 
 import re
 
-from contracts import ledger
-from contracts.models import (
-    Contract,
-    LedgerTransaction,
-    Offer,
-    OfferMessage,
-    OfferTerms,
-    Payment,
-    Signature,
-)
+from contracts.agreements.models import Contract, Signature
+from contracts.offers.models import Offer, OfferMessage, OfferTerms
+from contracts.payments import ledger
+from contracts.payments.models import LedgerTransaction, Payment
 from listings.models import Listing, ListingState
-from market import seed
 from market.accounts.models import Organization
+from market.app import seed
+from market.app.seed import seed_demo
 from market.db import unit_of_work
 from market.money import Money
-from market.seed import seed_demo
 from tests.builders import log_in
 from tests.html import Page
 from tests.listings.test_pages import assert_well_formed
@@ -191,7 +185,7 @@ async def test_the_seed_adds_the_deals_to_a_database_seeded_before_them(client) 
 async def test_a_deal_the_use_cases_refuse_is_skipped_whole(client, monkeypatch) -> None:
     """On a database people have used, a deal may be refused half-way (here: its messages);
     it leaves nothing behind, the other deals are made, and a later run makes it."""
-    from contracts import service as offers
+    from contracts.offers import service as offers
     from market.errors import Conflict
 
     async def refuse(*args: object, **kwargs: object) -> None:

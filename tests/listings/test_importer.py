@@ -21,10 +21,10 @@ from listings.importer import ImportOptions, RawRow
 from listings.models import ImportState, Listing, ListingImport, ListingState
 from listings.schemas import ListingIn
 from market import outbox, web
+from market.app.seed import seed_demo
 from market.audit import AuditEntry
 from market.config import ROOT
 from market.outbox import OutboxEvent
-from market.seed import seed_demo
 from tests.builders import a_user, a_verified_institute, actor_of, log_in, run_worker
 from tests.market.test_templates import HOSTILE, NOW, assert_escaped, check_page, make_actor
 from tests.market.test_templates import render as render_template

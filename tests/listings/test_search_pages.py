@@ -13,7 +13,8 @@ import pytest
 from listings import search, search_routes
 from listings.search import SearchQuery
 from listings.search_params import SearchLinks, parse_search, to_params, url_of
-from market import api, processes
+from market import api
+from market.app import processes
 from market.config import get_settings
 from market.errors import ValidationFailed
 from tests.builders import a_published_listing, a_verified_institute

@@ -4,7 +4,7 @@ import httpx
 from starlette.responses import Response
 from starlette.routing import Route
 
-from market.app import create_app
+from market.app.asgi import create_app
 from market.config import Settings
 from tests.builders import PASSWORD, a_user
 

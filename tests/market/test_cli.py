@@ -15,7 +15,7 @@ from typing import IO
 import httpx
 import pytest
 
-from market import processes
+from market.app import processes
 from market.config import ROOT
 from tests.waiting import eventually_sync
 

@@ -25,16 +25,17 @@ import httpx
 import pytest
 from babel.messages.pofile import read_po
 
-from contracts import payments
-from contracts.models import LIVE_STATES, PAID_STATES, Contract, Offer, Payment
+from contracts.agreements.models import Contract
+from contracts.offers.models import LIVE_STATES, Offer
+from contracts.payments import service as payments
+from contracts.payments.models import PAID_STATES, Payment
 from listings import search
 from listings.models import Listing, ListingState
 from market import notify
 from market.accounts.models import Membership, User
-from market.cli import DEMO_PASSWORD
+from market.app.seed import ADMIN_EMAIL, DEMO_PASSWORD, seed_demo
 from market.config import Settings
 from market.i18n import LOCALE_DIR
-from market.seed import ADMIN_EMAIL, seed_demo
 from market.web import LANG_COOKIE
 from tests.builders import (
     a_contract,

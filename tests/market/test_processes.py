@@ -19,8 +19,8 @@ import pytest
 import redis
 import stripe
 
-from market import processes
-from market.processes import (
+from market.app import processes
+from market.app.processes import (
     MEILI_NPM_PATH,
     MEILI_SHA256,
     ROOT,
@@ -246,7 +246,7 @@ def _run_as_nobody(tmp_path: Path, nobody: pwd.struct_passwd) -> None:
 import os, subprocess, sys
 from pathlib import Path
 sys.path.insert(0, {str(ROOT)!r})
-import market.processes as p  # imported before dropping privileges
+import market.app.processes as p  # imported before dropping privileges
 os.setgroups([]); os.setgid({nobody.pw_gid}); os.setuid({nobody.pw_uid})
 found = p.meili_binary(root=Path({str(tmp_path / "root")!r}), var_dir=Path({str(var_dir)!r}))
 print(found)
@@ -271,7 +271,7 @@ def test_a_server_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from market.processes import start_redis\n"
+        "from market.app.processes import start_redis\n"
         f"running = start_redis(Path({str(tmp_path / 'redis')!r}))\n"
         "print(running.pid, flush=True)\n"
         "time.sleep(60)\n"

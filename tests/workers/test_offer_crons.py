@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from contracts import service as offers
-from contracts.models import Offer
-from contracts.schemas import OfferIn, OfferTermsIn
+from contracts.offers import service as offers
+from contracts.offers.models import Offer
+from contracts.offers.schemas import OfferIn, OfferTermsIn
 from market.notify import Notification
 from market.outbox import OutboxEvent
 from tests.builders import (

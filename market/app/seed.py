@@ -11,10 +11,12 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from contracts import agreements, payments
-from contracts import service as offers
-from contracts.models import Contract, Offer
-from contracts.schemas import MessageIn, OfferIn, OfferTermsIn
+from contracts.agreements import service as agreements
+from contracts.agreements.models import Contract
+from contracts.offers import service as offers
+from contracts.offers.models import Offer
+from contracts.offers.schemas import MessageIn, OfferIn, OfferTermsIn
+from contracts.payments import service as payments
 from listings import importer
 from listings.models import Listing, ListingState
 from market.accounts import service
@@ -23,6 +25,18 @@ from market.accounts.schemas import OrganizationIn, RegisterIn
 from market.actor import Actor
 from market.db import unit_of_work
 from market.errors import DomainError
+
+DEMO_PASSWORD = "demo-password-2026"
+# Who each demo login is and what it finds waiting (seed_demo below makes it so).
+DEMO_LOGINS = {
+    "admin@techmarket.example": "administrator: an institute to verify, money owed in the ledger",
+    "institute@techmarket.example": "Institute of Advanced Membranes: a contract to sign",
+    "enterprise@techmarket.example": "Aquaflow Water Systems: a negotiation waiting for your "
+    "answer, a contract to sign",
+    "computing@techmarket.example": "Pacific Institute of Computing: a second institute",
+    "aerospace@techmarket.example": "Centre for Aerospace and Sports Technology: a third one",
+    "newcomer@techmarket.example": "Kansai Robotics Lab: an institute waiting for verification",
+}
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from contracts import agreements
-from contracts.models import Contract, Side
+from contracts.agreements import service as agreements
+from contracts.agreements.models import Contract
+from contracts.offers.models import Side
 from market.accounts.models import Membership, Organization, OrganizationKind, User
 from market.config import get_settings
 from market.money import Money

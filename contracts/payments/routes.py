@@ -25,20 +25,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from contracts import forms, ledger, payments, states
-from contracts.agreements import can_see, side_of
-from contracts.contract_routes import pdf_response
-from contracts.models import (
+from contracts.agreements.models import Contract
+from contracts.agreements.routes import pdf_response
+from contracts.agreements.service import can_see, side_of
+from contracts.offers import forms
+from contracts.offers.models import Side
+from contracts.payments import ledger, states
+from contracts.payments import service as payments
+from contracts.payments.models import (
     PAID_STATES,
-    Contract,
     LedgerTransaction,
     Payment,
     PaymentMethod,
     PaymentState,
     RefundState,
-    Side,
 )
-from contracts.schemas import ConfirmCardIn
+from contracts.payments.schemas import ConfirmCardIn
 from market.accounts.models import Organization
 from market.accounts.service import require_admin
 from market.actor import Actor

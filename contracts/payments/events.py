@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from contracts import payments
-from contracts.contract_events import ADMINS, _admins, _members
-from contracts.models import Contract, Payment
+from contracts.agreements.events import ADMINS, _admins, _members
+from contracts.agreements.models import Contract
+from contracts.payments import service as payments
+from contracts.payments.models import Payment
 from market.config import get_settings
 from market.money import Money
 from market.notify import notify, render_message

@@ -4,29 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
-import signal
 import sys
-import time
 from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import click
 
+from listings import importer, search
+from market import db, health
+from market.accounts import service as accounts
+from market.app.dev import run_dev
+from market.app.seed import DEMO_PASSWORD, seed_demo
 from market.config import ConfigError, Settings, get_settings
-
-DEMO_PASSWORD = "demo-password-2026"
-# Who each demo login is and what it finds waiting (market/seed.py makes it so).
-DEMO_LOGINS = {
-    "admin@techmarket.example": "administrator: an institute to verify, money owed in the ledger",
-    "institute@techmarket.example": "Institute of Advanced Membranes: a contract to sign",
-    "enterprise@techmarket.example": "Aquaflow Water Systems: a negotiation waiting for your "
-    "answer, a contract to sign",
-    "computing@techmarket.example": "Pacific Institute of Computing: a second institute",
-    "aerospace@techmarket.example": "Centre for Aerospace and Sports Technology: a third one",
-    "newcomer@techmarket.example": "Kansai Robotics Lab: an institute waiting for verification",
-}
+from market.db import close_db, init_db
+from market.errors import DomainError
+from workers.settings import make_worker
 
 
 def fail(reason: str) -> None:
@@ -35,8 +29,6 @@ def fail(reason: str) -> None:
 
 
 def run_async(factory: Callable[[], Awaitable[Any]]) -> Any:
-    from market.errors import DomainError
-
     try:
         return asyncio.run(factory())
     except (ConfigError, DomainError) as exc:
@@ -84,7 +76,7 @@ def serve(host: str, port: int, workers: int, trust_proxy: str) -> None:
     except ConfigError as exc:
         fail(str(exc))
     uvicorn.run(
-        "market.app:create_app",
+        "market.app.asgi:create_app",
         factory=True,
         host=host,
         port=port,
@@ -100,8 +92,6 @@ def serve(host: str, port: int, workers: int, trust_proxy: str) -> None:
 @main.command()
 def worker() -> None:
     """Run the arq worker: outbox events and cron jobs."""
-    from workers.settings import make_worker
-
     s = settings()
 
     async def run() -> None:
@@ -114,9 +104,7 @@ def worker() -> None:
 @main.command()
 def migrate() -> None:
     """Apply the committed migrations."""
-    from market.db import migrate as apply
-
-    run_async(lambda: apply(settings()))
+    run_async(lambda: db.migrate(settings()))
     click.echo("migrations applied")
 
 
@@ -138,9 +126,6 @@ def makemigrations(name: str | None) -> None:
 @click.option("--name", default="Administrator")
 def create_admin(email: str, password: str | None, name: str) -> None:
     """Create a platform administrator."""
-    from market.accounts.service import create_admin as make
-    from market.db import close_db, init_db
-
     if password is None:
         # click reads a terminal without echo, or standard input when there is no terminal.
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -148,7 +133,7 @@ def create_admin(email: str, password: str | None, name: str) -> None:
     async def run() -> None:
         await init_db(settings())
         try:
-            await make(email, password, name)
+            await accounts.create_admin(email, password, name)
         finally:
             await close_db()
 
@@ -162,8 +147,6 @@ def seed(demo: bool) -> None:
     """Load data; `--demo` loads the demo organisations and logins (idempotent)."""
     if not demo:
         fail("say what to seed: --demo")
-    from market.db import close_db, init_db
-    from market.seed import seed_demo
 
     async def run() -> bool:
         await init_db(settings())
@@ -179,9 +162,6 @@ def seed(demo: bool) -> None:
 @main.command()
 def check() -> None:
     """Report whether each service is reachable, with the reason when not."""
-    from market import health
-    from market.db import close_db, init_db
-
     s = settings()
 
     async def run() -> list[health.Check]:
@@ -217,39 +197,10 @@ def check() -> None:
 @click.option("--no-demo", is_flag=True, help="Do not load demo data on first start")
 def dev(port: int, no_demo: bool) -> None:
     """Run the whole marketplace on this machine (web, worker, Meilisearch, Redis, Stripe)."""
-    from market.dev import run_dev
-
     try:
         run_dev(port=port, demo=not no_demo)
     except ConfigError as exc:
         fail(str(exc))
-
-
-def ensure_secret_key(var_dir: Path) -> str:
-    """Generate SECRET_KEY once into var/, so sessions survive restarts of `market dev`."""
-    path = var_dir / "secret_key"
-    if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
-def install_stop_signals() -> None:
-    """Turn SIGTERM into KeyboardInterrupt so one clean-up path stops every child."""
-
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-
-
-def wait_forever(children: list[Any]) -> None:
-    while True:
-        for child in children:
-            if not child.alive():
-                raise RuntimeError(f"{child.name} stopped; its log {child.log_path}")
-        time.sleep(0.5)
 
 
 @main.group("import")
@@ -289,12 +240,6 @@ def import_listings(
     territories: tuple[str, ...],
 ) -> None:
     """Import listings from a CSV or JSONL FILE for an institute, acting as its first owner."""
-    from contextlib import ExitStack
-
-    from listings import importer
-    from market.db import close_db, init_db
-    from market.errors import DomainError
-
     s = settings()
     stack = ExitStack()
     bar: list[Any] = []
@@ -356,11 +301,6 @@ def import_listings(
 @main.command()
 def reindex() -> None:
     """Rebuild the search index from the database and swap it in atomically."""
-    from contextlib import ExitStack
-
-    from listings import search
-    from market.db import close_db, init_db
-
     s = settings()
     stack = ExitStack()
     bar: list[Any] = []
@@ -398,9 +338,6 @@ def search_group() -> None:
 @click.option("--no-repair", is_flag=True, help="Only report the drift")
 def search_check(no_repair: bool) -> None:
     """Compare ids and versions between the database and the index; repair drift."""
-    from listings import search
-    from market.db import close_db, init_db
-
     s = settings()
 
     async def run() -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from contracts.models import Offer, OfferMessage, OfferTerms, Side
+from contracts.offers.models import Offer, OfferMessage, OfferTerms, Side
 from market.accounts.models import Membership, Organization, User
 from market.config import get_settings
 from market.money import Money

@@ -9,11 +9,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from contracts import paging, rights, states
-from contracts.models import LIVE_STATES, Grant, Offer, OfferMessage, OfferState, OfferTerms, Side
-from contracts.schemas import MessageIn, OfferIn, OfferTermsIn
+from contracts.offers import rights, states
+from contracts.offers.models import (
+    LIVE_STATES,
+    Grant,
+    Offer,
+    OfferMessage,
+    OfferState,
+    OfferTerms,
+    Side,
+)
+from contracts.offers.schemas import MessageIn, OfferIn, OfferTermsIn
 from listings.models import Listing, ListingState
-from market import audit, outbox
+from listings.service import get_listing
+from market import audit, outbox, paging
 from market.accounts.models import OrganizationKind
 from market.accounts.service import require_verified
 from market.actor import Actor
@@ -228,8 +237,6 @@ def offer_refusal(actor: Actor, listing: Listing) -> DomainError | None:
 
 
 async def make_offer(actor: Actor, listing_id: str, data: OfferIn) -> Offer:
-    from listings.service import get_listing
-
     if actor.user is None:
         raise NotAuthenticated("Log in first.")
     listing = await get_listing(actor, listing_id)

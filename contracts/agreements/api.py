@@ -8,12 +8,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from contracts import agreements, payments
-from contracts.api import money_json
-from contracts.contract_routes import pdf_response, version_param
-from contracts.models import Contract, Signature
-from contracts.payment_api import payment_json
-from contracts.schemas import CancelIn, ReasonRequiredIn, SignIn
+from contracts.agreements import service as agreements
+from contracts.agreements.models import Contract, Signature
+from contracts.agreements.routes import pdf_response, version_param
+from contracts.agreements.schemas import CancelIn, ReasonRequiredIn, SignIn
+from contracts.offers.api import money_json
+from contracts.payments import service as payments
+from contracts.payments.api import payment_json
 from listings.models import Listing
 from market.accounts.models import Organization
 from market.api import ApiRouter, body, paged

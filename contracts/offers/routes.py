@@ -13,9 +13,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from tortoise.expressions import Q
 
-from contracts import agreements, forms, service, states
-from contracts.models import Offer, OfferState, OfferTerms
-from contracts.schemas import MessageIn, OfferIn, OfferTermsIn, ReasonIn
+from contracts.agreements import service as agreements
+from contracts.offers import forms, service, states
+from contracts.offers.models import Offer, OfferState, OfferTerms
+from contracts.offers.schemas import MessageIn, OfferIn, OfferTermsIn, ReasonIn
 from listings import forms as listing_forms
 from listings import service as listings
 from listings.models import Listing

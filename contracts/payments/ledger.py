@@ -22,7 +22,14 @@ from typing import Any
 
 from tortoise.functions import Sum
 
-from contracts.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Payout, Refund
+from contracts.payments.models import (
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Payment,
+    Payout,
+    Refund,
+)
 from market.accounts.models import Organization
 from market.config import get_settings
 

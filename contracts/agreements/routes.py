@@ -19,10 +19,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from contracts import agreements, forms, payments, rights, service
-from contracts.models import Contract, ContractState, Grant, OfferTerms, Side
-from contracts.routes import HELPERS as OFFER_HELPERS
-from contracts.schemas import ReasonRequiredIn, SignIn
+from contracts.agreements import service as agreements
+from contracts.agreements.models import Contract, ContractState
+from contracts.agreements.schemas import ReasonRequiredIn, SignIn
+from contracts.offers import forms, rights, service
+from contracts.offers.models import Grant, OfferTerms, Side
+from contracts.offers.routes import HELPERS as OFFER_HELPERS
+from contracts.payments import service as payments
 from market.accounts.service import require_admin
 from market.actor import Actor
 from market.errors import DomainError, ValidationFailed, validation_error

@@ -9,9 +9,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from contracts import agreements, service
-from contracts.models import Offer, OfferMessage, OfferTerms
-from contracts.schemas import MessageIn, OfferIn, OfferTermsIn, ReasonIn
+from contracts.agreements import service as agreements
+from contracts.offers import service
+from contracts.offers.models import Offer, OfferMessage, OfferTerms
+from contracts.offers.schemas import MessageIn, OfferIn, OfferTermsIn, ReasonIn
 from listings.models import Listing
 from market.accounts.models import Organization, User
 from market.api import ApiRouter, body, paged

@@ -9,11 +9,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from contracts import ledger, payments
-from contracts.api import money_json
-from contracts.contract_routes import pdf_response
-from contracts.models import LedgerTransaction, Payment, Payout, Refund
-from contracts.schemas import ConfirmCardIn, PaymentIn, PayoutIn, RefundIn, TransferIn
+from contracts.agreements.routes import pdf_response
+from contracts.offers.api import money_json
+from contracts.payments import ledger
+from contracts.payments import service as payments
+from contracts.payments.models import LedgerTransaction, Payment, Payout, Refund
+from contracts.payments.schemas import ConfirmCardIn, PaymentIn, PayoutIn, RefundIn, TransferIn
 from market.accounts.service import require_admin
 from market.api import ApiRouter, body, paged
 from market.validation import object_id

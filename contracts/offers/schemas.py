@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
 
@@ -107,69 +107,3 @@ class ReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     reason: str = Field(default="", max_length=2000)
-
-
-# --- contracts -----------------------------------------------------------------------------
-
-SHA256_HEX = r"^[0-9a-fA-F]{64}$"
-
-
-class SignIn(BaseModel):
-    """A signature: the signer's typed full name and the hash of the exact document they read."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    full_name: str = Field(min_length=3, max_length=200)
-    document_sha256: str = Field(pattern=SHA256_HEX)
-
-
-class ReasonRequiredIn(BaseModel):
-    """An administrator's reason for rejecting a contract or asking for changes: the parties
-    read it, so it must say something."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    reason: str = Field(min_length=3, max_length=2000)
-
-
-class CancelIn(ReasonIn):
-    """Why a party cancels a contract; optional. Its own name for the OpenAPI components."""
-
-
-# --- payments ----------------------------------------------------------------------------
-
-
-class PaymentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    method: Literal["card", "bank_transfer"]
-    # "upfront", or "milestone-<n>" once the contract is active.
-    item: str = Field(default="upfront", pattern=r"^(upfront|milestone-[1-9][0-9]?)$")
-
-
-class ConfirmCardIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    # The PaymentMethod Stripe.js made from the card (confirmCardSetup); never the card itself.
-    payment_method: str = Field(min_length=4, max_length=120, pattern=r"^pm_[A-Za-z0-9_]+$")
-
-
-class TransferIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    reference: str = Field(min_length=2, max_length=64)
-
-
-class RefundIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    amount: Money
-    reason: str = Field(min_length=1, max_length=2000)
-
-
-class PayoutIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    organization: str = Field(min_length=1, max_length=64)
-    amount: Money
-    reference: str = Field(min_length=2, max_length=64)

@@ -4,15 +4,15 @@
 Stripe's tolerance), accepts only the event types we handle, stores the event unique on its
 Stripe id and answers 200; a repeat delivery is acknowledged and changes nothing. After the row
 commits, a worker job gets only its id. The handler re-reads the PaymentIntent from Stripe and
-applies what it says now, so a repeated, late or out-of-order event cannot move a payment
-backwards; the row is marked handled when that is done. Events a job could not handle stay
-unhandled and the reconciliation cron handles them.
+applies what it says now (`service.handle_stripe_event`), so a repeated, late or out-of-order
+event cannot move a payment backwards; the row is marked handled when that is done. Events a
+job could not handle stay unhandled and the reconciliation cron handles them.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import stripe
@@ -20,10 +20,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
 
-from contracts import gateway
-from contracts.models import StripeEvent
+from contracts.payments import gateway
+from contracts.payments.models import StripeEvent
 from market import outbox
 
 log = logging.getLogger(__name__)
@@ -92,29 +91,6 @@ async def store(
         )
     except IntegrityError:
         return None
-
-
-async def handle(row_id: int) -> str:
-    """Apply one stored event, by re-reading its PaymentIntent from Stripe; idempotent."""
-    from contracts import payments
-
-    row = await StripeEvent.get_or_none(id=row_id)
-    if row is None:
-        return "missing"
-    if row.handled_at is not None:
-        return "already handled"
-    try:
-        intent = await gateway.retrieve_intent(row.object_id)
-        result = await payments.apply_intent(intent)
-    except Exception as exc:
-        await StripeEvent.filter(id=row_id).update(
-            attempts=F("attempts") + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
-        )
-        raise
-    await StripeEvent.filter(id=row_id, handled_at=None).update(
-        handled_at=datetime.now(UTC), attempts=F("attempts") + 1
-    )
-    return result
 
 
 async def unhandled(before: datetime, limit: int = 200) -> list[int]:

@@ -21,21 +21,19 @@ from uuid import UUID, uuid4
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
-from contracts import documents, paging, rights, states
-from contracts.models import (
+from contracts.agreements import documents, states
+from contracts.agreements.models import (
     Contract,
     ContractDocument,
     ContractState,
     DocumentKind,
-    Grant,
-    Offer,
-    OfferState,
-    OfferTerms,
-    Side,
     Signature,
 )
+from contracts.offers import rights
+from contracts.offers.models import Grant, Offer, OfferState, OfferTerms, Side
 from listings.models import Listing, ListingState
-from market import audit, outbox
+from listings.service import license_listing
+from market import audit, outbox, paging
 from market.accounts.models import Organization
 from market.accounts.service import require_admin, require_verified
 from market.actor import Actor
@@ -554,8 +552,6 @@ async def finalize_signed(contract_id: str) -> Contract | None:
 async def _fix_rights(system: Actor, contract: Contract, terms: OfferTerms) -> bool:
     """Fix the grant of a signed exclusive, sole or assignment contract in the listing's
     rights, and license the listing when nothing is left; returns whether it was licensed."""
-    from listings.service import license_listing
-
     if contract.license_type not in states.FIXED_BY_SIGNING:
         return False
     fixed = await Grant.filter(offer_id=contract.offer_id, basis="accepted").update(basis="signed")  # type: ignore[attr-defined]

@@ -13,13 +13,18 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from contracts import api as contracts_api
-from contracts import contract_api, contract_routes, payment_api, payment_routes, webhooks
-from contracts import routes as contracts_routes
+from contracts.agreements import api as contract_api
+from contracts.agreements import routes as contract_routes
+from contracts.offers import api as contracts_api
+from contracts.offers import routes as contracts_routes
+from contracts.payments import api as payment_api
+from contracts.payments import routes as payment_routes
+from contracts.payments import webhooks
 from listings import api as listings_api
 from listings import import_routes as listings_import_routes
 from listings import media_routes as listings_media_routes
 from listings import routes as listings_routes
+from listings import search
 from listings import search_routes as listings_search_routes
 from listings.search import close_search_clients
 from market import api, notification_routes, outbox, pages
@@ -46,8 +51,6 @@ API_ROUTERS = (
 
 
 async def _apply_search_settings(settings: Settings) -> None:
-    from listings import search
-
     try:
         await asyncio.wait_for(search.apply_settings(settings), timeout=30)
     except Exception as exc:  # best effort: `market reindex` and the drift check apply them too

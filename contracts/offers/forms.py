@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
-from contracts.models import OfferTerms
-from contracts.schemas import MAX_TERM_MONTHS
+from contracts.offers.models import OfferTerms
+from contracts.offers.schemas import MAX_TERM_MONTHS
 from listings import forms as listing_forms
 from listings.models import Listing
 from market.errors import ValidationFailed
