@@ -69,6 +69,8 @@ from market.validation import parse as parse_schema
 log = logging.getLogger(__name__)
 
 EVENT = "listing_import.requested"
+# It publishes what it imports with --submit and an administrator's approval, as review does.
+EVENTS = outbox.declare(EVENT, "listing.published")
 JOB_NAME = "run_listing_import"
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 BATCH_SIZE = 200
@@ -1180,7 +1182,6 @@ async def enqueue_run(import_id: str | UUID) -> bool:
         await pool.aclose()
 
 
-@outbox.handles(EVENT)
 async def start_requested_import(event: OutboxEvent) -> None:
     """Hand the import to its own job (see the module's docstring for why not run it here).
     Enqueueing before this transaction commits is harmless: the import row is already

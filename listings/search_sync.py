@@ -4,10 +4,10 @@
   and licensing — and withdrawn) re-reads the listing's current state and upserts or deletes
   its document. The handler runs in the worker after the change committed (the relay
   enqueues the event only after commit), so a rolled-back change never reaches the index.
-  It only enqueues a Meilisearch task (milliseconds) and never waits for indexing, so the
-  event row lock is held briefly. If Meilisearch is down the handler raises, the event stays
-  unprocessed and arq retries it with back-off; the periodic drift check repairs whatever
-  the retries did not.
+  It only enqueues a Meilisearch task (milliseconds), never waits for indexing, and holds no
+  database lock meanwhile (each handler is its own delivery, outside the event's claim). If
+  Meilisearch is down the handler raises, its delivery stays undone and arq retries it with
+  back-off; the periodic drift check repairs whatever the retries did not.
 - `check_search_drift`: the cron job comparing ids and versions and repairing.
 """
 
@@ -17,7 +17,6 @@ import logging
 from typing import Any
 
 from listings import search
-from market import outbox
 from market.outbox import OutboxEvent
 
 log = logging.getLogger(__name__)
@@ -25,7 +24,6 @@ log = logging.getLogger(__name__)
 LISTING_EVENTS = ("listing.published", "listing.changed", "listing.withdrawn")
 
 
-@outbox.handles(*LISTING_EVENTS)
 async def sync_listing(event: OutboxEvent) -> None:
     """Idempotent: the event only says which listing; the database says what it is now."""
     listing_id = (event.payload or {}).get("listing_id")

@@ -28,6 +28,8 @@ from market.errors import (
 from market.transitions import allowed_actions, transition
 from market.validation import object_id
 
+# Every transition is announced: approval publishes, withdrawal withdraws, the rest change.
+EVENTS = outbox.declare("listing.published", "listing.changed", "listing.withdrawn")
 SUBMISSION_FIELDS = (
     "trl",
     "license_types",

@@ -31,6 +31,7 @@ from market.validation import object_id
 log = logging.getLogger(__name__)
 
 MAIL_EVENT = "notification.created"
+EVENTS = outbox.declare(MAIL_EVENT)
 SUBJECT_MAX = 200
 
 
@@ -128,11 +129,11 @@ async def notify(user: User, subject: str, body: str, *, dedup_key: str, link: s
     return created
 
 
-@outbox.handles(MAIL_EVENT)
 async def mail_notification(event: outbox.OutboxEvent) -> None:
-    """Send one notification's e-mail, once: a failure raises, and the outbox retries it."""
-    # Locked without a join: PostgreSQL refuses FOR UPDATE on the outer join select_related makes.
-    note = await Notification.select_for_update().get_or_none(id=event.payload["notification_id"])
+    """Send one notification's e-mail, once: a failure raises, and the outbox retries it. No
+    row is locked while SMTP answers; the outbox's lease on this delivery keeps a second worker
+    from sending it at the same time, and `emailed_at` keeps a rerun from sending it again."""
+    note = await Notification.get_or_none(id=event.payload["notification_id"])
     if note is None or note.emailed_at is not None:
         return
     user = await User.get(id=note.user_id)  # type: ignore[attr-defined]
@@ -140,7 +141,7 @@ async def mail_notification(event: outbox.OutboxEvent) -> None:
         return
     mail = render_mail(note.subject, note.body, link=note.link, name=user.name)
     await send_mail(user.email, mail.subject, mail.text, html=mail.html)
-    await Notification.filter(id=note.id).update(emailed_at=_now())
+    await Notification.filter(id=note.id, emailed_at=None).update(emailed_at=_now())
 
 
 async def send_mail(to: str, subject: str, body: str, *, html: str | None = None) -> None:

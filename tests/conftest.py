@@ -29,6 +29,7 @@ from tortoise import Tortoise
 from market import outbox
 from market.app import processes
 from market.config import Settings, get_settings
+from workers import handlers
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -119,6 +120,8 @@ async def database(settings: Settings) -> AsyncIterator[None]:
     await migrate(settings)
     await init_db(settings)
     outbox.configure(settings.redis_url, settings.queue_name)
+    # The worker's own handler table, as `market worker` installs it at start-up.
+    handlers.install()
     yield
     await outbox.shutdown()
     await close_db()

@@ -7,16 +7,10 @@ from typing import Any
 from arq import Retry
 from arq.worker import func
 
-import contracts.agreements.events  # noqa: F401  (registers contract generation, signing, mail)
-import contracts.offers.events  # noqa: F401  (registers the offer.* handlers that notify the parties)
-import contracts.payments.events  # noqa: F401  (registers the payment notifications)
 from contracts.agreements import service as agreements
 from contracts.offers import service as offers
 from contracts.payments import service as payments
-from listings import (
-    importer,  # also registers the listing_import.requested handler
-    search_sync,  # registers the listing.* handlers that sync the index
-)
+from listings import importer, search_sync
 from market import outbox
 from market.errors import DomainError
 

@@ -8,10 +8,10 @@ from arq import cron
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
-import market.accounts.events  # noqa: F401  (registers the outbox handlers)
 from market import outbox
 from market.config import Settings, get_settings
 from market.db import close_db, init_db
+from workers import handlers
 from workers.jobs import (
     FUNCTIONS,
     cancel_unsigned_contracts,
@@ -27,6 +27,8 @@ from workers.jobs import (
 
 def worker_settings(settings: Settings | None = None, *, manage_db: bool = True) -> dict[str, Any]:
     settings = settings or get_settings()
+    # At start-up, not on the first event: a declared event type without handlers stops here.
+    handlers.install()
 
     async def startup(ctx: dict[str, Any]) -> None:
         if manage_db:
@@ -75,13 +77,25 @@ def make_worker(settings: Settings | None = None, **overrides: Any) -> Worker:
     return Worker(**options)
 
 
-class WorkerSettings:
-    """For `arq workers.settings.WorkerSettings`; `market worker` runs the same options."""
+def __getattr__(name: str) -> Any:
+    # `arq workers.settings.WorkerSettings` reads the settings when it asks for this, not when
+    # the module is imported: `market` commands import it and must report bad settings
+    # themselves, in one line.
+    if name == "WorkerSettings":
+        options = worker_settings()
+        return type("WorkerSettings", (), {k: options[k] for k in _ARQ_OPTIONS})
+    raise AttributeError(name)
 
-    functions = FUNCTIONS
-    cron_jobs = worker_settings()["cron_jobs"]
-    on_startup = worker_settings()["on_startup"]
-    on_shutdown = worker_settings()["on_shutdown"]
-    redis_settings = RedisSettings.from_dsn(get_settings().redis_url)
-    queue_name = get_settings().queue_name
-    max_tries = outbox.MAX_ATTEMPTS
+
+_ARQ_OPTIONS = (
+    "functions",
+    "cron_jobs",
+    "on_startup",
+    "on_shutdown",
+    "redis_settings",
+    "queue_name",
+    "max_tries",
+    "keep_result",
+    "poll_delay",
+    "handle_signals",
+)

@@ -21,7 +21,7 @@ from market.accounts.models import Membership, Organization, OrganizationKind, U
 from market.config import get_settings
 from market.money import Money
 from market.notify import notify, render_message
-from market.outbox import OutboxEvent, handles
+from market.outbox import OutboxEvent
 
 BOTH = (Side.SELLER.value, Side.BUYER.value)
 ADMINS = "admins"
@@ -30,29 +30,30 @@ ADMINS = "admins"
 # --- the work ------------------------------------------------------------------------------
 
 
-@handles("offer.accepted")
 async def draw_up_contract(event: OutboxEvent) -> None:
     await agreements.generate_contract(event.payload["offer_id"])
 
 
-@handles("contract.changes_requested")
 async def draw_up_new_version(event: OutboxEvent) -> None:
     await agreements.regenerate_contract(event.payload["contract_id"])
 
 
-@handles("contract.approved")
 async def open_for_signing(event: OutboxEvent) -> None:
     await agreements.open_signing(event.payload["contract_id"])
 
 
-@handles("contract.signed")
 async def finish_signed_contract(event: OutboxEvent) -> None:
     await agreements.finalize_signed(event.payload["contract_id"])
 
 
 # --- who is told -----------------------------------------------------------------------------
 
+
 # Event type -> e-mail template under templates/emails (without .txt).
+async def activate_when_nothing_is_owed(event: OutboxEvent) -> None:
+    await agreements.activate_if_nothing_owed(event.payload["contract_id"])
+
+
 TEMPLATES = {
     "contract.submitted": "contract_submitted",
     "contract.changes_requested": "contract_changes_requested",
@@ -106,7 +107,6 @@ def _when(value: str) -> str:
     return datetime.fromisoformat(value).strftime("%Y-%m-%d") if value else ""
 
 
-@handles(*TEMPLATES)
 async def tell_about_contract(event: OutboxEvent) -> None:
     payload = event.payload
     contract = await Contract.get_or_none(id=payload["contract_id"]).select_related(

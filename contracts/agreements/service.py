@@ -46,6 +46,19 @@ from market.validation import object_id, visible_or_404
 log = logging.getLogger(__name__)
 
 # The parties as the agreement names them.
+EVENTS = outbox.declare(
+    "contract.submitted",
+    "contract.approved",
+    "contract.rejected",
+    "contract.changes_requested",
+    "contract.awaiting_signatures",
+    "contract.signature_added",
+    "contract.signed",
+    "contract.awaiting_payment",
+    "contract.cancelled",
+    "contract.signing_reminder",
+    "contract.active",
+)
 DOCUMENT_SIDES = {Side.SELLER.value: "licensor", Side.BUYER.value: "licensee"}
 FULL_NAME_MAX = 200
 
@@ -169,6 +182,32 @@ async def _move(
     moved = await Contract.get(id=contract.id)
     await outbox.emit(event, _event(moved, actor, before=before, **extra))
     return moved
+
+
+# --- the deal is on ----------------------------------------------------------------------------
+
+
+async def activate_contract(actor: Actor, contract_id: Any) -> bool:
+    """A contract awaiting payment becomes active: payments calls this when the upfront fee is
+    paid (in its own unit of work, which this joins), and the worker when none is owed. The
+    move is the system's; the audit entry names the actor whose act led to it. False when the
+    contract is not (or no longer) awaiting payment."""
+    async with unit_of_work():
+        locked = await Contract.select_for_update().get(id=contract_id)
+        if locked.state != ContractState.AWAITING_PAYMENT:
+            return False
+        await _move(actor, locked, "activate", "contract.active", roles={"system"})
+    return True
+
+
+async def activate_if_nothing_owed(contract_id: str) -> bool:
+    """A contract whose upfront fee is zero is active as soon as it awaits payment."""
+    contract = await Contract.get_or_none(id=object_id(contract_id, "contract"))
+    if contract is None or contract.state != ContractState.AWAITING_PAYMENT:
+        return False
+    if contract.amount_due > 0:
+        return False
+    return await activate_contract(Actor.system(), contract.id)
 
 
 # --- drawing up the agreement ------------------------------------------------------------------

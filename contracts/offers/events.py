@@ -16,7 +16,7 @@ from market.accounts.models import Membership, Organization, User
 from market.config import get_settings
 from market.money import Money
 from market.notify import notify, render_message
-from market.outbox import OutboxEvent, handles
+from market.outbox import OutboxEvent
 
 # Event type -> e-mail template under templates/emails (without .txt).
 TEMPLATES = {
@@ -86,7 +86,6 @@ def _when(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
-@handles(*TEMPLATES)
 async def tell_the_parties(event: OutboxEvent) -> None:
     payload = event.payload
     offer = await Offer.get_or_none(id=payload["offer_id"]).select_related(

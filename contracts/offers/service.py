@@ -40,6 +40,17 @@ from market.errors import (
 from market.transitions import allowed_actions, check, transition
 from market.validation import visible_or_404
 
+EVENTS = outbox.declare(
+    "offer.made",
+    "offer.countered",
+    "offer.message",
+    "offer.accepted",
+    "offer.rejected",
+    "offer.withdrawn",
+    "offer.declined",
+    "offer.expired",
+    "offer.expiring",
+)
 SIDE_NAMES = {"seller": "the institute", "buyer": "the buyer"}
 
 

@@ -1,6 +1,6 @@
 """What happens after payment events commit, in the worker: the parties are told (in the app
 and by e-mail, templates/emails/payment_*.txt), with a link to the payment and its receipt;
-a contract that owes nothing up front is activated as soon as it awaits payment."""
+a contract that owes nothing up front is activated by agreements (its own events)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from typing import Any
 
 from contracts.agreements.events import ADMINS, _admins, _members
 from contracts.agreements.models import Contract
-from contracts.payments import service as payments
 from contracts.payments.models import Payment
 from market.config import get_settings
 from market.money import Money
 from market.notify import notify, render_message
-from market.outbox import OutboxEvent, handles
+from market.outbox import OutboxEvent
 
 TEMPLATES = {
     "payment.succeeded": "payment_succeeded",
@@ -29,16 +28,10 @@ RECIPIENTS = {
 }
 
 
-@handles("contract.awaiting_payment")
-async def activate_when_nothing_is_owed(event: OutboxEvent) -> None:
-    await payments.activate_if_nothing_owed(event.payload["contract_id"])
-
-
 def payment_link(payment_id: Any) -> str:
     return f"{get_settings().base_url.rstrip('/')}/payments/{payment_id}"
 
 
-@handles(*TEMPLATES)
 async def tell_about_payment(event: OutboxEvent) -> None:
     payload = event.payload
     payment = await Payment.get_or_none(id=payload["payment_id"])

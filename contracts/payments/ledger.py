@@ -8,9 +8,11 @@ Accounts: cash at Stripe and at the bank (what the platform holds), the platform
 what it owes each institute. A payment of G with fee F: cash +G, fees -F, payable -(G-F).
 A refund reverses its share of both; a payout moves payable back into cash leaving the bank.
 
-The platform fee is `PLATFORM_FEE_PERCENT` of the amount, computed with Decimal and rounded half
-up to the minor unit. Refunds return the fee on the cumulative refunded amount with the same
-rule, so a full refund, whether in one part or many, returns exactly the fee charged.
+The platform fee is the payment's own rate (`Payment.fee_percent`, the `PLATFORM_FEE_PERCENT`
+setting when the payment was created, never today's setting) of the amount, computed with Decimal
+and rounded half up to the minor unit. Refunds return the fee on the cumulative refunded amount
+with the same rule at the same rate, so a full refund, whether in one part or many, returns
+exactly the fee charged, however the setting changed meanwhile.
 """
 
 from __future__ import annotations
@@ -31,16 +33,16 @@ from contracts.payments.models import (
     Refund,
 )
 from market.accounts.models import Organization
-from market.config import get_settings
 
 
 class UnbalancedError(ValueError):
     """A transaction whose entries do not sum to zero: a bug, never written."""
 
 
-def platform_fee(amount: int, percent: Decimal | None = None) -> int:
-    rate = get_settings().platform_fee_percent if percent is None else percent
-    return int((Decimal(amount) * rate / Decimal(100)).quantize(Decimal(1), ROUND_HALF_UP))
+def platform_fee(amount: int, percent: Decimal) -> int:
+    """`percent` of `amount`, rounded half up to the minor unit; for a payment, pass its own
+    `fee_percent`."""
+    return int((Decimal(amount) * percent / Decimal(100)).quantize(Decimal(1), ROUND_HALF_UP))
 
 
 Line = tuple[LedgerAccount, Any, int]  # account, organisation id (payable only), amount
@@ -74,7 +76,7 @@ def cash_account(payment: Payment) -> LedgerAccount:
 
 
 async def post_payment(payment: Payment, seller_id: Any) -> LedgerTransaction:
-    fee = platform_fee(payment.amount)
+    fee = platform_fee(payment.amount, payment.fee_percent)
     return await post(
         f"payment:{payment.id}",
         "payment",
@@ -92,7 +94,10 @@ async def post_payment(payment: Payment, seller_id: Any) -> LedgerTransaction:
 async def post_refund(
     refund: Refund, payment: Payment, seller_id: Any, refunded_before: int
 ) -> LedgerTransaction:
-    fee_back = platform_fee(refunded_before + refund.amount) - platform_fee(refunded_before)
+    # The fee on all refunded so far less the fee returned before, both at the payment's rate.
+    rate = payment.fee_percent
+    fee_so_far = platform_fee(refunded_before + refund.amount, rate)
+    fee_back = fee_so_far - platform_fee(refunded_before, rate)
     return await post(
         f"refund:{refund.id}",
         "refund",

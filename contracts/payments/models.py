@@ -3,6 +3,7 @@ events received."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 
 from tortoise import fields
@@ -27,6 +28,9 @@ class PaymentState(StrEnum):
 
 PAID_STATES = (PaymentState.SUCCEEDED, PaymentState.PARTIALLY_REFUNDED, PaymentState.REFUNDED)
 
+# The decimal places `Payment.fee_percent` keeps (as a royalty's percent does).
+FEE_PERCENT_PLACES = 3
+
 
 class Payment(Model):
     """One amount a contract owes (its upfront fee, or one milestone), paid by one method."""
@@ -39,6 +43,15 @@ class Payment(Model):
     item = fields.CharField(max_length=24)
     amount = fields.BigIntField()
     currency = fields.CharField(max_length=3)
+    # The platform's fee in percent: PLATFORM_FEE_PERCENT when the payment was created, set
+    # explicitly then. The ledger, every refund and the receipt read it here, never today's
+    # setting. (The default only fills rows older than the column.)
+    fee_percent = fields.DecimalField(
+        max_digits=6,
+        decimal_places=FEE_PERCENT_PLACES,
+        default=Decimal(5),
+        description="The platform fee in percent, fixed when the payment was created",
+    )
     method = fields.CharEnumField(PaymentMethod, max_length=16)
     state = fields.CharEnumField(PaymentState, max_length=24, default=PaymentState.PENDING)
     # What the buyer quotes on a bank transfer, and what the receipt carries.

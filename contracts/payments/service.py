@@ -27,18 +27,20 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 
 from contracts.agreements import documents
-from contracts.agreements import states as contract_states
-from contracts.agreements.models import Contract, ContractState
+from contracts.agreements import service as agreements
+from contracts.agreements.models import Contract
 from contracts.agreements.service import can_see, has_authority, side_of
 from contracts.offers.models import OfferTerms, Side
 from contracts.payments import gateway, ledger, states, webhooks
 from contracts.payments.models import (
+    FEE_PERCENT_PLACES,
     PAID_STATES,
     Payment,
     PaymentMethod,
@@ -67,6 +69,14 @@ from market.transitions import check, transition
 from market.validation import object_id, visible_or_404
 
 log = logging.getLogger(__name__)
+
+EVENTS = outbox.declare(
+    "payment.started",
+    "payment.succeeded",
+    "payment.failed",
+    "payment.refunded",
+    "payment.duplicate_charge",
+)
 
 # How long a request may take to create an intent before another may try (same key).
 CREATE_LEASE = timedelta(seconds=30)
@@ -267,6 +277,14 @@ def bank_details(payment: Payment) -> dict[str, str]:
     }
 
 
+def _fee_percent_now() -> Decimal:
+    """The platform fee a payment created now keeps for good: the setting, at the precision
+    its row stores (so what the ledger posts is what the row says)."""
+    return get_settings().platform_fee_percent.quantize(
+        Decimal(1).scaleb(-FEE_PERCENT_PLACES), ROUND_HALF_UP
+    )
+
+
 async def _get_or_create(
     actor: Actor, contract: Contract, owed: Item, method: PaymentMethod
 ) -> Payment:
@@ -282,6 +300,7 @@ async def _get_or_create(
                 item=owed.key,
                 amount=owed.amount,
                 currency=owed.currency,
+                fee_percent=_fee_percent_now(),
                 method=method,
                 reference=reference_for(payment_id),
                 started_by_id=actor.user_id,
@@ -557,48 +576,9 @@ async def mark_paid(actor: Actor, payment: Payment, *, bank_reference: str = "")
         )
         activated = False
         if paid.item == "upfront":
-            activated = await _activate(actor, contract)
+            activated = await agreements.activate_contract(actor, contract.id)
         await outbox.emit("payment.succeeded", _event(paid, actor, activated=activated))
     return True
-
-
-async def _activate(actor: Actor, contract: Contract) -> bool:
-    locked = await Contract.select_for_update().get(id=contract.id)
-    if locked.state != ContractState.AWAITING_PAYMENT:
-        return False
-    before, after = await transition(
-        Contract,
-        locked.id,
-        table=contract_states.CONTRACT,
-        action="activate",
-        roles={"system"},
-        changes={"updated_at": _now()},
-    )
-    await audit.record(
-        actor,
-        "contract.activate",
-        "contract",
-        locked.id,
-        before={"state": before},
-        after={"state": after},
-        organization_id=locked.seller_id,  # type: ignore[attr-defined]
-    )
-    await outbox.emit(
-        "contract.active",
-        {"contract_id": str(locked.id), "offer_id": str(locked.offer_id), "before": before},  # type: ignore[attr-defined]
-    )
-    return True
-
-
-async def activate_if_nothing_owed(contract_id: str) -> bool:
-    """A contract whose upfront fee is zero is active as soon as it awaits payment."""
-    contract = await Contract.get_or_none(id=contract_id)
-    if contract is None or contract.state != ContractState.AWAITING_PAYMENT:
-        return False
-    if contract.amount_due > 0:
-        return False
-    async with unit_of_work():
-        return await _activate(Actor.system(), contract)
 
 
 async def _notice_admins(event: str, payment: Payment, **extra: Any) -> None:
@@ -929,8 +909,9 @@ async def receipt_pdf(actor: Actor, payment_id: str) -> tuple[str, bytes]:
         method="Card" if payment.method == PaymentMethod.CARD else "Bank transfer",
         paid_at=payment.paid_at,
         refunds=[r for r in refunds if r.state == RefundState.SUCCEEDED],
-        fee=ledger.platform_fee(payment.amount),
-        fee_percent=get_settings().platform_fee_percent,
+        # The rate the payment was created with, as the ledger posted it; never today's.
+        fee=ledger.platform_fee(payment.amount, payment.fee_percent),
+        fee_percent=documents.percent(payment.fee_percent).removesuffix("%"),
     )
     pdf = await asyncio.to_thread(documents.to_pdf, html)
     return f"receipt-{payment.reference}.pdf", pdf

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from market.accounts.models import MemberRole, Membership, Organization, OrganizationKind, User
 from market.notify import notify
-from market.outbox import OutboxEvent, handles
+from market.outbox import OutboxEvent
 
 
 async def _owners(org_id: str) -> list[User]:
@@ -14,7 +14,6 @@ async def _owners(org_id: str) -> list[User]:
     return [m.user for m in memberships if m.user.is_active]
 
 
-@handles("organization.registered")
 async def tell_admins_of_new_organization(event: OutboxEvent) -> None:
     org = await Organization.get_or_none(id=event.payload["organization_id"])
     if org is None:
@@ -31,7 +30,6 @@ async def tell_admins_of_new_organization(event: OutboxEvent) -> None:
         )
 
 
-@handles("organization.verified")
 async def tell_owners_verified(event: OutboxEvent) -> None:
     for user in await _owners(event.payload["organization_id"]):
         await notify(
@@ -42,7 +40,6 @@ async def tell_owners_verified(event: OutboxEvent) -> None:
         )
 
 
-@handles("organization.rejected")
 async def tell_owners_rejected(event: OutboxEvent) -> None:
     for user in await _owners(event.payload["organization_id"]):
         await notify(

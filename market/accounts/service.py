@@ -44,6 +44,13 @@ from market.errors import (
 from market.transitions import transition
 from market.validation import object_id
 
+# Verification moves announce the state they reach (`organization.<verification>`).
+EVENTS = outbox.declare(
+    "organization.registered",
+    "organization.verified",
+    "organization.rejected",
+    "organization.pending",
+)
 PLATFORM_NAME = "techmarket platform"
 TOKEN_PREFIX = "tm_"
 BAD_LOGIN = "Wrong e-mail or password."

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -23,6 +22,7 @@ from market.accounts import service
 from market.accounts.models import User
 from market.accounts.schemas import OrganizationIn, RegisterIn
 from market.actor import Actor
+from market.config import ROOT
 from market.db import unit_of_work
 from market.errors import DomainError
 
@@ -44,7 +44,7 @@ ADMIN_EMAIL = "admin@techmarket.example"
 INSTITUTE_EMAIL = "institute@techmarket.example"
 ENTERPRISE_EMAIL = "enterprise@techmarket.example"
 # Real records (see listings/data/SOURCES.md), published by the demo institutes below.
-SAMPLE = Path(__file__).resolve().parent.parent / "listings" / "data" / "sample_records.jsonl"
+SAMPLE = ROOT / "listings" / "data" / "sample_records.jsonl"
 
 DEMO_ORGS = [
     (

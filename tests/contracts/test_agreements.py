@@ -7,25 +7,29 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 
-import contracts.agreements.events  # noqa: F401  (the handlers the worker runs)
 from contracts.agreements import documents, states
 from contracts.agreements import service as agreements
 from contracts.agreements.models import Contract, ContractDocument, ContractState, Signature
+from contracts.offers import service as offers
 from contracts.offers.models import Grant, Offer
+from contracts.offers.schemas import MessageIn
 from contracts.payments import service as payments
 from listings import search
 from listings.models import Listing
 from listings.search import SearchQuery
 from market import outbox
-from market.accounts.models import Organization
+from market.accounts.models import Organization, User
 from market.audit import AuditEntry
-from market.db import unit_of_work
+from market.db import close_db, init_db, migrate, unit_of_work
 from market.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from market.notify import Notification
 from market.outbox import OutboxEvent
@@ -35,6 +39,7 @@ from tests.builders import (
     a_colleague,
     a_contract,
     a_published_listing,
+    a_user,
     a_verified_enterprise,
     a_verified_institute,
     actor_of,
@@ -45,6 +50,7 @@ from tests.builders import (
     run_worker,
     signatories,
 )
+from tests.waiting import eventually
 
 
 def now() -> datetime:
@@ -196,6 +202,68 @@ async def test_the_database_refuses_a_second_contract_for_an_offer() -> None:
                 amount_due=1,
                 currency="USD",
             )
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def database_kind(request, settings, tmp_path) -> AsyncIterator[str]:
+    """The suite's PostgreSQL, or (as `make run` has it) a SQLite file of its own."""
+    if request.param == "postgresql":
+        yield request.param
+        return
+    on_file = settings.model_copy(update={"database_url": f"sqlite://{tmp_path}/market.sqlite3"})
+    await close_db()
+    await migrate(on_file)
+    await init_db(on_file)
+    try:
+        yield request.param
+    finally:
+        await close_db()
+        await init_db(settings)
+
+
+async def test_a_slow_render_holds_no_lock_that_other_writes_wait_for(
+    settings, database_kind
+) -> None:
+    # The render is made to wait for this test; if anything the worker holds while rendering
+    # (a transaction, a row lock, SQLite's one connection) stood in the way of the writes
+    # below, they would wait for the render, the render for them, and the bound would fail
+    # the test: no clock decides it.
+    offer = await an_accepted_offer()
+    other = await an_accepted_offer()
+    event, other_event = await accepted_event(offer), await accepted_event(other)
+    rendering, finish = threading.Event(), threading.Event()
+    real_to_pdf = documents.to_pdf
+    slow_ones: list[str] = []
+
+    def slow_to_pdf(html: str) -> bytes:
+        if not slow_ones:  # the first render (this offer's agreement) is the slow one
+            slow_ones.append(html)
+            rendering.set()
+            if not finish.wait(120):
+                raise AssertionError("the test never let the slow render finish")
+        return real_to_pdf(html)
+
+    with mock.patch.object(documents, "to_pdf", autospec=True, side_effect=slow_to_pdf):
+        job = asyncio.create_task(outbox.process(str(event.id)))
+        try:
+            await eventually(
+                lambda: asyncio.to_thread(rendering.wait, 0.1), what="the slow render to start"
+            )
+            async with asyncio.timeout(60):
+                user, _ = await a_user()  # unrelated rows
+                seller = await actor_of(
+                    await User.get(id=(await Listing.get(id=offer.listing_id)).created_by_id)
+                )
+                await offers.post_message(seller, str(offer.id), MessageIn(body="Drafting now"))
+                # Another event's handlers, contract and all, while this one renders.
+                assert await outbox.process(str(other_event.id)) == "processed"
+            assert not job.done()  # still rendering: the writes did not wait for it
+        finally:
+            finish.set()
+        assert await job == "processed"
+    assert len(slow_ones) == 1
+    assert await Contract.filter(offer_id=offer.id).count() == 1
+    assert await Contract.filter(offer_id=other.id).count() == 1
 
 
 async def test_a_worker_killed_mid_job_leaves_nothing_and_the_rerun_makes_one(
@@ -369,7 +437,7 @@ async def act(action: str, contract: Contract) -> Contract:
             started = await payments.start_payment(buyer, cid, "bank_transfer")
             await payments.confirm_transfer(admin, str(started.payment.id), "BANK-REF-1")
         else:
-            await payments.activate_if_nothing_owed(cid)
+            await agreements.activate_if_nothing_owed(cid)
     else:
         raise AssertionError(action)
     return await Contract.get(id=cid)

@@ -4,16 +4,23 @@ transaction balances, balances come from entries, and each refusal leaves the le
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
 
-import contracts.payments.events  # noqa: F401  (the handlers the worker runs)
+from contracts.agreements.documents import money, pdf_text
 from contracts.agreements.models import Contract
 from contracts.payments import ledger
 from contracts.payments import service as payments
-from contracts.payments.models import LedgerEntry, LedgerTransaction, Payment, Refund
-from market.config import Settings
+from contracts.payments.models import (
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Payment,
+    Refund,
+)
+from market.config import Settings, get_settings
 from market.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from market.money import Money
 from market.notify import Notification
@@ -103,7 +110,7 @@ async def test_a_confirmed_bank_transfer_posts_the_same_entries_once(settings: S
     confirmed = await payments.confirm_transfer(await admin(), str(payment.id), "HSBC 2026/11/0042")
     assert confirmed.state == "succeeded" and confirmed.bank_reference == "HSBC 2026/11/0042"
     assert (await Contract.get(id=contract.id)).state == "active"
-    fee = ledger.platform_fee(payment.amount)
+    fee = ledger.platform_fee(payment.amount, payment.fee_percent)
     assert await ledger.owed_to(contract.seller_id, payment.currency) == payment.amount - fee
     assert (await ledger.account_balances())["cash_bank"][payment.currency] == payment.amount
     before = await snapshot()
@@ -145,7 +152,7 @@ async def test_card_refunds_in_parts_return_the_fee_exactly_and_never_exceed_the
     payment = await a_card_payment(settings)
     contract = await payment.contract
     officer = await admin()
-    fee = ledger.platform_fee(payment.amount)
+    fee = ledger.platform_fee(payment.amount, payment.fee_percent)
     owed = payment.amount - fee
     part = Money(amount=1_234_567, currency=payment.currency)
 
@@ -155,7 +162,7 @@ async def test_card_refunds_in_parts_return_the_fee_exactly_and_never_exceed_the
     assert at_stripe["amount"] == part.amount and at_stripe["payment_intent"] == payment.intent_id
     assert (await Payment.get(id=payment.id)).state == "partially_refunded"
     assert await ledger.unbalanced_transactions() == []
-    fee_back = ledger.platform_fee(part.amount)
+    fee_back = ledger.platform_fee(part.amount, payment.fee_percent)
     assert await ledger.owed_to(contract.seller_id, payment.currency) == owed - (
         part.amount - fee_back
     )
@@ -260,3 +267,103 @@ async def test_a_stranger_sees_no_payment(settings: Settings) -> None:
         await payments.get_payment(stranger, str(payment.id))
     with pytest.raises(NotFound):
         await payments.receipt_pdf(stranger, str(payment.id))
+
+
+# --- the fee rate a payment keeps ------------------------------------------------------------
+
+
+@pytest.fixture
+def fee_rate(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Changes PLATFORM_FEE_PERCENT on the one settings object the services read (get_settings()
+    is cached and shared, so it is patched, never replaced; monkeypatch restores it)."""
+
+    def change(percent: str) -> None:
+        monkeypatch.setattr(get_settings(), "platform_fee_percent", Decimal(percent))
+
+    return change
+
+
+async def fees_posted(key: str) -> int:
+    """What one posted transaction did to the platform's fees: negative takes, positive returns."""
+    amounts = await LedgerEntry.filter(
+        transaction__key=key, account=LedgerAccount.FEES
+    ).values_list("amount", flat=True)
+    return sum(amounts)
+
+
+async def receipt_text(payment: Payment) -> str:
+    _, pdf = await payments.receipt_pdf(await admin(), str(payment.id))
+    return " ".join(pdf_text(pdf).split())
+
+
+async def test_a_payment_keeps_the_fee_rate_it_was_created_with(
+    settings: Settings, fee_rate: Callable[[str], None]
+) -> None:
+    assert get_settings().platform_fee_percent == Decimal(5)
+    payment, contract = await a_bank_transfer()
+    assert payment.fee_percent == Decimal(5)
+    assert (await Payment.get(id=payment.id)).fee_percent == Decimal(5)
+    fee = ledger.platform_fee(payment.amount, Decimal(5))
+    assert fee != ledger.platform_fee(payment.amount, Decimal("12.5"))
+
+    # The rate changes before the money arrives: the payment still posts its own 5%.
+    fee_rate("12.5")
+    officer = await admin()
+    await payments.confirm_transfer(officer, str(payment.id), "BANK-RATE-1")
+    assert await fees_posted(f"payment:{payment.id}") == -fee
+    assert await ledger.owed_to(contract.seller_id, payment.currency) == payment.amount - fee
+    text = await receipt_text(payment)
+    assert f"{money(fee, payment.currency)} (5% rounded half up" in text
+    assert "12.5%" not in text
+
+    # Refunds in parts (the rate changing again midway) each return the fee on the cumulative
+    # amount at 5%, and together exactly the fee charged.
+    parts = [1_234_567, 2_000_001]
+    assert payment.amount > sum(parts)
+    parts.append(payment.amount - sum(parts))
+    refunded, returned = 0, []
+    for n, part in enumerate(parts, start=1):
+        if n == 3:
+            fee_rate("0")
+        refund = await payments.refund_payment(
+            officer, str(payment.id), Money(amount=part, currency=payment.currency), f"Part {n}"
+        )
+        assert refund.state == "succeeded"
+        back = await fees_posted(f"refund:{refund.id}")
+        assert back == ledger.platform_fee(refunded + part, Decimal(5)) - ledger.platform_fee(
+            refunded, Decimal(5)
+        )
+        refunded += part
+        returned.append(back)
+    assert sum(returned) == fee
+    assert (await Payment.get(id=payment.id)).state == "refunded"
+    assert (await ledger.account_balances())["platform_fees"][payment.currency] == 0
+    assert await ledger.owed_to(contract.seller_id, payment.currency) == 0
+    assert await ledger.unbalanced_transactions() == []
+    text = await receipt_text(payment)
+    assert f"{money(fee, payment.currency)} (5% rounded half up" in text
+
+
+async def test_a_payment_created_after_the_rate_changed_uses_the_new_rate(
+    settings: Settings, fee_rate: Callable[[str], None]
+) -> None:
+    fee_rate("2.5")
+    payment, contract = await a_bank_transfer()
+    assert (await Payment.get(id=payment.id)).fee_percent == Decimal("2.5")
+    fee = ledger.platform_fee(payment.amount, Decimal("2.5"))
+    assert fee != ledger.platform_fee(payment.amount, Decimal(5))
+
+    # Changed back before it is paid: the payment keeps the 2.5% it was created with.
+    fee_rate("5")
+    officer = await admin()
+    await payments.confirm_transfer(officer, str(payment.id), "BANK-RATE-2")
+    assert await fees_posted(f"payment:{payment.id}") == -fee
+    assert await ledger.owed_to(contract.seller_id, payment.currency) == payment.amount - fee
+    text = await receipt_text(payment)
+    assert f"{money(fee, payment.currency)} (2.5% rounded half up" in text
+
+    whole = Money(amount=payment.amount, currency=payment.currency)
+    refund = await payments.refund_payment(officer, str(payment.id), whole, "Cancelled deal")
+    assert await fees_posted(f"refund:{refund.id}") == fee
+    assert (await ledger.account_balances())["platform_fees"][payment.currency] == 0
+    assert await ledger.unbalanced_transactions() == []

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-import contracts.payments.events  # noqa: F401  (the handlers the worker runs)
 from contracts.agreements.documents import pdf_text
 from contracts.agreements.models import Contract
 from contracts.payments import ledger
@@ -116,7 +115,7 @@ async def test_a_card_payment_from_intent_to_active_contract(
     assert paid.state == "succeeded" and paid.paid_at is not None
     assert (await Contract.get(id=contract.id)).state == "active"
     await balanced()
-    fee = ledger.platform_fee(paid.amount)
+    fee = ledger.platform_fee(paid.amount, paid.fee_percent)
     assert fee == paid.amount * 5 // 100
     assert await ledger.owed_to(contract.seller_id, paid.currency) == paid.amount - fee
     accounts = await ledger.account_balances()

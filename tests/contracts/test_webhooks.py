@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-import contracts.payments.events  # noqa: F401  (the handlers the worker runs)
 from contracts.payments import ledger, webhooks
 from contracts.payments import service as payments
 from contracts.payments.models import LedgerTransaction, Payment, StripeEvent

@@ -1,0 +1,91 @@
+"""Which handlers react to which outbox event: the one place that says so.
+
+Every event type any module declares (`outbox.declare`) has an entry here; an empty tuple says
+on purpose that nothing reacts (the event is kept for the record). `outbox.install(HANDLERS)`,
+run by the worker at start-up, refuses a table that misses a declared type or names an unknown
+one. Each handler runs as its own delivery (see market/outbox.py): its own transaction, its own
+record of done, its own retries.
+"""
+
+from __future__ import annotations
+
+from contracts.agreements import events as contract_events
+from contracts.agreements import service as agreements
+from contracts.offers import events as offer_events
+from contracts.offers import service as offers
+from contracts.payments import events as payment_events
+from contracts.payments import service as payments
+from listings import importer, search_sync
+from listings import service as listings
+from market import notify, outbox
+from market.accounts import events as account_events
+from market.accounts import service as accounts
+
+# What each module emits, named here so that the check below sees every declaration.
+DECLARED = (
+    accounts.EVENTS
+    | notify.EVENTS
+    | listings.EVENTS
+    | importer.EVENTS
+    | offers.EVENTS
+    | agreements.EVENTS
+    | payments.EVENTS
+)
+
+_tell_offer = offer_events.tell_the_parties
+_tell_contract = contract_events.tell_about_contract
+_tell_payment = payment_events.tell_about_payment
+
+HANDLERS: outbox.Handlers = {
+    # organisations
+    "organization.registered": (account_events.tell_admins_of_new_organization,),
+    "organization.verified": (account_events.tell_owners_verified,),
+    "organization.rejected": (account_events.tell_owners_rejected,),
+    # Asked again after a rejection: it is back in the administrators' verification queue.
+    "organization.pending": (),
+    # e-mail of every in-app notification
+    notify.MAIL_EVENT: (notify.mail_notification,),
+    # listings: the search index follows every change
+    "listing.published": (search_sync.sync_listing,),
+    "listing.changed": (search_sync.sync_listing,),
+    "listing.withdrawn": (search_sync.sync_listing,),
+    importer.EVENT: (importer.start_requested_import,),
+    # offers
+    "offer.made": (_tell_offer,),
+    "offer.countered": (_tell_offer,),
+    "offer.message": (_tell_offer,),
+    "offer.accepted": (_tell_offer, contract_events.draw_up_contract),
+    "offer.rejected": (_tell_offer,),
+    "offer.withdrawn": (_tell_offer,),
+    "offer.declined": (_tell_offer,),
+    "offer.expired": (_tell_offer,),
+    "offer.expiring": (_tell_offer,),
+    # contracts
+    "contract.submitted": (_tell_contract,),
+    "contract.approved": (contract_events.open_for_signing,),
+    "contract.rejected": (_tell_contract,),
+    "contract.changes_requested": (_tell_contract, contract_events.draw_up_new_version),
+    "contract.awaiting_signatures": (_tell_contract,),
+    "contract.signature_added": (_tell_contract,),
+    "contract.signed": (contract_events.finish_signed_contract,),
+    "contract.awaiting_payment": (_tell_contract, contract_events.activate_when_nothing_is_owed),
+    "contract.cancelled": (_tell_contract,),
+    "contract.signing_reminder": (_tell_contract,),
+    "contract.active": (),
+    # payments
+    "payment.started": (),
+    "payment.succeeded": (_tell_payment,),
+    "payment.failed": (_tell_payment,),
+    "payment.refunded": (_tell_payment,),
+    "payment.duplicate_charge": (_tell_payment,),
+}
+
+
+def install() -> None:
+    """Install the table; raises outbox.HandlerTableError when it and the declarations differ."""
+    if set(DECLARED) != outbox.declared():
+        raise outbox.HandlerTableError(
+            "an event type is declared outside the modules this table names: "
+            + ", ".join(sorted(outbox.declared() - set(DECLARED)))
+        )
+    outbox.install(HANDLERS)
