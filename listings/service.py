@@ -25,11 +25,10 @@ from market.errors import (
     ValidationFailed,
     validation_error,
 )
-from market.transitions import allowed_actions, transition
+from market.transitions import Lifecycle, apply, events_of
 from market.validation import object_id
 
-# Every transition is announced: approval publishes, withdrawal withdraws, the rest change.
-EVENTS = outbox.declare("listing.published", "listing.changed", "listing.withdrawn")
+EVENTS = outbox.declare(*events_of(states.LIFECYCLE))
 SUBMISSION_FIELDS = (
     "trl",
     "license_types",
@@ -77,9 +76,23 @@ def roles_on(actor: Actor, listing: Listing) -> set[str]:
     return roles
 
 
+def _announced(listing: Listing, actor: Actor) -> dict[str, Any]:
+    return _event(listing.id, listing.version)
+
+
+LISTING = Lifecycle(
+    "listing",
+    Listing,
+    states.LIFECYCLE,
+    roles=roles_on,
+    payload=_announced,
+    organization=lambda listing, actor: listing.institute_id,  # type: ignore[attr-defined]
+)
+
+
 def actions_for(actor: Actor, listing: Listing) -> list[str]:
     """The buttons a page shows come from the same table the services apply."""
-    return allowed_actions(states.LIFECYCLE, str(listing.state), roles_on(actor, listing))
+    return LISTING.actions(actor, listing)
 
 
 def _require_institute_member(actor: Actor, doing: str) -> None:
@@ -179,7 +192,7 @@ async def update_listing(
         revision = pending
         if direct:
             await _apply(actor, current, direct, action="listing.edited")
-            await outbox.emit("listing.changed", _event(current.id, current.version + 1))
+            await outbox.emit(states.CHANGED, _event(current.id, current.version + 1))
         if substance:
             revision = await _propose(actor, current, substance)
     return await Listing.get(id=listing.id), revision
@@ -235,7 +248,6 @@ async def _move(
     action: str,
     *,
     changes: dict[str, Any] | None = None,
-    event: str = "listing.changed",
     reason: str = "",
 ) -> Listing:
     listing = await _load(listing_id)
@@ -252,29 +264,15 @@ async def _move(
             )
             if problems and str(current.state) in {"draft", "rejected", "withdrawn"}:
                 raise ValidationFailed("The listing is not complete yet.", fields=problems)
-        before, after = await transition(
-            Listing,
+        moved = await apply(
+            LISTING,
             listing.id,
-            table=states.LIFECYCLE,
-            action=action,
-            roles=roles_on(actor, listing),
-            changes={"version": F("version") + 1, "updated_at": _now(), **(changes or {})},
-        )
-        after_state: dict[str, Any] = {"state": after}
-        if reason:
-            after_state["reason"] = reason
-        await audit.record(
+            action,
             actor,
-            f"listing.{action}",
-            "listing",
-            listing.id,
-            before={"state": before},
-            after=after_state,
-            organization_id=listing.institute_id,
-        )  # type: ignore[attr-defined]
-        # Every transition is announced; search and notifications decide what matters to them.
-        await outbox.emit(event, _event(listing.id, listing.version + 1))
-    return await Listing.get(id=listing.id)
+            changes={"version": F("version") + 1, "updated_at": _now(), **(changes or {})},
+            noted={"reason": reason},
+        )
+    return moved.row
 
 
 async def submit_listing(actor: Actor, listing_id: str) -> Listing:
@@ -283,9 +281,7 @@ async def submit_listing(actor: Actor, listing_id: str) -> Listing:
 
 async def approve_listing(actor: Actor, listing_id: str) -> Listing:
     require_admin(actor)
-    return await _move(
-        actor, listing_id, "approve", changes={"published_at": _now()}, event="listing.published"
-    )
+    return await _move(actor, listing_id, "approve", changes={"published_at": _now()})
 
 
 async def reject_listing(actor: Actor, listing_id: str, reason: str) -> Listing:
@@ -302,7 +298,7 @@ async def reject_listing(actor: Actor, listing_id: str, reason: str) -> Listing:
 
 
 async def withdraw_listing(actor: Actor, listing_id: str) -> Listing:
-    return await _move(actor, listing_id, "withdraw", event="listing.withdrawn")
+    return await _move(actor, listing_id, "withdraw")
 
 
 async def license_listing(actor: Actor, listing_id: str) -> Listing:
@@ -334,7 +330,7 @@ async def approve_revision(actor: Actor, revision_id: str) -> Listing:
         await ListingRevision.filter(id=locked.id).update(
             state=RevisionState.APPROVED, decided_at=_now()
         )
-        await outbox.emit("listing.changed", _event(listing.id, listing.version + 1))
+        await outbox.emit(states.CHANGED, _event(listing.id, listing.version + 1))
     return await Listing.get(id=listing.id)
 
 

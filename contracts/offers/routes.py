@@ -24,7 +24,6 @@ from listings.schemas import LICENSE_TYPES
 from market.accounts.models import OrganizationKind
 from market.actor import Actor
 from market.errors import DomainError, Forbidden
-from market.transitions import check
 from market.validation import parse
 from market.web import (
     language,
@@ -240,12 +239,12 @@ async def message(request: Request) -> Response:
 def _refusal(actor: Actor, offer: Offer, action: str) -> DomainError:
     """Why the state table refuses `action` to this actor: not their turn or not a party
     (403), or the offer is past it (409)."""
-    roles = service.roles_on(actor, offer) - {"system"}
+    roles = service.roles_on(actor, offer)
     turn = states.TURN.get(str(offer.state))
     if roles and turn and turn not in roles:
         return Forbidden(f"It is {service.SIDE_NAMES[turn]}'s turn: wait for their answer.")
     try:
-        check(states.OFFER, str(offer.state), action, roles)
+        service.OFFERING.check(actor, offer, action)
     except DomainError as exc:
         return exc
     return Forbidden(f"You cannot {action} this offer.")

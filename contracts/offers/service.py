@@ -37,20 +37,10 @@ from market.errors import (
     ValidationFailed,
     validation_error,
 )
-from market.transitions import allowed_actions, check, transition
+from market.transitions import Lifecycle, allowed_actions, apply, events_of
 from market.validation import visible_or_404
 
-EVENTS = outbox.declare(
-    "offer.made",
-    "offer.countered",
-    "offer.message",
-    "offer.accepted",
-    "offer.rejected",
-    "offer.withdrawn",
-    "offer.declined",
-    "offer.expired",
-    "offer.expiring",
-)
+EVENTS = outbox.declare("offer.made", "offer.message", "offer.expiring", *events_of(states.OFFER))
 SIDE_NAMES = {"seller": "the institute", "buyer": "the buyer"}
 
 
@@ -86,7 +76,7 @@ def actions_for(actor: Actor, offer: Offer) -> list[str]:
     """The buttons a page shows come from the same table the services apply."""
     if actor.user is None or actor.organization is None:
         return []
-    actions = allowed_actions(states.OFFER, str(offer.state), roles_on(actor, offer) - {"system"})
+    actions = allowed_actions(states.OFFER, str(offer.state), roles_on(actor, offer))
     if is_lapsed(offer):
         actions = [a for a in actions if a not in {"accept", "counter"}]
     if side_of(actor, offer) and str(offer.state) in states.MESSAGING:
@@ -96,6 +86,28 @@ def actions_for(actor: Actor, offer: Offer) -> list[str]:
 
 def can_see(actor: Actor, offer: Offer) -> bool:
     return actor.is_admin or actor.is_system or bool(roles_on(actor, offer))
+
+
+def _trail(offer: Offer, actor: Actor) -> Any:
+    """Whose audit trail a move joins: the acting side's; for the system's moves, the side
+    they concern (a declined offer is the buyer's news, an expired one the institute's)."""
+    if actor.organization_id:
+        return actor.organization_id
+    return offer.buyer_id if offer.state == OfferState.DECLINED else offer.seller_id  # type: ignore[attr-defined]
+
+
+def _event(offer: Offer, actor: Actor, **extra: Any) -> dict[str, Any]:
+    return {
+        "offer_id": str(offer.id),
+        "terms_number": offer.terms_number,
+        "actor_id": actor.user_id,
+        **extra,
+    }
+
+
+OFFERING = Lifecycle(
+    "offer", Offer, states.OFFER, roles=roles_on, payload=_event, organization=_trail
+)
 
 
 async def _load_visible(actor: Actor, offer_id: str) -> Offer:
@@ -203,15 +215,6 @@ def scope_of(terms: OfferTerms | Grant) -> rights.Scope:
 
 async def current_terms(offer: Offer) -> OfferTerms:
     return await OfferTerms.get(offer_id=offer.id, number=offer.terms_number)
-
-
-def _event(offer: Offer, actor: Actor, **extra: Any) -> dict[str, Any]:
-    return {
-        "offer_id": str(offer.id),
-        "terms_number": offer.terms_number,
-        "actor_id": actor.user_id,
-        **extra,
-    }
 
 
 async def _published_listing(listing_id: Any) -> Listing:
@@ -348,19 +351,6 @@ async def counter_offer(actor: Actor, offer_id: str, data: OfferTermsIn) -> Offe
             state=str(locked.state),
         )
         number = locked.terms_number + 1
-        before, after = await transition(
-            Offer,
-            offer.id,
-            table=states.OFFER,
-            action="counter",
-            roles=roles_on(actor, locked),
-            changes={
-                "terms_number": number,
-                "license_type": data.license_type,
-                "expires_at": data.expires_at,
-                "updated_at": _now(),
-            },
-        )
         await OfferTerms.create(
             offer_id=offer.id,
             number=number,
@@ -368,17 +358,22 @@ async def counter_offer(actor: Actor, offer_id: str, data: OfferTermsIn) -> Offe
             author_id=actor.user_id,
             **_terms_columns(data),
         )
-        await audit.record(
-            actor,
-            "offer.counter",
-            "offer",
+        moved = await apply(
+            OFFERING,
             offer.id,
-            before={"state": before, "terms": number - 1},
-            after={"state": after, "terms": number},
+            "counter",
+            actor,
+            changes={
+                "terms_number": number,
+                "license_type": data.license_type,
+                "expires_at": data.expires_at,
+                "updated_at": _now(),
+            },
+            was={"terms": number - 1},
+            noted={"terms": number},
+            announced={"by": side.value},
         )
-        offer = await Offer.get(id=offer.id)
-        await outbox.emit("offer.countered", _event(offer, actor, by=side.value))
-    return offer
+    return moved.row
 
 
 async def accept_offer(actor: Actor, offer_id: str) -> Offer:
@@ -398,18 +393,19 @@ async def accept_offer(actor: Actor, offer_id: str) -> Offer:
             )
         _unchanged(offer, locked)
         # The state first: an offer accepted already must say so, not clash with its own grant.
-        check(states.OFFER, str(locked.state), "accept", roles_on(actor, locked))
+        OFFERING.check(actor, locked, "accept")
         _refuse_if_lapsed(locked, "accepted")
         terms = await current_terms(locked)
         scope = scope_of(terms)
         await _refuse_if_granted(listing, scope, state=str(locked.state))
-        before, after = await transition(
-            Offer,
+        await apply(
+            OFFERING,
             offer.id,
-            table=states.OFFER,
-            action="accept",
-            roles=roles_on(actor, locked),
+            "accept",
+            actor,
             changes={"updated_at": _now()},
+            noted={"terms": locked.terms_number, "grant": scope.describe()},
+            announced={"by": side.value},
         )
         await Grant.create(
             listing_id=listing.id,
@@ -419,15 +415,6 @@ async def accept_offer(actor: Actor, offer_id: str) -> Offer:
             territories=terms.territories,
             fields_of_use=terms.fields_of_use,
         )
-        await audit.record(
-            actor,
-            "offer.accept",
-            "offer",
-            offer.id,
-            before={"state": before},
-            after={"state": after, "terms": locked.terms_number, "grant": scope.describe()},
-        )
-        await outbox.emit("offer.accepted", _event(locked, actor, by=side.value))
         await _decline_conflicting(listing, locked, scope)
     return await Offer.get(id=offer.id)
 
@@ -443,57 +430,39 @@ async def _decline_conflicting(listing: Listing, accepted: Offer, scope: rights.
         if not rights.conflicts(scope_of(await current_terms(other)), scope):
             continue
         reason = f"Another offer was accepted for a conflicting right ({scope.describe()})."
-        before, after = await transition(
-            Offer,
+        await apply(
+            OFFERING,
             other.id,
-            table=states.OFFER,
-            action="decline",
-            roles={"system"},
-            changes={"closed_reason": reason, "updated_at": _now()},
-        )
-        await audit.record(
+            "decline",
             system,
-            "offer.decline",
-            "offer",
-            other.id,
-            before={"state": before},
-            after={"state": after, "because_of": str(accepted.id)},
-            organization_id=other.buyer_id,  # type: ignore[attr-defined]
-        )
-        await outbox.emit(
-            "offer.declined", _event(other, system, because_of=str(accepted.id), reason=reason)
+            changes={"closed_reason": reason, "updated_at": _now()},
+            noted={"because_of": str(accepted.id)},
+            announced={"because_of": str(accepted.id), "reason": reason},
         )
 
 
-async def _close(actor: Actor, offer_id: str, action: str, event: str, reason: str = "") -> Offer:
+async def _close(actor: Actor, offer_id: str, action: str, reason: str = "") -> Offer:
     offer = await _load_visible(actor, offer_id)
     side = _require_party(actor, offer, f"{action} offers")
     async with unit_of_work():
-        locked = await Offer.select_for_update().get(id=offer.id)
-        before, after = await transition(
-            Offer,
+        moved = await apply(
+            OFFERING,
             offer.id,
-            table=states.OFFER,
-            action=action,
-            roles=roles_on(actor, locked),
+            action,
+            actor,
             changes={"closed_reason": reason, "updated_at": _now()},
+            noted={"reason": reason},
+            announced={"by": side.value, "reason": reason},
         )
-        after_state: dict[str, Any] = {"state": after}
-        if reason:
-            after_state["reason"] = reason
-        await audit.record(
-            actor, f"offer.{action}", "offer", offer.id, before={"state": before}, after=after_state
-        )
-        await outbox.emit(event, _event(locked, actor, by=side.value, reason=reason))
-    return await Offer.get(id=offer.id)
+    return moved.row
 
 
 async def reject_offer(actor: Actor, offer_id: str, reason: str = "") -> Offer:
-    return await _close(actor, offer_id, "reject", "offer.rejected", reason.strip()[:2000])
+    return await _close(actor, offer_id, "reject", reason.strip()[:2000])
 
 
 async def withdraw_offer(actor: Actor, offer_id: str) -> Offer:
-    return await _close(actor, offer_id, "withdraw", "offer.withdrawn")
+    return await _close(actor, offer_id, "withdraw")
 
 
 async def post_message(actor: Actor, offer_id: str, data: MessageIn) -> OfferMessage:
@@ -651,24 +620,7 @@ async def expire_due(now: datetime | None = None) -> int:
                 locked = await Offer.select_for_update().get(id=offer_id)
                 if locked.expires_at > now:  # countered meanwhile, with a new expiry
                     continue
-                before, after = await transition(
-                    Offer,
-                    offer_id,
-                    table=states.OFFER,
-                    action="expire",
-                    roles={"system"},
-                    changes={"updated_at": _now()},
-                )
-                await audit.record(
-                    system,
-                    "offer.expire",
-                    "offer",
-                    offer_id,
-                    before={"state": before},
-                    after={"state": after},
-                    organization_id=locked.seller_id,  # type: ignore[attr-defined]
-                )
-                await outbox.emit("offer.expired", _event(locked, system))
+                await apply(OFFERING, offer_id, "expire", system, changes={"updated_at": _now()})
             expired += 1
         except Conflict:
             continue  # answered meanwhile

@@ -9,17 +9,17 @@ counters. The buyer may withdraw while the offer is open; either side may reject
 from market.transitions import rule
 
 OFFER = {
-    ("open", "accept"): rule("accepted", "seller"),
-    ("open", "counter"): rule("countered", "seller"),
-    ("open", "reject"): rule("rejected", "seller", "buyer"),
-    ("open", "withdraw"): rule("withdrawn", "buyer"),
-    ("open", "expire"): rule("expired", "system"),
-    ("open", "decline"): rule("declined", "system"),
-    ("countered", "accept"): rule("accepted", "buyer"),
-    ("countered", "counter"): rule("open", "buyer"),
-    ("countered", "reject"): rule("rejected", "buyer", "seller"),
-    ("countered", "expire"): rule("expired", "system"),
-    ("countered", "decline"): rule("declined", "system"),
+    ("open", "accept"): rule("accepted", "seller", event="offer.accepted"),
+    ("open", "counter"): rule("countered", "seller", event="offer.countered"),
+    ("open", "reject"): rule("rejected", "seller", "buyer", event="offer.rejected"),
+    ("open", "withdraw"): rule("withdrawn", "buyer", event="offer.withdrawn"),
+    ("open", "expire"): rule("expired", "system", event="offer.expired"),
+    ("open", "decline"): rule("declined", "system", event="offer.declined"),
+    ("countered", "accept"): rule("accepted", "buyer", event="offer.accepted"),
+    ("countered", "counter"): rule("open", "buyer", event="offer.countered"),
+    ("countered", "reject"): rule("rejected", "buyer", "seller", event="offer.rejected"),
+    ("countered", "expire"): rule("expired", "system", event="offer.expired"),
+    ("countered", "decline"): rule("declined", "system", event="offer.declined"),
 }
 
 # Whose turn it is in each live state.

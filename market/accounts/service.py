@@ -41,16 +41,10 @@ from market.errors import (
     ValidationFailed,
     validation_error,
 )
-from market.transitions import transition
+from market.transitions import Lifecycle, apply, events_of
 from market.validation import object_id
 
-# Verification moves announce the state they reach (`organization.<verification>`).
-EVENTS = outbox.declare(
-    "organization.registered",
-    "organization.verified",
-    "organization.rejected",
-    "organization.pending",
-)
+EVENTS = outbox.declare("organization.registered", *events_of(states.VERIFICATION))
 PLATFORM_NAME = "techmarket platform"
 TOKEN_PREFIX = "tm_"
 BAD_LOGIN = "Wrong e-mail or password."
@@ -280,13 +274,24 @@ def require_verified(actor: Actor, doing: str) -> Organization:
 # --- administration ---------------------------------------------------------------------
 
 
-def _roles_on(actor: Actor, org_id: str) -> set[str]:
+def roles_on(actor: Actor, org: Organization) -> set[str]:
     roles: set[str] = set()
     if actor.is_admin:
         roles.add("admin")
-    if actor.organization_id == str(org_id) and actor.role == MemberRole.OWNER:
+    if actor.organization_id == str(org.id) and actor.role == MemberRole.OWNER:
         roles.add("owner")
     return roles
+
+
+VERIFYING = Lifecycle(
+    "organization",
+    Organization,
+    states.VERIFICATION,
+    roles=roles_on,
+    payload=lambda org, actor: {"organization_id": str(org.id)},
+    organization=lambda org, actor: org.id,
+    field="verification",
+)
 
 
 async def _move_organization(
@@ -295,28 +300,16 @@ async def _move_organization(
     _require_user(actor)
     org_id = object_id(org_id, "organisation")
     async with unit_of_work():
-        before, after = await transition(
-            Organization,
+        moved = await apply(
+            VERIFYING,
             org_id,
-            table=states.VERIFICATION,
-            action=action,
-            roles=_roles_on(actor, org_id),
-            field="verification",
-            changes={"rejection_reason": reason},
-        )
-        await audit.record(
+            action,
             actor,
-            f"organization.{action}",
-            "organization",
-            org_id,
-            before={"verification": before},
-            after={"verification": after, "reason": reason} if reason else {"verification": after},
-            organization_id=org_id,
+            changes={"rejection_reason": reason},
+            noted={"reason": reason},
+            announced={"reason": reason},
         )
-        await outbox.emit(
-            f"organization.{after}", {"organization_id": str(org_id), "reason": reason}
-        )
-    return await Organization.get(id=org_id)
+    return moved.row
 
 
 async def verify_organization(actor: Actor, org_id: str) -> Organization:
