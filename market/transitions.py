@@ -13,12 +13,14 @@ joins. `apply(lifecycle, id, action, actor)`, inside the caller's unit of work:
 4. writes the audit entry (`<name>.<action>`, the state before and after) and, when the rule
    names one, the outbox event, in the same transaction.
 
-Templates ask `lifecycle.actions(actor, row)` which buttons to show: the same table decides.
+Templates ask `lifecycle.actions(actor, row)` which buttons to show, and a bulk import asks
+`lifecycle.walk(row, steps)` which states its new rows reach: the same table decides.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -78,7 +80,9 @@ class Lifecycle(Generic[M]):
     name: str  # the audit trail's object type, and the prefix of its actions
     model: type[M]
     table: Table
-    roles: Callable[[Actor, M], set[str]]
+    # Who the actor is to the row, and whose audit trail a move joins: plain functions, or
+    # coroutines where the answer lies in another row (a payment's contract).
+    roles: Callable[[Actor, M], set[str] | Awaitable[set[str]]]
     payload: Callable[[M, Actor], dict[str, Any]]
     organization: Callable[[M, Actor], Any]
     field: str = "state"
@@ -87,13 +91,42 @@ class Lifecycle(Generic[M]):
         return str(getattr(row, self.field))
 
     def actions(self, actor: Actor, row: M) -> list[str]:
-        return allowed_actions(self.table, self.state_of(row), self.roles(actor, row))
+        return allowed_actions(self.table, self.state_of(row), self._roles_now(actor, row))
 
     def check(self, actor: Actor, row: M, action: str) -> Rule:
-        return check(self.table, self.state_of(row), action, self.roles(actor, row))
+        return check(self.table, self.state_of(row), action, self._roles_now(actor, row))
+
+    def _roles_now(self, actor: Actor, row: M) -> set[str]:
+        roles = self.roles(actor, row)
+        if inspect.isawaitable(roles):
+            raise TypeError(f"{self.name}: its roles need the database; use `await roles_of`")
+        return roles
+
+    async def roles_of(self, actor: Actor, row: M) -> set[str]:
+        return await _resolved(self.roles(actor, row))
 
     def events(self) -> frozenset[str]:
         return events_of(self.table)
+
+    def walk(self, row: M, steps: Iterable[tuple[str, Actor]]) -> list[Step]:
+        """The moves a row not yet written would make, each checked against the table with
+        the roles of the actor taking it: for writing many new rows at once (an import)
+        exactly where the table, step by step, would have taken them."""
+        state = self.state_of(row)
+        walked = []
+        for action, actor in steps:
+            found = check(self.table, state, action, self._roles_now(actor, row))
+            walked.append(Step(action, actor, state, found))
+            state = found.to
+        return walked
+
+
+@dataclass(frozen=True)
+class Step:
+    action: str
+    actor: Actor
+    before: str
+    rule: Rule
 
 
 @dataclass(frozen=True)
@@ -122,7 +155,7 @@ async def apply(
     if row is None:
         raise NotFound(f"No such {lifecycle.name}.")
     before = lifecycle.state_of(row)
-    found = lifecycle.check(actor, row, action)
+    found = check(lifecycle.table, before, action, await lifecycle.roles_of(actor, row))
     updated = await lifecycle.model.filter(pk=object_id, **{field: before}).update(
         **{field: found.to}, **(changes or {})
     )
@@ -138,44 +171,16 @@ async def apply(
         object_id,
         before={field: before, **_present(was)},
         after={field: found.to, **_present(noted)},
-        organization_id=lifecycle.organization(moved, actor),
+        organization_id=await _resolved(lifecycle.organization(moved, actor)),
     )
     if found.event:
         await outbox.emit(found.event, {**lifecycle.payload(moved, actor), **(announced or {})})
     return Moved(moved, before, found.to)
 
 
-async def transition(
-    model: type[Model],
-    object_id: Any,
-    *,
-    table: Table,
-    action: str,
-    roles: Iterable[str],
-    field: str = "state",
-    changes: dict[str, Any] | None = None,
-) -> tuple[str, str]:
-    """Move one row along the table with a conditional update; returns (before, after). The
-    older half of `apply` (no audit, no event, roles given): only the domains not yet moved to
-    `apply` still call it.
-
-    Must run inside the use case's transaction. The row is locked first (a no-op on SQLite),
-    and the update repeats the expected state so a concurrent winner makes this one fail.
-    """
-    obj = await model.select_for_update().get_or_none(pk=object_id)
-    if obj is None:
-        raise NotFound(f"No such {model.__name__.lower()}.")
-    before = str(getattr(obj, field))
-    found = check(table, before, action, roles)
-    updated = await model.filter(pk=object_id, **{field: before}).update(
-        **{field: found.to}, **(changes or {})
-    )
-    if updated != 1:
-        now = await model.filter(pk=object_id).values_list(field, flat=True)
-        state = str(now[0]) if now else "gone"
-        raise Conflict(f"It changed meanwhile: it is {state} now.", state=state)
-    return before, found.to
-
-
 def _present(facts: dict[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (facts or {}).items() if v not in ("", None)}
+
+
+async def _resolved(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value

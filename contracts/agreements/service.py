@@ -40,24 +40,14 @@ from market.actor import Actor
 from market.config import get_settings
 from market.db import unit_of_work
 from market.errors import Conflict, Forbidden, NotAuthenticated, NotFound, validation_error
-from market.transitions import allowed_actions, check, transition
+from market.transitions import Lifecycle, apply, events_of
 from market.validation import object_id, visible_or_404
 
 log = logging.getLogger(__name__)
 
 # The parties as the agreement names them.
 EVENTS = outbox.declare(
-    "contract.submitted",
-    "contract.approved",
-    "contract.rejected",
-    "contract.changes_requested",
-    "contract.awaiting_signatures",
-    "contract.signature_added",
-    "contract.signed",
-    "contract.awaiting_payment",
-    "contract.cancelled",
-    "contract.signing_reminder",
-    "contract.active",
+    "contract.signature_added", "contract.signing_reminder", *events_of(states.CONTRACT)
 )
 DOCUMENT_SIDES = {Side.SELLER.value: "licensor", Side.BUYER.value: "licensee"}
 FULL_NAME_MAX = 200
@@ -107,9 +97,7 @@ def actions_for(
     """The buttons a page shows come from the same table the services apply."""
     if actor.user is None:
         return []
-    actions = allowed_actions(
-        states.CONTRACT, str(contract.state), roles_on(actor, contract) - {"system"}
-    )
+    actions = CONTRACTING.actions(actor, contract)
     side = side_of(actor, contract)
     if "sign" in actions and side is not None and side.value in (signed_sides or set()):
         actions.remove("sign")
@@ -143,6 +131,17 @@ def _event(contract: Contract, actor: Actor, **extra: Any) -> dict[str, Any]:
     }
 
 
+def _trail(contract: Contract, actor: Actor) -> Any:
+    """Filed under the acting party; under the institute when the system or an administrator
+    acts."""
+    return actor.organization_id if side_of(actor, contract) else contract.seller_id  # type: ignore[attr-defined]
+
+
+CONTRACTING = Lifecycle(
+    "contract", Contract, states.CONTRACT, roles=roles_on, payload=_event, organization=_trail
+)
+
+
 async def _audit(
     actor: Actor,
     action: str,
@@ -150,10 +149,15 @@ async def _audit(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
 ) -> None:
-    # Filed under the institute when the system or an administrator acts.
-    org = actor.organization_id if side_of(actor, contract) else contract.seller_id  # type: ignore[attr-defined]
+    """An entry that is not a move of the table (a document drawn up, a signature, a grant)."""
     await audit.record(
-        actor, action, "contract", contract.id, before=before, after=after, organization_id=org
+        actor,
+        action,
+        "contract",
+        contract.id,
+        before=before,
+        after=after,
+        organization_id=_trail(contract, actor),
     )
 
 
@@ -161,27 +165,21 @@ async def _move(
     actor: Actor,
     contract: Contract,
     action: str,
-    event: str,
     *,
-    roles: set[str] | None = None,
     changes: dict[str, Any] | None = None,
-    **extra: Any,
+    **facts: Any,
 ) -> Contract:
-    """Apply one transition with its audit entry and outbox event; inside a unit of work."""
-    before, after = await transition(
-        Contract,
+    """One move of the table; `facts` go to both its audit entry and its event."""
+    moved = await apply(
+        CONTRACTING,
         contract.id,
-        table=states.CONTRACT,
-        action=action,
-        roles=roles if roles is not None else roles_on(actor, contract),
+        action,
+        actor,
         changes={"updated_at": _now(), **(changes or {})},
+        noted=facts,
+        announced=facts,
     )
-    after_state: dict[str, Any] = {"state": after}
-    after_state.update({k: v for k, v in extra.items() if v not in ("", None)})
-    await _audit(actor, f"contract.{action}", contract, {"state": before}, after_state)
-    moved = await Contract.get(id=contract.id)
-    await outbox.emit(event, _event(moved, actor, before=before, **extra))
-    return moved
+    return moved.row
 
 
 # --- the deal is on ----------------------------------------------------------------------------
@@ -190,13 +188,13 @@ async def _move(
 async def activate_contract(actor: Actor, contract_id: Any) -> bool:
     """A contract awaiting payment becomes active: payments calls this when the upfront fee is
     paid (in its own unit of work, which this joins), and the worker when none is owed. The
-    move is the system's; the audit entry names the actor whose act led to it. False when the
-    contract is not (or no longer) awaiting payment."""
+    move is the system's (the table says so); `because_of` names the user whose act led to it,
+    if one did. False when the contract is not (or no longer) awaiting payment."""
     async with unit_of_work():
         locked = await Contract.select_for_update().get(id=contract_id)
         if locked.state != ContractState.AWAITING_PAYMENT:
             return False
-        await _move(actor, locked, "activate", "contract.active", roles={"system"})
+        await _move(Actor.system(), locked, "activate", because_of=actor.user_id)
     return True
 
 
@@ -318,7 +316,7 @@ async def generate_contract(offer_id: str) -> Contract | None:
             None,
             {"state": ContractState.DRAFTED.value, "document": 1, "sha256": rendered.sha256},
         )
-        contract = await _move(system, contract, "submit", "contract.submitted", roles={"system"})
+        contract = await _move(system, contract, "submit")
     return contract
 
 
@@ -360,8 +358,6 @@ async def regenerate_contract(contract_id: str) -> Contract | None:
             system,
             await Contract.get(id=contract.id),
             "submit",
-            "contract.submitted",
-            roles={"system"},
         )
     return contract
 
@@ -380,7 +376,7 @@ async def approve_contract(actor: Actor, contract_id: str) -> Contract:
     require_admin(actor)
     contract = await _load_visible(actor, contract_id)
     async with unit_of_work():
-        return await _move(actor, contract, "approve", "contract.approved")
+        return await _move(actor, contract, "approve")
 
 
 async def reject_contract(actor: Actor, contract_id: str, reason: str) -> Contract:
@@ -388,9 +384,7 @@ async def reject_contract(actor: Actor, contract_id: str, reason: str) -> Contra
     contract = await _load_visible(actor, contract_id)
     text = _reason(reason, required=True)
     async with unit_of_work():
-        moved = await _move(
-            actor, contract, "reject", "contract.rejected", changes={"reason": text}, reason=text
-        )
+        moved = await _move(actor, contract, "reject", changes={"reason": text}, reason=text)
         await _release_grant(actor, moved)
     return moved
 
@@ -405,7 +399,6 @@ async def request_changes(actor: Actor, contract_id: str, reason: str) -> Contra
             actor,
             contract,
             "request_changes",
-            "contract.changes_requested",
             changes={"reason": text},
             reason=text,
         )
@@ -423,8 +416,6 @@ async def open_signing(contract_id: str) -> Contract | None:
                 system,
                 contract,
                 "open_signing",
-                "contract.awaiting_signatures",
-                roles={"system"},
                 changes={"signing_opened_at": _now()},
             )
         except Conflict:
@@ -456,7 +447,7 @@ async def sign_contract(
     assert actor.user is not None and actor.organization is not None  # by _require_signatory
     async with unit_of_work():
         locked = await Contract.select_for_update().get(id=contract.id)
-        check(states.CONTRACT, str(locked.state), "sign", roles_on(actor, locked))
+        CONTRACTING.check(actor, locked, "sign")
         if seen != locked.document_sha256:
             raise Conflict(
                 "The document changed since you read it (its hash is not the current "
@@ -493,7 +484,6 @@ async def sign_contract(
                 actor,
                 locked,
                 "sign",
-                "contract.signed",
                 changes={"signed_at": _now()},
                 by=side.value,
             )
@@ -579,8 +569,6 @@ async def finalize_signed(contract_id: str) -> Contract | None:
             system,
             locked,
             "request_payment",
-            "contract.awaiting_payment",
-            roles={"system"},
             signed_document=number,
             listing_licensed=listing_closed,
             amount_due=locked.amount_due,
@@ -636,7 +624,6 @@ async def cancel_contract(actor: Actor, contract_id: str, reason: str = "") -> C
             actor,
             contract,
             "cancel",
-            "contract.cancelled",
             changes={"reason": text},
             by=side.value,
             reason=text,
@@ -707,8 +694,6 @@ async def cancel_unsigned(now: datetime | None = None) -> int:
                     system,
                     locked,
                     "lapse",
-                    "contract.cancelled",
-                    roles={"system"},
                     changes={"reason": reason},
                     reason=reason,
                     missing=await _missing_sides(locked),

@@ -13,21 +13,29 @@ completes the pair moves it to "signed" in the same transaction.
 
 from market.transitions import rule
 
+CANCELLED = "contract.cancelled"
+
 CONTRACT = {
-    ("drafted", "submit"): rule("pending_approval", "system"),
-    ("drafted", "cancel"): rule("cancelled", "seller", "buyer"),
-    ("pending_approval", "approve"): rule("approved", "admin"),
-    ("pending_approval", "reject"): rule("rejected", "admin"),
-    ("pending_approval", "request_changes"): rule("drafted", "admin"),
-    ("pending_approval", "cancel"): rule("cancelled", "seller", "buyer"),
-    ("approved", "open_signing"): rule("awaiting_signatures", "system"),
-    ("approved", "cancel"): rule("cancelled", "seller", "buyer"),
-    ("awaiting_signatures", "sign"): rule("signed", "seller", "buyer"),
-    ("awaiting_signatures", "cancel"): rule("cancelled", "seller", "buyer"),
-    ("awaiting_signatures", "lapse"): rule("cancelled", "system"),
-    ("signed", "request_payment"): rule("awaiting_payment", "system"),
+    ("drafted", "submit"): rule("pending_approval", "system", event="contract.submitted"),
+    ("drafted", "cancel"): rule("cancelled", "seller", "buyer", event=CANCELLED),
+    ("pending_approval", "approve"): rule("approved", "admin", event="contract.approved"),
+    ("pending_approval", "reject"): rule("rejected", "admin", event="contract.rejected"),
+    ("pending_approval", "request_changes"): rule(
+        "drafted", "admin", event="contract.changes_requested"
+    ),
+    ("pending_approval", "cancel"): rule("cancelled", "seller", "buyer", event=CANCELLED),
+    ("approved", "open_signing"): rule(
+        "awaiting_signatures", "system", event="contract.awaiting_signatures"
+    ),
+    ("approved", "cancel"): rule("cancelled", "seller", "buyer", event=CANCELLED),
+    ("awaiting_signatures", "sign"): rule("signed", "seller", "buyer", event="contract.signed"),
+    ("awaiting_signatures", "cancel"): rule("cancelled", "seller", "buyer", event=CANCELLED),
+    ("awaiting_signatures", "lapse"): rule("cancelled", "system", event=CANCELLED),
+    ("signed", "request_payment"): rule(
+        "awaiting_payment", "system", event="contract.awaiting_payment"
+    ),
     # The upfront fee paid (or none owed): the deal is on.
-    ("awaiting_payment", "activate"): rule("active", "system"),
+    ("awaiting_payment", "activate"): rule("active", "system", event="contract.active"),
 }
 
 # Membership roles that may sign (and cancel) for an organisation; plain members may not.

@@ -37,7 +37,7 @@ from market.errors import (
     ValidationFailed,
     validation_error,
 )
-from market.transitions import Lifecycle, allowed_actions, apply, events_of
+from market.transitions import Lifecycle, apply, events_of
 from market.validation import visible_or_404
 
 EVENTS = outbox.declare("offer.made", "offer.message", "offer.expiring", *events_of(states.OFFER))
@@ -76,7 +76,7 @@ def actions_for(actor: Actor, offer: Offer) -> list[str]:
     """The buttons a page shows come from the same table the services apply."""
     if actor.user is None or actor.organization is None:
         return []
-    actions = allowed_actions(states.OFFER, str(offer.state), roles_on(actor, offer))
+    actions = OFFERING.actions(actor, offer)
     if is_lapsed(offer):
         actions = [a for a in actions if a not in {"accept", "counter"}]
     if side_of(actor, offer) and str(offer.state) in states.MESSAGING:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.agreements.events import ADMINS, _admins, _members
-from contracts.agreements.models import Contract
+from contracts.agreements.models import Contract, ContractState
 from contracts.payments.models import Payment
 from market.config import get_settings
 from market.money import Money
@@ -53,7 +53,8 @@ async def tell_about_payment(event: OutboxEvent) -> None:
             amount=int(payload.get("refunded") or 0), currency=payment.currency
         ).format(),
         "message": payload.get("message", ""),
-        "activated": bool(payload.get("activated")),
+        # The database, not the event: an upfront payment's contract is active by now.
+        "activated": payment.item == "upfront" and contract.state == ContractState.ACTIVE,
         "receipt": f"{link}/receipt.pdf",
         "link": link,
     }

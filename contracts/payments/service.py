@@ -23,6 +23,7 @@ confirms the money arrived with the bank's reference, which posts the same ledge
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from dataclasses import dataclass, field
@@ -65,18 +66,12 @@ from market.errors import (
     validation_error,
 )
 from market.money import MAX_MINOR_UNITS, Money
-from market.transitions import check, transition
+from market.transitions import Lifecycle, apply, events_of
 from market.validation import object_id, visible_or_404
 
 log = logging.getLogger(__name__)
 
-EVENTS = outbox.declare(
-    "payment.started",
-    "payment.succeeded",
-    "payment.failed",
-    "payment.refunded",
-    "payment.duplicate_charge",
-)
+EVENTS = outbox.declare("payment.started", "payment.duplicate_charge", *events_of(states.PAYMENT))
 
 # How long a request may take to create an intent before another may try (same key).
 CREATE_LEASE = timedelta(seconds=30)
@@ -149,17 +144,55 @@ async def _audit(
     )
 
 
+async def roles_on(actor: Actor, payment: Payment) -> set[str]:
+    roles: set[str] = set()
+    if actor.is_system:
+        roles.add("system")
+    if actor.is_admin:
+        roles.add("admin")
+    contract = await Contract.get(id=payment.contract_id)  # type: ignore[attr-defined]
+    if side_of(actor, contract) == Side.BUYER and has_authority(actor):
+        roles.add("buyer")
+    return roles
+
+
+async def _buyer_of(payment: Payment, actor: Actor) -> Any:
+    """Payments are filed under the buying organisation."""
+    return (await Contract.get(id=payment.contract_id)).buyer_id  # type: ignore[attr-defined]
+
+
+PAYING = Lifecycle(
+    "payment", Payment, states.PAYMENT, roles=roles_on, payload=_event, organization=_buyer_of
+)
+REFUNDING = Lifecycle(
+    "refund",
+    Refund,
+    states.REFUND,
+    roles=lambda actor, refund: {"system"} if actor.is_system else set(),
+    payload=lambda refund, actor: {"refund_id": str(refund.id)},
+    organization=lambda refund, actor: None,
+)
+
+
 async def _move(
-    actor: Actor, payment: Payment, action: str, roles: set[str], **changes: Any
-) -> tuple[str, str]:
-    return await transition(
-        Payment,
+    actor: Actor,
+    payment: Payment,
+    action: str,
+    *,
+    noted: dict[str, Any] | None = None,
+    announced: dict[str, Any] | None = None,
+    **changes: Any,
+) -> Payment:
+    moved = await apply(
+        PAYING,
         payment.id,
-        table=states.PAYMENT,
-        action=action,
-        roles=roles,
+        action,
+        actor,
         changes={"updated_at": _now(), **changes},
+        noted=noted,
+        announced=announced,
     )
+    return moved.row
 
 
 # --- what is owed --------------------------------------------------------------------------------
@@ -339,21 +372,25 @@ async def _switch_method(actor: Actor, payment: Payment, method: PaymentMethod) 
                 )
             )
     contract = await Contract.get(id=payment.contract_id)  # type: ignore[attr-defined]
+    switched = {
+        "method": method,
+        "intent_id": None,
+        "attempt": F("attempt") + (1 if payment.intent_id else 0),
+        "failure_message": "",
+        "updated_at": _now(),
+    }
     async with unit_of_work():
-        updated = await Payment.filter(
-            id=payment.id,
-            state__in=[PaymentState.PENDING, PaymentState.FAILED],
-            intent_id=payment.intent_id,
-        ).update(
-            method=method,
-            intent_id=None,
-            attempt=F("attempt") + (1 if payment.intent_id else 0),
-            state=PaymentState.PENDING,
-            failure_message="",
-            updated_at=_now(),
-        )
-        if updated != 1:
+        locked = await Payment.select_for_update().get(id=payment.id)
+        if locked.intent_id != payment.intent_id or locked.state not in (
+            PaymentState.PENDING,
+            PaymentState.FAILED,
+        ):
             raise Conflict("The payment changed meanwhile; reload and try again.")
+        if locked.state == PaymentState.FAILED:
+            # A declined card tried again another way: back to pending, by the table.
+            await _move(actor, locked, "retry", noted={"method": str(method)}, **switched)
+        else:
+            await Payment.filter(id=payment.id).update(**switched)
         await _audit(actor, "payment.method_changed", payment, contract, method=str(method))
     return await Payment.get(id=payment.id)
 
@@ -523,12 +560,11 @@ async def _try(actor: Actor, payment: Payment, action: str, *from_states: Paymen
         locked = await Payment.select_for_update().get(id=payment.id)
         if locked.state not in from_states:
             return f"already {locked.state}"
-        await _move(actor, locked, action, {"system"})
+        await _move(actor, locked, action)
     return action
 
 
 async def mark_failed(payment: Payment, message: str, intent_id: str) -> str:
-    contract = await Contract.get(id=payment.contract_id)  # type: ignore[attr-defined]
     system = Actor.system()
     async with unit_of_work():
         locked = await Payment.select_for_update().get(id=payment.id)
@@ -536,11 +572,13 @@ async def mark_failed(payment: Payment, message: str, intent_id: str) -> str:
             return f"already {locked.state}"
         if locked.intent_id != intent_id:
             return "retired intent"
-        await _move(system, locked, "fail", {"system"}, failure_message=message[:500])
-        await _audit(system, "payment.failed", locked, contract, message=message[:500])
-        await outbox.emit(
-            "payment.failed",
-            _event(locked, system, message=message[:500], attempt=locked.attempt),
+        await _move(
+            system,
+            locked,
+            "fail",
+            noted={"message": message[:500]},
+            announced={"message": message[:500], "attempt": locked.attempt},
+            failure_message=message[:500],
         )
     return "failed"
 
@@ -551,33 +589,23 @@ async def mark_paid(actor: Actor, payment: Payment, *, bank_reference: str = "")
     transfer = bool(bank_reference)
     async with unit_of_work():
         locked = await Payment.select_for_update().get(id=payment.id)
-        if transfer:
-            if locked.method != PaymentMethod.BANK_TRANSFER:
-                raise Conflict(
-                    "This payment is by card; Stripe confirms it.", state=str(locked.state)
-                )
-            check(states.PAYMENT, str(locked.state), "confirm_transfer", {"admin"})
-        elif locked.state in PAID_STATES:
+        if transfer and locked.method != PaymentMethod.BANK_TRANSFER:
+            raise Conflict("This payment is by card; Stripe confirms it.", state=str(locked.state))
+        if not transfer and locked.state in PAID_STATES:
             return False
         changes: dict[str, Any] = {"paid_at": _now(), "failure_message": ""}
         if transfer:
             changes.update(bank_reference=bank_reference, confirmed_by_id=actor.user_id)
-        await _move(
+        paid = await _move(
             actor,
             locked,
             "confirm_transfer" if transfer else "succeed",
-            {"admin"} if transfer else {"system"},
+            noted={"bank_reference": bank_reference},
             **changes,
         )
-        paid = await Payment.get(id=locked.id)
         await ledger.post_payment(paid, contract.seller_id)  # type: ignore[attr-defined]
-        await _audit(
-            actor, "payment.succeeded", paid, contract, bank_reference=bank_reference or None
-        )
-        activated = False
         if paid.item == "upfront":
-            activated = await agreements.activate_contract(actor, contract.id)
-        await outbox.emit("payment.succeeded", _event(paid, actor, activated=activated))
+            await agreements.activate_contract(actor, contract.id)
     return True
 
 
@@ -674,9 +702,15 @@ async def send_refund(refund_id: Any) -> Refund:
             )
         except gateway.StripeError as exc:
             if getattr(exc, "http_status", None) and exc.http_status < 500:  # type: ignore[operator]
-                await Refund.filter(id=refund.id, state=RefundState.PENDING).update(
-                    state=RefundState.FAILED, failure_message=str(exc.user_message or exc)[:500]
-                )
+                with contextlib.suppress(Conflict):  # another run recorded it first
+                    async with unit_of_work():
+                        await apply(
+                            REFUNDING,
+                            refund.id,
+                            "fail",
+                            Actor.system(),
+                            changes={"failure_message": str(exc.user_message or exc)[:500]},
+                        )
                 raise Conflict(f"Stripe refused the refund: {exc.user_message or exc}") from exc
             raise PaymentUnavailable(
                 "Stripe could not be reached; the refund is recorded and will be retried."
@@ -693,25 +727,19 @@ async def _finish_refund(refund: Refund, stripe_id: str | None) -> None:
         current = await Refund.select_for_update().get(id=refund.id)
         if current.state != RefundState.PENDING:
             return
+        system = Actor.system()
         before = await refunded_total(payment.id, RefundState.SUCCEEDED)
-        await Refund.filter(id=refund.id).update(
-            state=RefundState.SUCCEEDED, stripe_refund_id=stripe_id
+        await apply(
+            REFUNDING, refund.id, "succeed", system, changes={"stripe_refund_id": stripe_id}
         )
         await ledger.post_refund(current, payment, contract.seller_id, before)  # type: ignore[attr-defined]
         total = before + current.amount
-        action = "refund_all" if total >= payment.amount else "refund_part"
-        await _move(Actor.system(), payment, action, {"admin"})
-        await _audit(
-            Actor.system(),
-            "refund.succeeded",
+        await _move(
+            system,
             payment,
-            contract,
-            amount=current.amount,
-            refunded=total,
-        )
-        await outbox.emit(
-            "payment.refunded",
-            _event(payment, Actor.system(), refund_id=str(current.id), refunded=current.amount),
+            "refund_all" if total >= payment.amount else "refund_part",
+            noted={"refund_id": str(current.id), "amount": current.amount, "refunded": total},
+            announced={"refund_id": str(current.id), "refunded": current.amount},
         )
 
 
