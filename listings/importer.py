@@ -34,7 +34,7 @@ import secrets
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 from uuid import UUID, uuid4
@@ -58,6 +58,7 @@ from market.accounts.models import MemberRole, Membership, Organization, Organiz
 from market.accounts.service import require_admin, require_verified
 from market.actor import Actor
 from market.audit import AuditEntry
+from market.clock import utcnow
 from market.config import get_settings
 from market.db import current_unit_of_work, unit_of_work
 from market.errors import DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed
@@ -144,10 +145,6 @@ class ImportOptions(BaseModel):
     license_types: list[LicenseType] = Field(default_factory=list, max_length=5)
     price_model: PriceModel | None = None
     territories: list[Territory] = Field(default_factory=list, max_length=250)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- permission ---------------------------------------------------------------------------
@@ -732,7 +729,7 @@ async def _write_batch(
         if refs
         else []
     )
-    now = _now()
+    now = utcnow()
     listings: list[Listing] = []
     entries: list[AuditEntry] = []
     announced: dict[str, list[dict[str, Any]]] = {}
@@ -1063,14 +1060,14 @@ async def import_actor(imp: ListingImport) -> Actor:
 
 async def _finish(imp_id: UUID, state: ImportState, error: str = "") -> None:
     await ListingImport.filter(id=imp_id).update(
-        state=state, error=error[:2000], finished_at=_now()
+        state=state, error=error[:2000], finished_at=utcnow()
     )
 
 
 async def mark_failed(import_id: str | UUID, error: str) -> None:
     """For the job's last attempt: leave the reason visible instead of `running` for ever."""
     await ListingImport.filter(id=import_id, state__not=ImportState.DONE).update(
-        state=ImportState.FAILED, error=error[:2000], finished_at=_now()
+        state=ImportState.FAILED, error=error[:2000], finished_at=utcnow()
     )
 
 
@@ -1197,7 +1194,7 @@ async def start_requested_import(event: OutboxEvent) -> None:
 async def requeue_stalled(now: datetime | None = None) -> int:
     """For a cron: enqueue again page imports left queued or running for a while (a Redis
     restart loses its queue). A job still alive keeps its id, so arq refuses the duplicate."""
-    cutoff = (now or _now()) - STALLED_AFTER
+    cutoff = (now or utcnow()) - STALLED_AFTER
     rows = await ListingImport.filter(
         state__in=[ImportState.QUEUED, ImportState.RUNNING], created_at__lt=cutoff
     ).values("id", "options")

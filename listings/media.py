@@ -19,6 +19,7 @@ from market.actor import Actor
 from market.config import get_settings
 from market.db import current_unit_of_work, unit_of_work
 from market.errors import Conflict, Forbidden, NotAuthenticated, NotFound, ValidationFailed
+from market.locks import lock_existing
 from market.validation import object_id
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ async def add_media(
     path = await asyncio.to_thread(_write_file, media_dir(), stored_name, data)
     try:
         async with unit_of_work():
-            current = await Listing.select_for_update().get(id=listing.id)
+            current = await lock_existing(Listing, listing.id)
             _require_changeable(current)
             if await ListingMedia.filter(listing_id=listing.id).count() >= MAX_MEDIA_PER_LISTING:
                 raise _too_many()
@@ -239,7 +240,7 @@ async def remove_media(actor: Actor, listing_id: str, media_id: str) -> None:
         raise NotFound("No such file.")
     path = _path_of(media)
     async with unit_of_work():
-        current = await Listing.select_for_update().get(id=listing.id)
+        current = await lock_existing(Listing, listing.id)
         _require_changeable(current)
         if await ListingMedia.filter(id=media.id).delete() != 1:
             raise NotFound("No such file.")

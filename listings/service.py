@@ -3,7 +3,6 @@ lifecycle table, and read with the visibility rules. Each takes the acting party
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.expressions import F
@@ -16,6 +15,7 @@ from market import audit, outbox
 from market.accounts.models import OrganizationKind
 from market.accounts.service import require_admin, require_verified
 from market.actor import Actor
+from market.clock import utcnow
 from market.db import unit_of_work
 from market.errors import (
     Conflict,
@@ -25,6 +25,7 @@ from market.errors import (
     ValidationFailed,
     validation_error,
 )
+from market.locks import lock_existing
 from market.transitions import Lifecycle, apply, events_of
 from market.validation import object_id
 
@@ -39,10 +40,6 @@ SUBMISSION_FIELDS = (
     "patent_numbers",
 )
 PUBLIC_STATES = {ListingState.PUBLISHED, ListingState.LICENSED}
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def to_columns(data: dict[str, Any]) -> dict[str, Any]:
@@ -66,11 +63,7 @@ def field_value(listing: Listing, name: str) -> Any:
 
 
 def roles_on(actor: Actor, listing: Listing) -> set[str]:
-    roles: set[str] = set()
-    if actor.is_system:
-        roles.add("system")
-    if actor.is_admin:
-        roles.add("admin")
+    roles = actor.standing()
     if actor.organization_id and actor.organization_id == str(listing.institute_id):  # type: ignore[attr-defined]
         roles.add("member")
     return roles
@@ -172,7 +165,7 @@ async def update_listing(
     if not sent:
         raise ValidationFailed("Nothing to change.", fields={"body": "Send at least one field."})
     async with unit_of_work():
-        current = await Listing.select_for_update().get(id=listing.id)
+        current = await lock_existing(Listing, listing.id)
         state = str(current.state)
         pending = await ListingRevision.get_or_none(
             listing_id=listing.id, state=RevisionState.PENDING
@@ -201,7 +194,7 @@ async def update_listing(
 async def _apply(actor: Actor, listing: Listing, changes: dict[str, Any], *, action: str) -> None:
     before = {k: field_value(listing, k) for k in changes}
     await Listing.filter(id=listing.id).update(
-        **to_columns(changes), version=F("version") + 1, updated_at=_now()
+        **to_columns(changes), version=F("version") + 1, updated_at=utcnow()
     )
     await audit.record(
         actor,
@@ -258,7 +251,7 @@ async def _move(
         require_verified(actor, "submit listings")
     async with unit_of_work():
         if action == "submit":
-            current = await Listing.select_for_update().get(id=listing.id)
+            current = await lock_existing(Listing, listing.id)
             problems = submission_problems(
                 {name: field_value(current, name) for name in SUBMISSION_FIELDS}
             )
@@ -269,7 +262,7 @@ async def _move(
             listing.id,
             action,
             actor,
-            changes={"version": F("version") + 1, "updated_at": _now(), **(changes or {})},
+            changes={"version": F("version") + 1, "updated_at": utcnow(), **(changes or {})},
             noted={"reason": reason},
         )
     return moved.row
@@ -281,7 +274,7 @@ async def submit_listing(actor: Actor, listing_id: str) -> Listing:
 
 async def approve_listing(actor: Actor, listing_id: str) -> Listing:
     require_admin(actor)
-    return await _move(actor, listing_id, "approve", changes={"published_at": _now()})
+    return await _move(actor, listing_id, "approve", changes={"published_at": utcnow()})
 
 
 async def reject_listing(actor: Actor, listing_id: str, reason: str) -> Listing:
@@ -320,15 +313,16 @@ async def approve_revision(actor: Actor, revision_id: str) -> Listing:
     require_admin(actor)
     revision = await _load_revision(revision_id)
     async with unit_of_work():
-        locked = await ListingRevision.select_for_update().get(id=revision.id)
+        # The listing first, then its revision (market.locks.ORDER).
+        listing = await lock_existing(Listing, revision.listing_id)  # type: ignore[attr-defined]
+        locked = await lock_existing(ListingRevision, revision.id)
         if locked.state != RevisionState.PENDING:
             raise Conflict(f"The revision is already {locked.state}.", state=str(locked.state))
-        listing = await Listing.select_for_update().get(id=locked.listing_id)  # type: ignore[attr-defined]
         if listing.state != ListingState.PUBLISHED:
             raise Conflict("The listing is no longer published.", state=str(listing.state))
         await _apply(actor, listing, locked.changes, action="listing.revision_approved")
         await ListingRevision.filter(id=locked.id).update(
-            state=RevisionState.APPROVED, decided_at=_now()
+            state=RevisionState.APPROVED, decided_at=utcnow()
         )
         await outbox.emit(states.CHANGED, _event(listing.id, listing.version + 1))
     return await Listing.get(id=listing.id)
@@ -341,7 +335,7 @@ async def reject_revision(actor: Actor, revision_id: str, reason: str) -> Listin
     revision = await _load_revision(revision_id)
     async with unit_of_work():
         updated = await ListingRevision.filter(id=revision.id, state=RevisionState.PENDING).update(
-            state=RevisionState.REJECTED, reason=reason.strip(), decided_at=_now()
+            state=RevisionState.REJECTED, reason=reason.strip(), decided_at=utcnow()
         )
         if updated != 1:
             current = await ListingRevision.get(id=revision.id)

@@ -40,6 +40,13 @@ class Actor:
             and self.organization.kind == OrganizationKind.PLATFORM
         )
 
+    def standing(self) -> set[str]:
+        """The roles an actor holds on every row of every lifecycle, before any the row gives:
+        "system" for the system, "admin" for a platform administrator."""
+        if self.is_system:
+            return {"system"}
+        return {"admin"} if self.is_admin else set()
+
     @property
     def user_id(self) -> str | None:
         return str(self.user.id) if self.user else None

@@ -68,6 +68,10 @@ class UnitOfWork:
 
     def __init__(self) -> None:
         self.after_commit: list[Callable[[], Awaitable[None]]] = []
+        # (model name, primary key) of every row locked so far, and the highest place in
+        # market.locks.ORDER locked by the use case running now (see market.locks).
+        self.locked: set[tuple[str, str]] = set()
+        self.lock_rank = -1
 
 
 _current: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar(
@@ -87,7 +91,13 @@ async def unit_of_work() -> AsyncIterator[UnitOfWork]:
     """Own the transaction of one use case; nested calls join the outer one."""
     outer = _current.get()
     if outer is not None:
-        yield outer
+        # A use case run inside another's transaction (the demo seed runs many in one) keeps
+        # the lock order of its own; the rows the outer one holds stay held.
+        saved, outer.lock_rank = outer.lock_rank, -1
+        try:
+            yield outer
+        finally:
+            outer.lock_rank = saved
         return
     uow = UnitOfWork()
     token = _current.set(uow)

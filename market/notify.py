@@ -13,7 +13,6 @@ import asyncio
 import logging
 import smtplib
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -23,6 +22,7 @@ from tortoise.models import Model
 
 from market import outbox
 from market.accounts.models import User
+from market.clock import utcnow
 from market.config import ROOT, get_settings
 from market.db import unit_of_work
 from market.errors import NotFound
@@ -141,7 +141,7 @@ async def mail_notification(event: outbox.OutboxEvent) -> None:
         return
     mail = render_mail(note.subject, note.body, link=note.link, name=user.name)
     await send_mail(user.email, mail.subject, mail.text, html=mail.html)
-    await Notification.filter(id=note.id, emailed_at=None).update(emailed_at=_now())
+    await Notification.filter(id=note.id, emailed_at=None).update(emailed_at=utcnow())
 
 
 async def send_mail(to: str, subject: str, body: str, *, html: str | None = None) -> None:
@@ -200,7 +200,7 @@ async def mark_read(user: User, notification_id: str | None = None) -> int:
         if not await query.filter(id=nid).exists():
             raise NotFound("No such notification.")
         query = query.filter(id=nid)
-    return await query.filter(read_at=None).update(read_at=_now())
+    return await query.filter(read_at=None).update(read_at=utcnow())
 
 
 def notification_json(note: Notification) -> dict[str, Any]:
@@ -212,7 +212,3 @@ def notification_json(note: Notification) -> dict[str, Any]:
         "created_at": note.created_at.isoformat(),
         "read_at": note.read_at.isoformat() if note.read_at else None,
     }
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

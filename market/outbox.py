@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -40,7 +40,9 @@ from tortoise import fields
 from tortoise.expressions import F, Q
 from tortoise.models import Model
 
+from market.clock import utcnow
 from market.db import current_unit_of_work, unit_of_work
+from market.locks import lock
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +189,7 @@ class Relay:
             log.warning("outbox relay could not reach Redis: %s", exc)
             await self._drop_pool()
         if enqueued:
-            await OutboxEvent.filter(id__in=enqueued).update(enqueued_at=_now())
+            await OutboxEvent.filter(id__in=enqueued).update(enqueued_at=utcnow())
         return len(enqueued)
 
     async def enqueue_job(self, function: str, *args: Any, job_id: str) -> bool:
@@ -248,7 +250,7 @@ async def sweep(limit: int = 500) -> int:
     """Enqueue events the relay missed; the worker runs this as a cron job."""
     if _relay is None:
         return 0
-    cutoff = _now() - REQUEUE_AFTER
+    cutoff = utcnow() - REQUEUE_AFTER
     pending = (
         await OutboxEvent.filter(processed_at=None, failed_at=None)
         .filter(enqueued_at=None)
@@ -290,7 +292,7 @@ async def process(event_id: str) -> str:
     for delivery in pending:
         handler = by_name.get(delivery.handler)
         if handler is None:  # dropped from the table since the event was claimed
-            await OutboxDelivery.filter(id=delivery.id).update(done_at=_now())
+            await OutboxDelivery.filter(id=delivery.id).update(done_at=utcnow())
             continue
         try:
             if not await _lease(delivery.id):
@@ -307,7 +309,7 @@ async def process(event_id: str) -> str:
             await OutboxDelivery.filter(id=delivery.id, done_at=None).update(leased_until=None)
             raise
         await OutboxDelivery.filter(id=delivery.id).update(
-            done_at=_now(), leased_until=None, attempts=F("attempts") + 1
+            done_at=utcnow(), leased_until=None, attempts=F("attempts") + 1
         )
     return await _settle(event, failures, busy, first_error)
 
@@ -315,7 +317,7 @@ async def process(event_id: str) -> str:
 async def _claim(event_id: str) -> OutboxEvent | None:
     """Lock the event briefly and make sure it has one delivery row per handler."""
     async with unit_of_work():
-        event = await OutboxEvent.select_for_update().get_or_none(id=event_id)
+        event = await lock(OutboxEvent, event_id)
         if event is None or event.processed_at is not None:
             return event
         names = [handler_name(h) for h in handlers_of(event.event_type)]
@@ -327,7 +329,7 @@ async def _claim(event_id: str) -> OutboxEvent | None:
 
 
 async def _lease(delivery_id: int) -> bool:
-    now = _now()
+    now = utcnow()
     taken = (
         await OutboxDelivery.filter(id=delivery_id, done_at=None, failed_at=None)
         .filter(Q(leased_until=None) | Q(leased_until__lt=now))
@@ -341,10 +343,10 @@ async def _settle(
 ) -> str:
     left = await OutboxDelivery.filter(event_id=event.id, done_at=None).count()
     if left == 0:
-        await OutboxEvent.filter(id=event.id, processed_at=None).update(processed_at=_now())
+        await OutboxEvent.filter(id=event.id, processed_at=None).update(processed_at=utcnow())
         return "processed"
     if await OutboxDelivery.filter(event_id=event.id, failed_at__not_isnull=True).exists():
-        await OutboxEvent.filter(id=event.id).update(failed_at=_now())
+        await OutboxEvent.filter(id=event.id).update(failed_at=utcnow())
     if failures:
         raise DeliveryFailed("; ".join(failures)) from first_error
     return f"{busy} handler(s) running elsewhere" if busy else "pending"
@@ -359,7 +361,7 @@ async def _record_delivery_failure(delivery_id: int, exc: Exception) -> None:
         last_error=message,
         leased_until=None,
         # Left visible to administrators rather than retried for ever.
-        failed_at=_now() if attempts >= MAX_ATTEMPTS else None,
+        failed_at=utcnow() if attempts >= MAX_ATTEMPTS else None,
     )
     await OutboxEvent.filter(
         id=delivery.event_id
@@ -376,9 +378,5 @@ async def _record_event_failure(event_id: str, exc: Exception, *, final: bool) -
     await OutboxEvent.filter(id=event_id).update(
         attempts=attempts,
         last_error=f"{type(exc).__name__}: {exc}"[:2000],
-        failed_at=_now() if final or attempts >= MAX_ATTEMPTS else None,
+        failed_at=utcnow() if final or attempts >= MAX_ATTEMPTS else None,
     )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

@@ -29,6 +29,7 @@ from tortoise.models import Model
 from market import audit, outbox
 from market.actor import Actor
 from market.errors import Conflict, Forbidden, NotFound
+from market.locks import lock
 
 M = TypeVar("M", bound=Model)
 
@@ -151,7 +152,7 @@ async def apply(
     the state; `was` and `noted` join the audit entry's "before" and "after" (empty values
     left out), `announced` the event's payload."""
     field = lifecycle.field
-    row = await lifecycle.model.select_for_update().get_or_none(pk=object_id)
+    row = await lock(lifecycle.model, object_id)
     if row is None:
         raise NotFound(f"No such {lifecycle.name}.")
     before = lifecycle.state_of(row)

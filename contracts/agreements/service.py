@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -37,9 +37,11 @@ from market import audit, outbox, paging
 from market.accounts.models import Organization
 from market.accounts.service import require_admin, require_verified
 from market.actor import Actor
+from market.clock import utcnow
 from market.config import get_settings
 from market.db import unit_of_work
 from market.errors import Conflict, Forbidden, NotAuthenticated, NotFound, validation_error
+from market.locks import lock_existing
 from market.transitions import Lifecycle, apply, events_of
 from market.validation import object_id, visible_or_404
 
@@ -51,10 +53,6 @@ EVENTS = outbox.declare(
 )
 DOCUMENT_SIDES = {Side.SELLER.value: "licensor", Side.BUYER.value: "licensee"}
 FULL_NAME_MAX = 200
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- who is who ------------------------------------------------------------------------------
@@ -76,11 +74,7 @@ def has_authority(actor: Actor) -> bool:
 
 
 def roles_on(actor: Actor, contract: Contract) -> set[str]:
-    roles: set[str] = set()
-    if actor.is_system:
-        roles.add("system")
-    if actor.is_admin:
-        roles.add("admin")
+    roles = actor.standing()
     side = side_of(actor, contract)
     if side is not None and has_authority(actor):
         roles.add(side.value)
@@ -175,7 +169,7 @@ async def _move(
         contract.id,
         action,
         actor,
-        changes={"updated_at": _now(), **(changes or {})},
+        changes={"updated_at": utcnow(), **(changes or {})},
         noted=facts,
         announced=facts,
     )
@@ -191,7 +185,7 @@ async def activate_contract(actor: Actor, contract_id: Any) -> bool:
     move is the system's (the table says so); `because_of` names the user whose act led to it,
     if one did. False when the contract is not (or no longer) awaiting payment."""
     async with unit_of_work():
-        locked = await Contract.select_for_update().get(id=contract_id)
+        locked = await lock_existing(Contract, contract_id)
         if locked.state != ContractState.AWAITING_PAYMENT:
             return False
         await _move(Actor.system(), locked, "activate", because_of=actor.user_id)
@@ -231,7 +225,7 @@ async def agreement_data(
     return documents.AgreementData(
         reference=reference_for(offer.id),
         version=version,
-        date=_now().date(),
+        date=utcnow().date(),
         licensor=_party(seller),
         licensee=_party(buyer),
         listing_title=listing.title,
@@ -284,7 +278,7 @@ async def generate_contract(offer_id: str) -> Contract | None:
     system = Actor.system()
     async with unit_of_work():
         # Generations of one offer queue here; the loser finds the winner's contract.
-        await Offer.select_for_update().get(id=offer.id)
+        await lock_existing(Offer, offer.id)
         existing = await Contract.get_or_none(offer_id=offer.id)
         if existing is not None:
             return existing
@@ -333,7 +327,7 @@ async def regenerate_contract(contract_id: str) -> Contract | None:
     rendered = await _render(documents.render_agreement(data))
     system = Actor.system()
     async with unit_of_work():
-        locked = await Contract.select_for_update().get(id=contract.id)
+        locked = await lock_existing(Contract, contract.id)
         if locked.state != ContractState.DRAFTED or locked.document_number != number - 1:
             return locked  # done by another run meanwhile, or cancelled
         await ContractDocument.create(
@@ -345,7 +339,7 @@ async def regenerate_contract(contract_id: str) -> Contract | None:
             reason=locked.reason,
         )
         await Contract.filter(id=contract.id).update(
-            document_number=number, document_sha256=rendered.sha256, updated_at=_now()
+            document_number=number, document_sha256=rendered.sha256, updated_at=utcnow()
         )
         await _audit(
             system,
@@ -416,7 +410,7 @@ async def open_signing(contract_id: str) -> Contract | None:
                 system,
                 contract,
                 "open_signing",
-                changes={"signing_opened_at": _now()},
+                changes={"signing_opened_at": utcnow()},
             )
         except Conflict:
             return await Contract.get(id=contract.id)  # cancelled, or opened by another run
@@ -446,7 +440,7 @@ async def sign_contract(
     seen = (document_sha256 or "").strip().lower()
     assert actor.user is not None and actor.organization is not None  # by _require_signatory
     async with unit_of_work():
-        locked = await Contract.select_for_update().get(id=contract.id)
+        locked = await lock_existing(Contract, contract.id)
         CONTRACTING.check(actor, locked, "sign")
         if seen != locked.document_sha256:
             raise Conflict(
@@ -484,7 +478,7 @@ async def sign_contract(
                 actor,
                 locked,
                 "sign",
-                changes={"signed_at": _now()},
+                changes={"signed_at": utcnow()},
                 by=side.value,
             )
             await _audit(actor, "contract.signature", locked, None, record)
@@ -550,7 +544,9 @@ async def finalize_signed(contract_id: str) -> Contract | None:
     rendered = await _render(documents.render_signed(data, agreement.html, lines))
     system = Actor.system()
     async with unit_of_work():
-        locked = await Contract.select_for_update().get(id=contract.id)
+        # The listing whose rights the deal may close, before the contract (market.locks.ORDER).
+        await lock_existing(Listing, contract.listing_id)  # type: ignore[attr-defined]
+        locked = await lock_existing(Contract, contract.id)
         if locked.state != ContractState.SIGNED:
             return locked  # finished by another run
         number = locked.document_number + 1
@@ -594,7 +590,7 @@ async def _fix_rights(system: Actor, contract: Contract, terms: OfferTerms) -> b
         )
     scope = rights.Scope.of(terms.license_type, terms.territories, terms.fields_of_use)
     await _audit(system, "contract.grant_fixed", contract, None, {"grant": scope.describe()})
-    listing = await Listing.select_for_update().get(id=contract.listing_id)  # type: ignore[attr-defined]
+    listing = await lock_existing(Listing, contract.listing_id)  # type: ignore[attr-defined]
     if not closes_listing(terms.license_type, scope, listing):
         return False
     if listing.state != ListingState.PUBLISHED:
@@ -646,7 +642,7 @@ async def _missing_sides(contract: Contract) -> list[str]:
 async def remind_unsigned(now: datetime | None = None) -> int:
     """Remind the parties that have not signed, once, `contract_reminder_days` after signing
     opened."""
-    now = now or _now()
+    now = now or utcnow()
     settings = get_settings()
     cutoff = now - timedelta(days=settings.contract_reminder_days)
     due = await Contract.filter(
@@ -675,7 +671,7 @@ async def remind_unsigned(now: datetime | None = None) -> int:
 async def cancel_unsigned(now: datetime | None = None) -> int:
     """Cancel, with notice to both parties, contracts still unsigned `contract_cancel_days`
     after signing opened."""
-    now = now or _now()
+    now = now or utcnow()
     days = get_settings().contract_cancel_days
     cutoff = now - timedelta(days=days)
     due = await Contract.filter(
@@ -687,7 +683,7 @@ async def cancel_unsigned(now: datetime | None = None) -> int:
         reason = f"Not signed by both parties within {days} days of approval."
         try:
             async with unit_of_work():
-                locked = await Contract.select_for_update().get(id=contract.id)
+                locked = await lock_existing(Contract, contract.id)
                 if locked.signing_opened_at is None or locked.signing_opened_at > cutoff:
                     continue
                 moved = await _move(

@@ -239,9 +239,9 @@ async def message(request: Request) -> Response:
 def _refusal(actor: Actor, offer: Offer, action: str) -> DomainError:
     """Why the state table refuses `action` to this actor: not their turn or not a party
     (403), or the offer is past it (409)."""
-    roles = service.roles_on(actor, offer)
+    side = service.side_of(actor, offer)
     turn = states.TURN.get(str(offer.state))
-    if roles and turn and turn not in roles:
+    if side is not None and turn and turn != side.value:
         return Forbidden(f"It is {service.SIDE_NAMES[turn]}'s turn: wait for their answer.")
     try:
         service.OFFERING.check(actor, offer, action)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from contracts.offers import rights, states
@@ -26,6 +26,7 @@ from market import audit, outbox, paging
 from market.accounts.models import OrganizationKind
 from market.accounts.service import require_verified
 from market.actor import Actor
+from market.clock import utcnow
 from market.config import get_settings
 from market.db import unit_of_work
 from market.errors import (
@@ -37,6 +38,7 @@ from market.errors import (
     ValidationFailed,
     validation_error,
 )
+from market.locks import lock_existing
 from market.transitions import Lifecycle, apply, events_of
 from market.validation import visible_or_404
 
@@ -44,17 +46,11 @@ EVENTS = outbox.declare("offer.made", "offer.message", "offer.expiring", *events
 SIDE_NAMES = {"seller": "the institute", "buyer": "the buyer"}
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 # --- who is who ------------------------------------------------------------------------------
 
 
 def roles_on(actor: Actor, offer: Offer) -> set[str]:
-    roles: set[str] = set()
-    if actor.is_system:
-        roles.add("system")
+    roles = actor.standing()
     org = actor.organization_id
     if org and org == str(offer.seller_id):  # type: ignore[attr-defined]
         roles.add("seller")
@@ -129,12 +125,12 @@ async def _check_rate(
     model: type[Any], author_field: str, actor: Actor, limit: int, what: str
 ) -> None:
     window = timedelta(hours=1)
-    since = _now() - window
+    since = utcnow() - window
     recent = model.filter(**{author_field: actor.user_id}, created_at__gte=since)
     count = await recent.count()
     if count >= limit:
         oldest = await recent.order_by("created_at").first()
-        wait = (oldest.created_at + window - _now()).total_seconds() if oldest else 60
+        wait = (oldest.created_at + window - utcnow()).total_seconds() if oldest else 60
         minutes = max(1, int(wait // 60) + 1)
         raise TooManyRequests(
             f"You have sent {limit} {what} in the last hour, the most we allow. "
@@ -299,7 +295,7 @@ async def make_offer(actor: Actor, listing_id: str, data: OfferIn) -> Offer:
 
 def is_lapsed(offer: Offer, now: datetime | None = None) -> bool:
     """Past its expiry time but not yet swept by the expiry job: no longer open to answers."""
-    return offer.state in LIVE_STATES and offer.expires_at <= (now or _now())
+    return offer.state in LIVE_STATES and offer.expires_at <= (now or utcnow())
 
 
 def _refuse_if_lapsed(offer: Offer, doing: str) -> None:
@@ -342,7 +338,7 @@ async def counter_offer(actor: Actor, offer_id: str, data: OfferTermsIn) -> Offe
     await _check_offer_rate(actor)
     async with unit_of_work():
         await _published_listing(listing.id)
-        locked = await Offer.select_for_update().get(id=offer.id)
+        locked = await lock_existing(Offer, offer.id)
         _unchanged(offer, locked)
         _refuse_if_lapsed(locked, "countered")
         await _refuse_if_granted(
@@ -367,7 +363,7 @@ async def counter_offer(actor: Actor, offer_id: str, data: OfferTermsIn) -> Offe
                 "terms_number": number,
                 "license_type": data.license_type,
                 "expires_at": data.expires_at,
-                "updated_at": _now(),
+                "updated_at": utcnow(),
             },
             was={"terms": number - 1},
             noted={"terms": number},
@@ -384,8 +380,8 @@ async def accept_offer(actor: Actor, offer_id: str) -> Offer:
     side = _require_party(actor, offer, "accept offers")
     _require_turn(actor, offer, "accept")
     async with unit_of_work():
-        listing = await Listing.select_for_update().get(id=offer.listing_id)  # type: ignore[attr-defined]
-        locked = await Offer.select_for_update().get(id=offer.id)
+        listing = await lock_existing(Listing, offer.listing_id)  # type: ignore[attr-defined]
+        locked = await lock_existing(Offer, offer.id)
         if listing.state != ListingState.PUBLISHED:
             raise Conflict(
                 f"The listing is {listing.state} now; the offer cannot be accepted.",
@@ -403,7 +399,7 @@ async def accept_offer(actor: Actor, offer_id: str) -> Offer:
             offer.id,
             "accept",
             actor,
-            changes={"updated_at": _now()},
+            changes={"updated_at": utcnow()},
             noted={"terms": locked.terms_number, "grant": scope.describe()},
             announced={"by": side.value},
         )
@@ -435,7 +431,7 @@ async def _decline_conflicting(listing: Listing, accepted: Offer, scope: rights.
             other.id,
             "decline",
             system,
-            changes={"closed_reason": reason, "updated_at": _now()},
+            changes={"closed_reason": reason, "updated_at": utcnow()},
             noted={"because_of": str(accepted.id)},
             announced={"because_of": str(accepted.id), "reason": reason},
         )
@@ -450,7 +446,7 @@ async def _close(actor: Actor, offer_id: str, action: str, reason: str = "") -> 
             offer.id,
             action,
             actor,
-            changes={"closed_reason": reason, "updated_at": _now()},
+            changes={"closed_reason": reason, "updated_at": utcnow()},
             noted={"reason": reason},
             announced={"by": side.value, "reason": reason},
         )
@@ -608,7 +604,7 @@ async def listing_rights_for(listings: Iterable[Listing]) -> dict[str, ListingRi
 
 async def expire_due(now: datetime | None = None) -> int:
     """Expire every live offer past its expiry time; the worker's cron runs this."""
-    now = now or _now()
+    now = now or utcnow()
     system = Actor.system()
     due = await Offer.filter(state__in=LIVE_STATES, expires_at__lte=now).values_list(
         "id", flat=True
@@ -617,10 +613,10 @@ async def expire_due(now: datetime | None = None) -> int:
     for offer_id in due:
         try:
             async with unit_of_work():
-                locked = await Offer.select_for_update().get(id=offer_id)
+                locked = await lock_existing(Offer, offer_id)
                 if locked.expires_at > now:  # countered meanwhile, with a new expiry
                     continue
-                await apply(OFFERING, offer_id, "expire", system, changes={"updated_at": _now()})
+                await apply(OFFERING, offer_id, "expire", system, changes={"updated_at": utcnow()})
             expired += 1
         except Conflict:
             continue  # answered meanwhile
@@ -630,7 +626,7 @@ async def expire_due(now: datetime | None = None) -> int:
 async def remind_due(now: datetime | None = None) -> int:
     """Tell the side whose turn it is that an offer expires within `offer_reminder_hours`;
     once per version of the terms (a counter-offer sets a new expiry and earns a new one)."""
-    now = now or _now()
+    now = now or utcnow()
     horizon = now + timedelta(hours=get_settings().offer_reminder_hours)
     due = await Offer.filter(state__in=LIVE_STATES, expires_at__gt=now, expires_at__lte=horizon)
     reminded = 0

@@ -55,6 +55,7 @@ from market import audit, outbox, paging
 from market.accounts.models import Organization, OrganizationKind
 from market.accounts.service import require_admin, require_verified
 from market.actor import Actor
+from market.clock import utcnow
 from market.config import get_settings
 from market.db import unit_of_work
 from market.errors import (
@@ -65,6 +66,7 @@ from market.errors import (
     NotFound,
     validation_error,
 )
+from market.locks import lock_existing
 from market.money import MAX_MINOR_UNITS, Money
 from market.transitions import Lifecycle, apply, events_of
 from market.validation import object_id, visible_or_404
@@ -86,10 +88,6 @@ class PaymentUnavailable(DomainError):
 
     status = 502
     code = "payment_provider_error"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- who may see and do what -------------------------------------------------------------------
@@ -145,11 +143,7 @@ async def _audit(
 
 
 async def roles_on(actor: Actor, payment: Payment) -> set[str]:
-    roles: set[str] = set()
-    if actor.is_system:
-        roles.add("system")
-    if actor.is_admin:
-        roles.add("admin")
+    roles = actor.standing()
     contract = await Contract.get(id=payment.contract_id)  # type: ignore[attr-defined]
     if side_of(actor, contract) == Side.BUYER and has_authority(actor):
         roles.add("buyer")
@@ -168,7 +162,7 @@ REFUNDING = Lifecycle(
     "refund",
     Refund,
     states.REFUND,
-    roles=lambda actor, refund: {"system"} if actor.is_system else set(),
+    roles=lambda actor, refund: actor.standing(),
     payload=lambda refund, actor: {"refund_id": str(refund.id)},
     organization=lambda refund, actor: None,
 )
@@ -188,7 +182,7 @@ async def _move(
         payment.id,
         action,
         actor,
-        changes={"updated_at": _now(), **changes},
+        changes={"updated_at": utcnow(), **changes},
         noted=noted,
         announced=announced,
     )
@@ -377,10 +371,10 @@ async def _switch_method(actor: Actor, payment: Payment, method: PaymentMethod) 
         "intent_id": None,
         "attempt": F("attempt") + (1 if payment.intent_id else 0),
         "failure_message": "",
-        "updated_at": _now(),
+        "updated_at": utcnow(),
     }
     async with unit_of_work():
-        locked = await Payment.select_for_update().get(id=payment.id)
+        locked = await lock_existing(Payment, payment.id)
         if locked.intent_id != payment.intent_id or locked.state not in (
             PaymentState.PENDING,
             PaymentState.FAILED,
@@ -415,7 +409,7 @@ async def ensure_intent(payment: Payment) -> Any:
         current = await Payment.get(id=payment.id)
         if current.intent_id:
             return await _stripe(gateway.retrieve_intent(current.intent_id))
-        now = _now()
+        now = utcnow()
         claimed = await Payment.filter(
             Q(creating_until=None) | Q(creating_until__lt=now), id=payment.id, intent_id=None
         ).update(creating_until=now + CREATE_LEASE)
@@ -445,7 +439,7 @@ async def _create_intent(payment: Payment) -> Any:
         await Payment.filter(id=payment.id).update(creating_until=None)
         raise
     await Payment.filter(id=payment.id, intent_id=None).update(
-        intent_id=intent["id"], creating_until=None, updated_at=_now()
+        intent_id=intent["id"], creating_until=None, updated_at=utcnow()
     )
     return intent
 
@@ -515,7 +509,7 @@ async def _next_attempt(payment: Payment, intent: Any) -> Any:
             )
         )
     await Payment.filter(id=payment.id, intent_id=intent["id"]).update(
-        intent_id=None, attempt=F("attempt") + 1, updated_at=_now()
+        intent_id=None, attempt=F("attempt") + 1, updated_at=utcnow()
     )
     return await ensure_intent(payment)
 
@@ -557,7 +551,7 @@ async def apply_intent(intent: Any, *, may_succeed: bool = True) -> str:
 
 async def _try(actor: Actor, payment: Payment, action: str, *from_states: PaymentState) -> str:
     async with unit_of_work():
-        locked = await Payment.select_for_update().get(id=payment.id)
+        locked = await lock_existing(Payment, payment.id)
         if locked.state not in from_states:
             return f"already {locked.state}"
         await _move(actor, locked, action)
@@ -567,7 +561,7 @@ async def _try(actor: Actor, payment: Payment, action: str, *from_states: Paymen
 async def mark_failed(payment: Payment, message: str, intent_id: str) -> str:
     system = Actor.system()
     async with unit_of_work():
-        locked = await Payment.select_for_update().get(id=payment.id)
+        locked = await lock_existing(Payment, payment.id)
         if locked.state not in (PaymentState.PENDING, PaymentState.PROCESSING):
             return f"already {locked.state}"
         if locked.intent_id != intent_id:
@@ -588,12 +582,14 @@ async def mark_paid(actor: Actor, payment: Payment, *, bank_reference: str = "")
     contract = await Contract.get(id=payment.contract_id)  # type: ignore[attr-defined]
     transfer = bool(bank_reference)
     async with unit_of_work():
-        locked = await Payment.select_for_update().get(id=payment.id)
+        # The contract it may activate, before the payment (market.locks.ORDER).
+        await lock_existing(Contract, contract.id)
+        locked = await lock_existing(Payment, payment.id)
         if transfer and locked.method != PaymentMethod.BANK_TRANSFER:
             raise Conflict("This payment is by card; Stripe confirms it.", state=str(locked.state))
         if not transfer and locked.state in PAID_STATES:
             return False
-        changes: dict[str, Any] = {"paid_at": _now(), "failure_message": ""}
+        changes: dict[str, Any] = {"paid_at": utcnow(), "failure_message": ""}
         if transfer:
             changes.update(bank_reference=bank_reference, confirmed_by_id=actor.user_id)
         paid = await _move(
@@ -659,7 +655,7 @@ async def refund_payment(actor: Actor, payment_id: str, amount: Any, reason: Any
     if len(text) > REASON_MAX:
         raise validation_error("reason", f"At most {REASON_MAX} characters.")
     async with unit_of_work():
-        locked = await Payment.select_for_update().get(id=payment.id)
+        locked = await lock_existing(Payment, payment.id)
         if locked.state not in (PaymentState.SUCCEEDED, PaymentState.PARTIALLY_REFUNDED):
             raise Conflict(
                 f"Only a paid payment can be refunded; this one is {locked.state}.",
@@ -723,8 +719,8 @@ async def send_refund(refund_id: Any) -> Refund:
 async def _finish_refund(refund: Refund, stripe_id: str | None) -> None:
     contract = await Contract.get(payments__id=refund.payment_id)  # type: ignore[attr-defined]
     async with unit_of_work():
-        payment = await Payment.select_for_update().get(id=refund.payment_id)  # type: ignore[attr-defined]
-        current = await Refund.select_for_update().get(id=refund.id)
+        payment = await lock_existing(Payment, refund.payment_id)  # type: ignore[attr-defined]
+        current = await lock_existing(Refund, refund.id)
         if current.state != RefundState.PENDING:
             return
         system = Actor.system()
@@ -761,7 +757,7 @@ async def record_payout(actor: Actor, organization_id: Any, amount: Any, referen
         )
     async with unit_of_work():
         # Payouts to one institute queue behind each other, so two cannot both spend one balance.
-        await Organization.select_for_update().get(id=org.id)
+        await lock_existing(Organization, org.id)
         owed = await ledger.owed_to(org.id, amount.currency)
         if amount.amount > owed:
             due = Money(amount=max(owed, 0), currency=amount.currency).format()
@@ -812,7 +808,7 @@ async def handle_stripe_event(row_id: int) -> str:
 async def reconcile(now: datetime | None = None) -> dict[str, int]:
     """Ask Stripe for the truth about card payments pending too long (a lost webhook), retry
     refunds whose answer was lost, and handle stored events still unhandled."""
-    now = now or _now()
+    now = now or utcnow()
     cutoff = now - timedelta(minutes=get_settings().payment_reconcile_minutes)
     done = {"payments": 0, "refunds": 0, "events": 0}
     stale = (

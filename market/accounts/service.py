@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from tortoise.exceptions import IntegrityError
 
@@ -31,6 +31,7 @@ from market.accounts.schemas import (
     password_problem,
 )
 from market.actor import Actor
+from market.clock import utcnow
 from market.config import get_settings
 from market.db import unit_of_work
 from market.errors import (
@@ -41,6 +42,7 @@ from market.errors import (
     ValidationFailed,
     validation_error,
 )
+from market.locks import lock, lock_existing
 from market.transitions import Lifecycle, apply, events_of
 from market.validation import object_id
 
@@ -48,10 +50,6 @@ EVENTS = outbox.declare("organization.registered", *events_of(states.VERIFICATIO
 PLATFORM_NAME = "techmarket platform"
 TOKEN_PREFIX = "tm_"
 BAD_LOGIN = "Wrong e-mail or password."
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def digest(token: str) -> str:
@@ -98,7 +96,7 @@ def _email_taken() -> ValidationFailed:
 async def authenticate(data: LoginIn, *, ip: str = "") -> User:
     settings = get_settings()
     email = data.email.strip().lower()
-    since = _now() - timedelta(minutes=settings.login_window_minutes)
+    since = utcnow() - timedelta(minutes=settings.login_window_minutes)
     by_account = await LoginFailure.filter(email=email, created_at__gte=since).count()
     by_ip = await LoginFailure.filter(ip=ip, created_at__gte=since).count() if ip else 0
     if (
@@ -130,7 +128,7 @@ async def start_session(user: User, *, ip: str = "", user_agent: str = "") -> st
             user=user,
             ip=ip[:64],
             user_agent=user_agent[:300],
-            expires_at=_now() + timedelta(days=get_settings().session_days),
+            expires_at=utcnow() + timedelta(days=get_settings().session_days),
         )
         actor = await actor_for(user, ip=ip)
         await audit.record(actor, "user.logged_in", "user", user.id)
@@ -142,7 +140,7 @@ async def end_session(token: str, *, ip: str = "") -> None:
     if session is None:
         return
     async with unit_of_work():
-        await Session.filter(id=session.id).update(revoked_at=_now())
+        await Session.filter(id=session.id).update(revoked_at=utcnow())
         user = await User.get(id=session.user_id)  # type: ignore[attr-defined]
         await audit.record(await actor_for(user, ip=ip), "user.logged_out", "user", user.id)
 
@@ -167,7 +165,7 @@ async def actor_for(user: User, *, ip: str = "", via_token: bool = False) -> Act
 
 async def actor_from_session(token: str, *, ip: str = "") -> Actor | None:
     session = (
-        await Session.filter(token_hash=digest(token), revoked_at=None, expires_at__gt=_now())
+        await Session.filter(token_hash=digest(token), revoked_at=None, expires_at__gt=utcnow())
         .select_related("user")
         .first()
     )
@@ -186,7 +184,7 @@ async def actor_from_api_token(token: str, *, ip: str = "") -> Actor | None:
     )
     if api_token is None or not api_token.user.is_active:
         return None
-    await ApiToken.filter(id=api_token.id).update(last_used_at=_now())
+    await ApiToken.filter(id=api_token.id).update(last_used_at=utcnow())
     return await actor_for(api_token.user, ip=ip, via_token=True)
 
 
@@ -216,7 +214,7 @@ async def revoke_api_token(actor: Actor, token_id: str) -> None:
     token_id = object_id(token_id, "token")
     async with unit_of_work():
         updated = await ApiToken.filter(id=token_id, user=user, revoked_at=None).update(
-            revoked_at=_now()
+            revoked_at=utcnow()
         )
         if updated != 1:
             raise NotFound("No such token.")
@@ -242,7 +240,7 @@ async def update_organization(actor: Actor, data: OrganizationUpdate) -> Organiz
     if actor.role != MemberRole.OWNER:
         raise Forbidden("Only the organisation's owner may change its profile.")
     async with unit_of_work():
-        current = await Organization.select_for_update().get(id=org.id)
+        current = await lock_existing(Organization, org.id)
         before = {k: getattr(current, k) for k in ("name", "country", "region", "website")}
         await Organization.filter(id=org.id).update(**data.model_dump())
         await audit.record(
@@ -275,9 +273,7 @@ def require_verified(actor: Actor, doing: str) -> Organization:
 
 
 def roles_on(actor: Actor, org: Organization) -> set[str]:
-    roles: set[str] = set()
-    if actor.is_admin:
-        roles.add("admin")
+    roles = actor.standing()
     if actor.organization_id == str(org.id) and actor.role == MemberRole.OWNER:
         roles.add("owner")
     return roles
@@ -345,13 +341,13 @@ async def deactivate_user(actor: Actor, user_id: str) -> User:
     require_admin(actor)
     user_id = object_id(user_id, "user")
     async with unit_of_work():
-        user = await User.select_for_update().get_or_none(id=user_id)
+        user = await lock(User, user_id)
         if user is None:
             raise NotFound("No such user.")
         await User.filter(id=user_id).update(is_active=False)
         # Deactivation ends every way in: sessions and tokens alike.
-        await Session.filter(user_id=user_id, revoked_at=None).update(revoked_at=_now())
-        await ApiToken.filter(user_id=user_id, revoked_at=None).update(revoked_at=_now())
+        await Session.filter(user_id=user_id, revoked_at=None).update(revoked_at=utcnow())
+        await ApiToken.filter(user_id=user_id, revoked_at=None).update(revoked_at=utcnow())
         await audit.record(
             actor,
             "user.deactivated",
