@@ -9,6 +9,7 @@ from arq.worker import func
 
 from contracts.agreements import service as agreements
 from contracts.offers import service as offers
+from contracts.payments import reconcile
 from contracts.payments import service as payments
 from listings import importer, search_sync
 from market import outbox
@@ -86,7 +87,7 @@ async def handle_stripe_event(ctx: dict[str, Any], row_id: int) -> str:
 
 
 async def reconcile_payments(ctx: dict[str, Any]) -> dict[str, int]:
-    return await payments.reconcile()
+    return await reconcile.reconcile()
 
 
 FUNCTIONS = [

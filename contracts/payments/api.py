@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from contracts.agreements.routes import pdf_response
 from contracts.offers.api import money_json
-from contracts.payments import ledger
+from contracts.payments import ledger, payouts, receipts, refunds
 from contracts.payments import service as payments
 from contracts.payments.models import LedgerTransaction, Payment, Payout, Refund
 from contracts.payments.schemas import ConfirmCardIn, PaymentIn, PayoutIn, RefundIn, TransferIn
@@ -85,11 +85,11 @@ async def start(request: Request) -> Response:
 
 @router.route("/payments/{payment_id}", summary="One payment with its refunds")
 async def show(request: Request) -> Response:
-    payment, _contract, refunds = await payments.get_payment(
+    payment, _contract, its_refunds = await payments.get_payment(
         await get_actor(request), request.path_params["payment_id"]
     )
     return json_response(
-        {"payment": payment_json(payment), "refunds": [refund_json(r) for r in refunds]}
+        {"payment": payment_json(payment), "refunds": [refund_json(r) for r in its_refunds]}
     )
 
 
@@ -117,7 +117,7 @@ async def confirm(request: Request) -> Response:
 
 @router.route("/payments/{payment_id}/receipt.pdf", summary="The receipt of a paid payment (PDF)")
 async def receipt(request: Request) -> Response:
-    filename, pdf = await payments.receipt_pdf(
+    filename, pdf = await receipts.receipt_pdf(
         await get_actor(request), request.path_params["payment_id"]
     )
     return pdf_response(filename, pdf)
@@ -162,7 +162,7 @@ async def confirm_transfer(request: Request) -> Response:
 )
 async def refund(request: Request) -> Response:
     data = await body(request, RefundIn)
-    made = await payments.refund_payment(
+    made = await refunds.refund_payment(
         await get_actor(request), request.path_params["payment_id"], data.amount, data.reason
     )
     payment = await Payment.get(id=made.payment_id)  # type: ignore[attr-defined]
@@ -227,7 +227,7 @@ async def ledger_index(request: Request) -> Response:
 )
 async def payout(request: Request) -> Response:
     data = await body(request, PayoutIn)
-    made: Payout = await payments.record_payout(
+    made: Payout = await payouts.record_payout(
         await get_actor(request), data.organization, data.amount, data.reference
     )
     return json_response(

@@ -30,7 +30,7 @@ from contracts.agreements.routes import pdf_response
 from contracts.agreements.service import can_see, side_of
 from contracts.offers import forms
 from contracts.offers.models import Side
-from contracts.payments import ledger, states
+from contracts.payments import ledger, payouts, receipts, refunds, states
 from contracts.payments import service as payments
 from contracts.payments.models import (
     PAID_STATES,
@@ -280,7 +280,7 @@ def _bank_details(actor: Actor, payment: Payment, contract: Contract) -> dict[st
 
 async def payment_page(request: Request) -> Response:
     actor = await require_login(request)
-    payment, contract, refunds = await payments.get_payment(actor, _payment_id(request))
+    payment, contract, its_refunds = await payments.get_payment(actor, _payment_id(request))
     await contract.fetch_related("listing", "seller", "buyer")
     card, error = await _card_form(actor, payment, contract)
     payment = card.payment if card is not None else payment
@@ -288,7 +288,7 @@ async def payment_page(request: Request) -> Response:
     context = {
         "payment": payment,
         "contract": contract,
-        "refunds": refunds,
+        "refunds": its_refunds,
         "item_text": await _item_text(contract, payment.item),
         "paid": payment.state in PAID_STATES and payment.paid_at is not None,
         "card": card,
@@ -324,7 +324,7 @@ async def confirm(request: Request) -> Response:
 
 async def receipt(request: Request) -> Response:
     actor = await require_login(request)
-    filename, pdf = await payments.receipt_pdf(actor, _payment_id(request))
+    filename, pdf = await receipts.receipt_pdf(actor, _payment_id(request))
     return pdf_response(filename, pdf)
 
 
@@ -360,15 +360,15 @@ async def _admin_payment_page(
     failed: str = "",
 ) -> Response:
     require_admin(actor)
-    payment, contract, refunds = await payments.get_payment(actor, payment_id)
+    payment, contract, its_refunds = await payments.get_payment(actor, payment_id)
     await contract.fetch_related("listing", "seller", "buyer")
     refundable = payment.state in (PaymentState.SUCCEEDED, PaymentState.PARTIALLY_REFUNDED)
-    taken = await payments.refunded_total(payment.id, RefundState.PENDING, RefundState.SUCCEEDED)
+    taken = await refunds.refunded_total(payment.id, RefundState.PENDING, RefundState.SUCCEEDED)
     left = max(payment.amount - taken, 0)
     context = {
         "payment": payment,
         "contract": contract,
-        "refunds": refunds,
+        "refunds": its_refunds,
         "item_text": await _item_text(contract, payment.item),
         "can_confirm": payment.method == PaymentMethod.BANK_TRANSFER
         and payment.state == PaymentState.PENDING,
@@ -420,7 +420,7 @@ async def admin_refund(request: Request) -> Response:
         require_admin(actor)  # before reading the payment: a party learns nothing from a 422
         payment, _contract, _refunds = await payments.get_payment(actor, payment_id)
         amount = money_of(values["amount"], payment.currency)
-        await payments.refund_payment(actor, payment_id, amount, values["reason"])
+        await refunds.refund_payment(actor, payment_id, amount, values["reason"])
     except DomainError as exc:
         if not _shown(exc):
             raise
@@ -495,7 +495,7 @@ async def admin_payout(request: Request) -> Response:
     try:
         require_admin(actor)
         amount = money_of(values["amount"], values["currency"])
-        payout = await payments.record_payout(
+        payout = await payouts.record_payout(
             actor, values["organization"], amount, values["reference"]
         )
     except DomainError as exc:

@@ -1,5 +1,5 @@
-"""Payments: what a signed contract owes, paid by card through Stripe or by bank transfer;
-refunds, payouts to institutes, and reconciliation with Stripe.
+"""Payments: what a signed contract owes, paid by card through Stripe or by bank transfer.
+Beside it in this room: refunds.py, payouts.py, reconcile.py (with Stripe) and receipts.py.
 
 Card payments. Starting one creates our Payment row (one per contract and item, enforced by the
 database) and one Stripe PaymentIntent for it, keyed `payment:<id>:intent:<attempt>`. Concurrent
@@ -12,8 +12,8 @@ challenge (`requires_action`) back to Stripe.js. A charge the bank declined reti
 intent; a failed authentication keeps the intent, which takes a new card.
 
 Only Stripe's word marks a card payment paid: `apply_intent` re-reads the PaymentIntent from
-Stripe and applies its status, from a webhook (contracts/webhooks.py) or from the reconciliation
-cron. Paying writes the ledger (contracts/ledger.py), activates the contract when its upfront
+Stripe and applies its status, from a webhook (webhooks.py) or from the reconciliation
+cron. Paying writes the ledger (ledger.py), activates the contract when its upfront
 fee is paid, and tells both parties, with a receipt.
 
 Bank transfers: the buyer gets the platform's account and our reference; an administrator
@@ -23,36 +23,32 @@ confirms the money arrived with the bank's reference, which posts the same ledge
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from uuid import uuid4
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 
-from contracts.agreements import documents
 from contracts.agreements import service as agreements
 from contracts.agreements.models import Contract
 from contracts.agreements.service import can_see, has_authority, side_of
 from contracts.offers.models import OfferTerms, Side
-from contracts.payments import gateway, ledger, states, webhooks
+from contracts.payments import gateway, ledger, states
 from contracts.payments.models import (
     FEE_PERCENT_PLACES,
     PAID_STATES,
     Payment,
     PaymentMethod,
     PaymentState,
-    Payout,
     Refund,
-    RefundState,
     StripeEvent,
 )
 from market import audit, outbox, paging
-from market.accounts.models import Organization, OrganizationKind
 from market.accounts.service import require_admin, require_verified
 from market.actor import Actor
 from market.clock import utcnow
@@ -67,7 +63,7 @@ from market.errors import (
     validation_error,
 )
 from market.locks import lock_existing
-from market.money import MAX_MINOR_UNITS, Money
+from market.money import Money
 from market.transitions import Lifecycle, apply, events_of
 from market.validation import object_id, visible_or_404
 
@@ -105,7 +101,7 @@ def _require_payer(actor: Actor, contract: Contract) -> None:
     require_verified(actor, "pay contracts")
 
 
-async def _load_payment(actor: Actor, payment_id: str) -> tuple[Payment, Contract]:
+async def load_payment(actor: Actor, payment_id: str) -> tuple[Payment, Contract]:
     if actor.user is None and not actor.is_system:
         raise NotAuthenticated("Log in first.")
     payment = await Payment.get_or_none(id=object_id(payment_id, "payment"))
@@ -129,7 +125,7 @@ def _event(payment: Payment, actor: Actor, **extra: Any) -> dict[str, Any]:
     }
 
 
-async def _audit(
+async def audit_payment(
     actor: Actor, action: str, payment: Payment, contract: Contract, **after: Any
 ) -> None:
     await audit.record(
@@ -158,17 +154,9 @@ async def _buyer_of(payment: Payment, actor: Actor) -> Any:
 PAYING = Lifecycle(
     "payment", Payment, states.PAYMENT, roles=roles_on, payload=_event, organization=_buyer_of
 )
-REFUNDING = Lifecycle(
-    "refund",
-    Refund,
-    states.REFUND,
-    roles=lambda actor, refund: actor.standing(),
-    payload=lambda refund, actor: {"refund_id": str(refund.id)},
-    organization=lambda refund, actor: None,
-)
 
 
-async def _move(
+async def move(
     actor: Actor,
     payment: Payment,
     action: str,
@@ -332,7 +320,7 @@ async def _get_or_create(
                 reference=reference_for(payment_id),
                 started_by_id=actor.user_id,
             )
-            await _audit(actor, "payment.started", payment, contract, method=str(method))
+            await audit_payment(actor, "payment.started", payment, contract, method=str(method))
             await outbox.emit("payment.started", _event(payment, actor, item=owed.key))
     except IntegrityError:
         # A concurrent request made it first: (contract, item) is unique.
@@ -341,8 +329,6 @@ async def _get_or_create(
 
 
 def _uuid() -> Any:
-    from uuid import uuid4
-
     return uuid4()
 
 
@@ -382,10 +368,10 @@ async def _switch_method(actor: Actor, payment: Payment, method: PaymentMethod) 
             raise Conflict("The payment changed meanwhile; reload and try again.")
         if locked.state == PaymentState.FAILED:
             # A declined card tried again another way: back to pending, by the table.
-            await _move(actor, locked, "retry", noted={"method": str(method)}, **switched)
+            await move(actor, locked, "retry", noted={"method": str(method)}, **switched)
         else:
             await Payment.filter(id=payment.id).update(**switched)
-        await _audit(actor, "payment.method_changed", payment, contract, method=str(method))
+        await audit_payment(actor, "payment.method_changed", payment, contract, method=str(method))
     return await Payment.get(id=payment.id)
 
 
@@ -460,7 +446,7 @@ PAYMENT_METHOD_ID = re.compile(r"^pm_[A-Za-z0-9_]{1,100}$")
 
 async def confirm_card(actor: Actor, payment_id: str, payment_method: Any) -> Confirmation:
     """Pay with the card the browser set up (a PaymentMethod id); never marks it paid."""
-    payment, contract = await _load_payment(actor, payment_id)
+    payment, contract = await load_payment(actor, payment_id)
     _require_payer(actor, contract)
     if not isinstance(payment_method, str) or not PAYMENT_METHOD_ID.match(payment_method):
         raise validation_error("payment_method", "Not a card set up with Stripe (pm_…).")
@@ -554,7 +540,7 @@ async def _try(actor: Actor, payment: Payment, action: str, *from_states: Paymen
         locked = await lock_existing(Payment, payment.id)
         if locked.state not in from_states:
             return f"already {locked.state}"
-        await _move(actor, locked, action)
+        await move(actor, locked, action)
     return action
 
 
@@ -566,7 +552,7 @@ async def mark_failed(payment: Payment, message: str, intent_id: str) -> str:
             return f"already {locked.state}"
         if locked.intent_id != intent_id:
             return "retired intent"
-        await _move(
+        await move(
             system,
             locked,
             "fail",
@@ -592,7 +578,7 @@ async def mark_paid(actor: Actor, payment: Payment, *, bank_reference: str = "")
         changes: dict[str, Any] = {"paid_at": utcnow(), "failure_message": ""}
         if transfer:
             changes.update(bank_reference=bank_reference, confirmed_by_id=actor.user_id)
-        paid = await _move(
+        paid = await move(
             actor,
             locked,
             "confirm_transfer" if transfer else "succeed",
@@ -615,7 +601,7 @@ async def _notice_admins(event: str, payment: Payment, **extra: Any) -> None:
 
 async def confirm_transfer(actor: Actor, payment_id: str, bank_reference: Any) -> Payment:
     require_admin(actor)
-    payment, _contract = await _load_payment(actor, payment_id)
+    payment, _contract = await load_payment(actor, payment_id)
     reference = (
         " ".join(str(bank_reference or "").split()) if isinstance(bank_reference, str) else ""
     )
@@ -626,159 +612,6 @@ async def confirm_transfer(actor: Actor, payment_id: str, bank_reference: Any) -
         )
     await mark_paid(actor, payment, bank_reference=reference)
     return await Payment.get(id=payment.id)
-
-
-# --- refunds -------------------------------------------------------------------------------------
-
-
-async def refunded_total(payment_id: Any, *states_: RefundState) -> int:
-    rows = await Refund.filter(payment_id=payment_id, state__in=list(states_)).values_list(
-        "amount", flat=True
-    )
-    return sum(int(a) for a in rows)
-
-
-async def refund_payment(actor: Actor, payment_id: str, amount: Any, reason: Any) -> Refund:
-    """Refund all or part of what was paid, never more in total; at Stripe too for cards."""
-    require_admin(actor)
-    payment, contract = await _load_payment(actor, payment_id)
-    money = amount if isinstance(amount, Money) else None
-    if money is None:
-        raise validation_error("amount", "Give the amount as {amount, currency}.")
-    if money.currency != payment.currency:
-        raise validation_error("amount", f"The payment was in {payment.currency}.")
-    if not 0 < money.amount <= MAX_MINOR_UNITS:
-        raise validation_error("amount", "Refund a positive amount.")
-    text = str(reason or "").strip() if isinstance(reason, str) else ""
-    if not text:
-        raise validation_error("reason", "Say why the money is refunded.")
-    if len(text) > REASON_MAX:
-        raise validation_error("reason", f"At most {REASON_MAX} characters.")
-    async with unit_of_work():
-        locked = await lock_existing(Payment, payment.id)
-        if locked.state not in (PaymentState.SUCCEEDED, PaymentState.PARTIALLY_REFUNDED):
-            raise Conflict(
-                f"Only a paid payment can be refunded; this one is {locked.state}.",
-                state=str(locked.state),
-            )
-        taken = await refunded_total(locked.id, RefundState.PENDING, RefundState.SUCCEEDED)
-        left = locked.amount - taken
-        if money.amount > left:
-            raise validation_error(
-                "amount",
-                f"At most {Money(amount=max(left, 0), currency=locked.currency).format()} "
-                "can still be refunded.",
-            )
-        refund = await Refund.create(
-            payment_id=locked.id,
-            amount=money.amount,
-            currency=locked.currency,
-            reason=text,
-            created_by_id=actor.user_id,
-        )
-        await _audit(actor, "refund.requested", locked, contract, amount=money.amount, reason=text)
-    return await send_refund(refund.id)
-
-
-async def send_refund(refund_id: Any) -> Refund:
-    """Carry a recorded refund out: at Stripe for a card (same key on every try), by bank
-    otherwise (the administrator sends it), then post it. Safe to run again."""
-    refund = await Refund.get(id=refund_id)
-    if refund.state != RefundState.PENDING:
-        return refund
-    payment = await Payment.get(id=refund.payment_id)  # type: ignore[attr-defined]
-    stripe_id = None
-    if payment.method == PaymentMethod.CARD:
-        try:
-            made = await gateway.create_refund(
-                intent_id=payment.intent_id or "",
-                amount=refund.amount,
-                key=f"refund:{refund.id}:create",
-                metadata={"refund_id": str(refund.id), "payment_id": str(payment.id)},
-            )
-        except gateway.StripeError as exc:
-            if getattr(exc, "http_status", None) and exc.http_status < 500:  # type: ignore[operator]
-                with contextlib.suppress(Conflict):  # another run recorded it first
-                    async with unit_of_work():
-                        await apply(
-                            REFUNDING,
-                            refund.id,
-                            "fail",
-                            Actor.system(),
-                            changes={"failure_message": str(exc.user_message or exc)[:500]},
-                        )
-                raise Conflict(f"Stripe refused the refund: {exc.user_message or exc}") from exc
-            raise PaymentUnavailable(
-                "Stripe could not be reached; the refund is recorded and will be retried."
-            ) from exc
-        stripe_id = made["id"]
-    await _finish_refund(refund, stripe_id)
-    return await Refund.get(id=refund.id)
-
-
-async def _finish_refund(refund: Refund, stripe_id: str | None) -> None:
-    contract = await Contract.get(payments__id=refund.payment_id)  # type: ignore[attr-defined]
-    async with unit_of_work():
-        payment = await lock_existing(Payment, refund.payment_id)  # type: ignore[attr-defined]
-        current = await lock_existing(Refund, refund.id)
-        if current.state != RefundState.PENDING:
-            return
-        system = Actor.system()
-        before = await refunded_total(payment.id, RefundState.SUCCEEDED)
-        await apply(
-            REFUNDING, refund.id, "succeed", system, changes={"stripe_refund_id": stripe_id}
-        )
-        await ledger.post_refund(current, payment, contract.seller_id, before)  # type: ignore[attr-defined]
-        total = before + current.amount
-        await _move(
-            system,
-            payment,
-            "refund_all" if total >= payment.amount else "refund_part",
-            noted={"refund_id": str(current.id), "amount": current.amount, "refunded": total},
-            announced={"refund_id": str(current.id), "refunded": current.amount},
-        )
-
-
-# --- payouts -------------------------------------------------------------------------------------
-
-
-async def record_payout(actor: Actor, organization_id: Any, amount: Any, reference: Any) -> Payout:
-    """An administrator records money sent to an institute; never more than is owed."""
-    require_admin(actor)
-    org = await Organization.get_or_none(id=object_id(str(organization_id), "organization"))
-    if org is None or org.kind != OrganizationKind.INSTITUTE:
-        raise validation_error("organization", "Choose an institute.")
-    if not isinstance(amount, Money) or amount.amount <= 0:
-        raise validation_error("amount", "Give a positive amount as {amount, currency}.")
-    text = " ".join(str(reference or "").split()) if isinstance(reference, str) else ""
-    if not BANK_REFERENCE.match(text):
-        raise validation_error(
-            "reference", "Give the bank's reference for the payout (2–64 characters)."
-        )
-    async with unit_of_work():
-        # Payouts to one institute queue behind each other, so two cannot both spend one balance.
-        await lock_existing(Organization, org.id)
-        owed = await ledger.owed_to(org.id, amount.currency)
-        if amount.amount > owed:
-            due = Money(amount=max(owed, 0), currency=amount.currency).format()
-            raise validation_error("amount", f"{org.name} is owed {due}.")
-        payout = await Payout.create(
-            organization_id=org.id,
-            amount=amount.amount,
-            currency=amount.currency,
-            reference=text,
-            created_by_id=actor.user_id,
-        )
-        await ledger.post_payout(payout)
-        await audit.record(
-            actor,
-            "payout.recorded",
-            "payout",
-            payout.id,
-            after={"amount": amount.amount, "currency": amount.currency, "reference": text},
-            organization_id=org.id,
-        )
-    return payout
 
 
 async def handle_stripe_event(row_id: int) -> str:
@@ -800,54 +633,6 @@ async def handle_stripe_event(row_id: int) -> str:
         handled_at=datetime.now(UTC), attempts=F("attempts") + 1
     )
     return result
-
-
-# --- reconciliation ------------------------------------------------------------------------------
-
-
-async def reconcile(now: datetime | None = None) -> dict[str, int]:
-    """Ask Stripe for the truth about card payments pending too long (a lost webhook), retry
-    refunds whose answer was lost, and handle stored events still unhandled."""
-    now = now or utcnow()
-    cutoff = now - timedelta(minutes=get_settings().payment_reconcile_minutes)
-    done = {"payments": 0, "refunds": 0, "events": 0}
-    stale = (
-        await Payment.filter(
-            method=PaymentMethod.CARD,
-            state__in=[PaymentState.PENDING, PaymentState.PROCESSING],
-            intent_id__not_isnull=True,
-            updated_at__lte=cutoff,
-        )
-        .order_by("updated_at")
-        .limit(200)
-    )
-    for payment in stale:
-        try:
-            intent = await gateway.retrieve_intent(payment.intent_id or "")
-            await apply_intent(intent)
-            done["payments"] += 1
-        except gateway.StripeError as exc:
-            log.warning("reconciling payment %s: %s", payment.id, exc)
-        # Checked: to the back of the line, so payments a buyer abandoned (which stay pending
-        # for ever) cannot keep a newer one with a lost webhook out of the next 200.
-        await Payment.filter(
-            id=payment.id, state__in=[PaymentState.PENDING, PaymentState.PROCESSING]
-        ).update(updated_at=now)
-    for refund in await Refund.filter(
-        state=RefundState.PENDING, created_at__lte=now - timedelta(minutes=2)
-    ).limit(100):
-        try:
-            await send_refund(refund.id)
-            done["refunds"] += 1
-        except DomainError as exc:
-            log.warning("retrying refund %s: %s", refund.id, exc.message)
-    for event_id in await webhooks.unhandled(now - timedelta(minutes=2)):
-        try:
-            await handle_stripe_event(event_id)
-            done["events"] += 1
-        except Exception as exc:
-            log.warning("handling stored stripe event %s: %s", event_id, exc)
-    return done
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -884,7 +669,7 @@ async def payments_of(actor: Actor, contract: Contract) -> list[Payment]:
 
 
 async def get_payment(actor: Actor, payment_id: str) -> tuple[Payment, Contract, list[Refund]]:
-    payment, contract = await _load_payment(actor, payment_id)
+    payment, contract = await load_payment(actor, payment_id)
     refunds = await Refund.filter(payment_id=payment.id).order_by("created_at")
     return payment, contract, refunds
 
@@ -914,28 +699,3 @@ async def owes_now(actor: Actor, contract: Contract) -> bool:
         and str(contract.state) in states.PAYABLE_IN[_kind(item.key)]
         for item in await items_of(contract)
     )
-
-
-async def receipt_pdf(actor: Actor, payment_id: str) -> tuple[str, bytes]:
-    """The receipt of a paid payment, for either party or an administrator."""
-    payment, contract, refunds = await get_payment(actor, payment_id)
-    if payment.state not in PAID_STATES or payment.paid_at is None:
-        raise Conflict("There is a receipt once the payment is received.", state=str(payment.state))
-    await contract.fetch_related("listing", "seller", "buyer")
-    item = next((i for i in await items_of(contract) if i.key == payment.item), None)
-    html = documents.render_receipt(
-        payment=payment,
-        contract=contract,
-        listing=contract.listing,
-        seller=contract.seller,
-        buyer=contract.buyer,
-        item=item.description if item else payment.item,
-        method="Card" if payment.method == PaymentMethod.CARD else "Bank transfer",
-        paid_at=payment.paid_at,
-        refunds=[r for r in refunds if r.state == RefundState.SUCCEEDED],
-        # The rate the payment was created with, as the ledger posted it; never today's.
-        fee=ledger.platform_fee(payment.amount, payment.fee_percent),
-        fee_percent=documents.percent(payment.fee_percent).removesuffix("%"),
-    )
-    pdf = await asyncio.to_thread(documents.to_pdf, html)
-    return f"receipt-{payment.reference}.pdf", pdf

@@ -11,7 +11,7 @@ import pytest
 
 from contracts.agreements.documents import money, pdf_text
 from contracts.agreements.models import Contract
-from contracts.payments import ledger
+from contracts.payments import ledger, payouts, receipts, refunds
 from contracts.payments import service as payments
 from contracts.payments.models import (
     LedgerAccount,
@@ -156,7 +156,7 @@ async def test_card_refunds_in_parts_return_the_fee_exactly_and_never_exceed_the
     owed = payment.amount - fee
     part = Money(amount=1_234_567, currency=payment.currency)
 
-    refund = await payments.refund_payment(officer, str(payment.id), part, "Partial: late delivery")
+    refund = await refunds.refund_payment(officer, str(payment.id), part, "Partial: late delivery")
     assert refund.state == "succeeded" and refund.stripe_refund_id
     at_stripe = await stripe_get(settings, f"/v1/refunds/{refund.stripe_refund_id}")
     assert at_stripe["amount"] == part.amount and at_stripe["payment_intent"] == payment.intent_id
@@ -176,16 +176,16 @@ async def test_card_refunds_in_parts_return_the_fee_exactly_and_never_exceed_the
         ({"amount": 10}, "amount"),
     ):
         with pytest.raises(ValidationFailed) as bad:
-            await payments.refund_payment(officer, str(payment.id), bad_amount, "Too much")
+            await refunds.refund_payment(officer, str(payment.id), bad_amount, "Too much")
         assert field in bad.value.fields
     with pytest.raises(ValidationFailed) as bad:
-        await payments.refund_payment(
+        await refunds.refund_payment(
             officer, str(payment.id), Money(amount=1, currency=payment.currency), "   "
         )
     assert "reason" in bad.value.fields
     _, buyer = await signatories(contract)
     with pytest.raises(Forbidden):
-        await payments.refund_payment(
+        await refunds.refund_payment(
             buyer, str(payment.id), Money(amount=1, currency=payment.currency), "Mine"
         )
     assert await snapshot() == before
@@ -193,7 +193,7 @@ async def test_card_refunds_in_parts_return_the_fee_exactly_and_never_exceed_the
     # The rest, in two concurrent requests for all of it: one wins.
     rest = Money(amount=left, currency=payment.currency)
     results = await asyncio.gather(
-        *(payments.refund_payment(officer, str(payment.id), rest, "Cancelled deal") for _ in "ab"),
+        *(refunds.refund_payment(officer, str(payment.id), rest, "Cancelled deal") for _ in "ab"),
         return_exceptions=True,
     )
     assert sum(1 for r in results if isinstance(r, Refund)) == 1
@@ -204,10 +204,10 @@ async def test_card_refunds_in_parts_return_the_fee_exactly_and_never_exceed_the
     assert balances["platform_fees"][payment.currency] == 0
     assert balances["cash_stripe"][payment.currency] == 0
     assert await ledger.unbalanced_transactions() == []
-    refunds = await stripe_get(settings, f"/v1/refunds?payment_intent={payment.intent_id}")
-    assert sum(r["amount"] for r in refunds["data"]) == payment.amount
+    at_stripe = await stripe_get(settings, f"/v1/refunds?payment_intent={payment.intent_id}")
+    assert sum(r["amount"] for r in at_stripe["data"]) == payment.amount
     with pytest.raises(Conflict):
-        await payments.refund_payment(
+        await refunds.refund_payment(
             officer, str(payment.id), Money(amount=1, currency=payment.currency), "Again"
         )
 
@@ -215,7 +215,7 @@ async def test_card_refunds_in_parts_return_the_fee_exactly_and_never_exceed_the
 async def test_an_unpaid_payment_cannot_be_refunded(settings: Settings) -> None:
     payment, _ = await a_bank_transfer()
     with pytest.raises(Conflict):
-        await payments.refund_payment(
+        await refunds.refund_payment(
             await admin(), str(payment.id), Money(amount=1, currency=payment.currency), "No"
         )
     assert await snapshot() == (0, 0, [])
@@ -229,7 +229,7 @@ async def test_payouts_never_exceed_what_is_owed(settings: Settings) -> None:
     assert owed > 0
 
     with pytest.raises(ValidationFailed) as bad:
-        await payments.record_payout(
+        await payouts.record_payout(
             officer,
             str(contract.seller_id),
             Money(amount=owed + 1, currency=payment.currency),
@@ -238,20 +238,20 @@ async def test_payouts_never_exceed_what_is_owed(settings: Settings) -> None:
     assert "amount" in bad.value.fields
     buyer_org = contract.buyer_id
     with pytest.raises(ValidationFailed) as bad:
-        await payments.record_payout(
+        await payouts.record_payout(
             officer, str(buyer_org), Money(amount=1, currency=payment.currency), "P-1"
         )
     assert "organization" in bad.value.fields
     _, buyer = await signatories(contract)
     with pytest.raises(Forbidden):
-        await payments.record_payout(
+        await payouts.record_payout(
             buyer, str(contract.seller_id), Money(amount=1, currency=payment.currency), "P-1"
         )
 
     # Two payouts of the whole balance at once: one is recorded.
     whole = Money(amount=owed, currency=payment.currency)
     results = await asyncio.gather(
-        *(payments.record_payout(officer, str(contract.seller_id), whole, f"P-{n}") for n in "12"),
+        *(payouts.record_payout(officer, str(contract.seller_id), whole, f"P-{n}") for n in "12"),
         return_exceptions=True,
     )
     assert sum(1 for r in results if isinstance(r, ValidationFailed)) == 1
@@ -266,7 +266,7 @@ async def test_a_stranger_sees_no_payment(settings: Settings) -> None:
     with pytest.raises(NotFound):
         await payments.get_payment(stranger, str(payment.id))
     with pytest.raises(NotFound):
-        await payments.receipt_pdf(stranger, str(payment.id))
+        await receipts.receipt_pdf(stranger, str(payment.id))
 
 
 # --- the fee rate a payment keeps ------------------------------------------------------------
@@ -292,7 +292,7 @@ async def fees_posted(key: str) -> int:
 
 
 async def receipt_text(payment: Payment) -> str:
-    _, pdf = await payments.receipt_pdf(await admin(), str(payment.id))
+    _, pdf = await receipts.receipt_pdf(await admin(), str(payment.id))
     return " ".join(pdf_text(pdf).split())
 
 
@@ -325,7 +325,7 @@ async def test_a_payment_keeps_the_fee_rate_it_was_created_with(
     for n, part in enumerate(parts, start=1):
         if n == 3:
             fee_rate("0")
-        refund = await payments.refund_payment(
+        refund = await refunds.refund_payment(
             officer, str(payment.id), Money(amount=part, currency=payment.currency), f"Part {n}"
         )
         assert refund.state == "succeeded"
@@ -363,7 +363,7 @@ async def test_a_payment_created_after_the_rate_changed_uses_the_new_rate(
     assert f"{money(fee, payment.currency)} (2.5% rounded half up" in text
 
     whole = Money(amount=payment.amount, currency=payment.currency)
-    refund = await payments.refund_payment(officer, str(payment.id), whole, "Cancelled deal")
+    refund = await refunds.refund_payment(officer, str(payment.id), whole, "Cancelled deal")
     assert await fees_posted(f"refund:{refund.id}") == fee
     assert (await ledger.account_balances())["platform_fees"][payment.currency] == 0
     assert await ledger.unbalanced_transactions() == []

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from contracts.agreements.models import Contract
+from contracts.payments import refunds, states
 from contracts.payments import service as payments
-from contracts.payments import states
 from contracts.payments.models import Payment, PaymentState, Refund, RefundState
 from market.actor import Actor
 from market.audit import AuditEntry
@@ -105,16 +105,16 @@ async def test_every_pair_of_the_refund_table(state: str) -> None:
             payment_id=payment.id, amount=100, currency=payment.currency, reason="Test", state=state
         )
         found = states.REFUND.get((state, action))
-        before = await row_of(payments.REFUNDING, refund.id)
+        before = await row_of(refunds.REFUNDING, refund.id)
         if found is None:
             with pytest.raises(Conflict):
                 async with unit_of_work():
-                    await apply(payments.REFUNDING, refund.id, action, actors["system"])
-            assert await row_of(payments.REFUNDING, refund.id) == before
+                    await apply(refunds.REFUNDING, refund.id, action, actors["system"])
+            assert await row_of(refunds.REFUNDING, refund.id) == before
             continue
         with pytest.raises(Forbidden):  # an administrator asks; only the system carries out
             async with unit_of_work():
-                await apply(payments.REFUNDING, refund.id, action, actors["admin"])
+                await apply(refunds.REFUNDING, refund.id, action, actors["admin"])
         async with unit_of_work():
-            moved = await apply(payments.REFUNDING, refund.id, action, actors["system"])
+            moved = await apply(refunds.REFUNDING, refund.id, action, actors["system"])
         assert moved.after == found.to == (await Refund.get(id=refund.id)).state

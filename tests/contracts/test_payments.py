@@ -13,7 +13,7 @@ import pytest
 
 from contracts.agreements.documents import pdf_text
 from contracts.agreements.models import Contract
-from contracts.payments import ledger
+from contracts.payments import ledger, receipts, reconcile
 from contracts.payments import service as payments
 from contracts.payments.models import LedgerTransaction, Payment, StripeEvent
 from market.app import processes
@@ -127,7 +127,7 @@ async def test_a_card_payment_from_intent_to_active_contract(
             user_id=side.user_id, subject__contains="Payment received"
         )
         assert note.link.endswith(f"/payments/{payment.id}")
-    _, pdf = await payments.receipt_pdf(buyer, str(payment.id))
+    _, pdf = await receipts.receipt_pdf(buyer, str(payment.id))
     text = pdf_text(pdf)
     assert payment.reference in text and "50,000.00 USD" in text and contract.reference in text
 
@@ -250,17 +250,17 @@ async def test_a_lost_webhook_is_repaired_by_reconciliation(
     assert await events_about(started.payment.intent_id) == []
 
     # Not yet: the payment has not been pending for the threshold.
-    assert (await payments.reconcile())["payments"] == 0
+    assert (await reconcile.reconcile())["payments"] == 0
     assert (await Payment.get(id=started.payment.id)).state == "processing"
 
     later = datetime.now(UTC) + timedelta(minutes=settings.payment_reconcile_minutes + 1)
-    assert (await payments.reconcile(now=later))["payments"] == 1
+    assert (await reconcile.reconcile(now=later))["payments"] == 1
     assert (await Payment.get(id=started.payment.id)).state == "succeeded"
     assert (await Contract.get(id=contract.id)).state == "active"
     assert await LedgerTransaction.filter(kind="payment").count() == 1
     await balanced()
     # And again changes nothing.
-    await payments.reconcile(now=later)
+    await reconcile.reconcile(now=later)
     assert await LedgerTransaction.filter(kind="payment").count() == 1
 
 
