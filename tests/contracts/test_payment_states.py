@@ -54,13 +54,15 @@ async def moves(lifecycle: Lifecycle, object_id: Any) -> tuple[int, int]:
 
 @pytest.mark.parametrize("state", [s.value for s in PaymentState])
 async def test_every_pair_of_the_payment_table(state: str) -> None:
+    # One payment, put back in `state` before each action: a contract per action would cost
+    # a minute of drawing up agreements for nothing the table cares about.
+    payment, actors = await a_payment_in(state)
+    contract = await Contract.get(id=payment.contract_id)  # type: ignore[attr-defined]
     for action in ACTIONS:
-        payment, actors = await a_payment_in(state)
+        await Payment.filter(id=payment.id).update(state=state)
         found = states.PAYMENT.get((state, action))
-        before, counted = (
-            await row_of(payments.PAYING, payment.id),
-            await moves(payments.PAYING, payment.id),
-        )
+        before = await row_of(payments.PAYING, payment.id)
+        counted = await moves(payments.PAYING, payment.id)
         if found is None:
             # A pair the table does not hold: refused even to a role that takes the action
             # from some other state.
@@ -77,30 +79,35 @@ async def test_every_pair_of_the_payment_table(state: str) -> None:
                 async with unit_of_work():
                     await apply(payments.PAYING, payment.id, action, actors[role])
         assert await row_of(payments.PAYING, payment.id) == before
+        assert await moves(payments.PAYING, payment.id) == counted
+        seen = set(await OutboxEvent.all().values_list("id", flat=True))
         [role] = sorted(found.who)[:1]
         async with unit_of_work():
             moved = await apply(payments.PAYING, payment.id, action, actors[role])
         assert (moved.before, moved.after) == (state, found.to)
         assert (await Payment.get(id=payment.id)).state == found.to
-        entry = await AuditEntry.filter(
-            object_type="payment", object_id=str(payment.id), action=f"payment.{action}"
-        ).first()
+        entry = (
+            await AuditEntry.filter(
+                object_type="payment", object_id=str(payment.id), action=f"payment.{action}"
+            )
+            .order_by("-id")
+            .first()
+        )
         assert entry is not None and entry.state_before == {"state": state}
         assert entry.state_after == {"state": found.to}
-        contract = await Contract.get(id=payment.contract_id)  # type: ignore[attr-defined]
         assert entry.organization_id == contract.buyer_id  # type: ignore[attr-defined]
         announced = [
             e.event_type
             for e in await OutboxEvent.all().order_by("created_at")
-            if e.payload.get("payment_id") == str(payment.id) and e.event_type != "payment.started"
+            if e.id not in seen and e.payload.get("payment_id") == str(payment.id)
         ]
         assert announced == ([found.event] if found.event else [])
 
 
 @pytest.mark.parametrize("state", [s.value for s in RefundState])
 async def test_every_pair_of_the_refund_table(state: str) -> None:
+    payment, actors = await a_payment_in("succeeded")
     for action in REFUND_ACTIONS:
-        payment, actors = await a_payment_in("succeeded")
         refund = await Refund.create(
             payment_id=payment.id, amount=100, currency=payment.currency, reason="Test", state=state
         )
