@@ -29,6 +29,8 @@ event no one handles is an error at start-up, never a silent success.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
@@ -306,7 +308,7 @@ async def process(event_id: str) -> str:
             await _record_delivery_failure(delivery.id, exc)
             continue
         except BaseException:  # cancelled (or the process stopping): free it for the rerun
-            await OutboxDelivery.filter(id=delivery.id, done_at=None).update(leased_until=None)
+            await _release(delivery.id)
             raise
         await OutboxDelivery.filter(id=delivery.id).update(
             done_at=utcnow(), leased_until=None, attempts=F("attempts") + 1
@@ -326,6 +328,19 @@ async def _claim(event_id: str) -> OutboxEvent | None:
             [OutboxDelivery(event_id=event.id, handler=n) for n in names if n not in have]
         )
         return event
+
+
+async def _release(delivery_id: int) -> None:
+    """Free a lease after a run was cancelled. In a context of its own: the cancellation may
+    have cut the handler's transaction off half-closed, and its connection with it."""
+
+    async def free() -> None:
+        await OutboxDelivery.filter(id=delivery_id, done_at=None).update(leased_until=None)
+
+    try:
+        await asyncio.create_task(free(), context=contextvars.Context())
+    except Exception:  # the lease then runs out on its own (LEASE)
+        log.warning("could not free the lease of outbox delivery %s", delivery_id, exc_info=True)
 
 
 async def _lease(delivery_id: int) -> bool:
