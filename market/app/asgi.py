@@ -60,6 +60,7 @@ async def _apply_search_settings(settings: Settings) -> None:
 def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> Starlette:
     settings = settings or get_settings()
     settings.require_secret_key()
+    settings.require_webhook_secret()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -97,7 +98,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(SecurityHeadersMiddleware)],
+        middleware=[Middleware(SecurityHeadersMiddleware, settings=settings)],
         exception_handlers={
             DomainError: pages.domain_error,
             HTTPException: pages.http_error,
