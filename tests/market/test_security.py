@@ -107,6 +107,24 @@ async def test_every_authenticated_answer_is_no_store_and_public_ones_are_not(cl
     assert bearer.status_code == 200 and bearer.headers["cache-control"] == "no-store"
 
 
+async def test_a_500_page_gets_the_headers_too(app) -> None:
+    async def boom(request: Request) -> Response:
+        await get_actor(request)
+        raise RuntimeError("an unexpected failure")
+
+    app.router.routes.insert(0, Route("/boom", boom))
+    await a_user(email="unlucky@example.org")
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        stranger = await client.get("/boom")
+        assert stranger.status_code == 500 and stranger.headers["x-frame-options"] == "DENY"
+        assert "cache-control" not in stranger.headers
+        await log_in(client, "unlucky@example.org")
+        logged_in = await client.get("/boom")
+    assert logged_in.status_code == 500 and logged_in.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in logged_in.headers["content-security-policy"]
+
+
 async def test_a_route_that_chose_its_own_cache_policy_keeps_it(app, client) -> None:
     # As a published listing's image does: the same for everyone, whoever asks.
     async def public(request: Request) -> Response:
