@@ -1,4 +1,8 @@
-"""Who is acting: every service function takes one first."""
+"""Who is acting: every service function takes one first.
+
+The system (another domain acting on its own authority) is an actor of a class of its own that
+only `Actor.system()` hands out: nothing a request carries (an address, a header, a token) can
+make an actor the system, so a forged `X-Forwarded-For: system` stays an anonymous visitor."""
 
 from __future__ import annotations
 
@@ -19,9 +23,9 @@ class Actor:
     def anonymous(cls, ip: str = "") -> Actor:
         return cls(user=None, ip=ip)
 
-    @classmethod
-    def system(cls) -> Actor:
-        return cls(user=None, ip="system")
+    @staticmethod
+    def system() -> Actor:
+        return _SYSTEM
 
     @property
     def is_authenticated(self) -> bool:
@@ -29,8 +33,9 @@ class Actor:
 
     @property
     def is_system(self) -> bool:
-        """Another domain acting on its own authority (a contract licensing a listing)."""
-        return self.user is None and self.ip == "system"
+        """Another domain acting on its own authority (a contract licensing a listing); only
+        the one instance `Actor.system()` returns is."""
+        return False
 
     @property
     def is_admin(self) -> bool:
@@ -54,3 +59,16 @@ class Actor:
     @property
     def organization_id(self) -> str | None:
         return str(self.organization.id) if self.organization else None
+
+
+@dataclass(frozen=True)
+class _SystemActor(Actor):
+    """The system: private, so that no code path builds one from what a request says. Its
+    `ip` only labels the audit trail; nothing decides on it."""
+
+    @property
+    def is_system(self) -> bool:
+        return True
+
+
+_SYSTEM = _SystemActor(user=None, ip="system")

@@ -83,6 +83,10 @@ def routes(*routers: ApiRouter) -> Mount:
     result: list[BaseRoute] = []
     for path, ops in by_path.items():
         handlers = {op.method: _guarded(op) for op in ops}
+        # Starlette's Route answers HEAD wherever there is a GET (and names it in the 405's
+        # `Allow`, as on pages); the GET handler answers it, the server drops the body.
+        if "GET" in handlers:
+            handlers["HEAD"] = handlers["GET"]
 
         async def dispatch(request: Request, handlers: dict[str, Endpoint] = handlers) -> Response:
             return await handlers[request.method](request)

@@ -105,6 +105,15 @@ class Settings(BaseSettings):
             )
         return self.secret_key
 
+    def require_webhook_secret(self) -> None:
+        """Card payments on (a Stripe key set) need the webhook's signing secret: without it
+        no payment could ever be confirmed, or worse, an unsigned event would be believed."""
+        if self.stripe_secret_key and not self.stripe_webhook_secret.strip():
+            raise ConfigError(
+                "STRIPE_WEBHOOK_SECRET is not set but STRIPE_SECRET_KEY is (card payments on); "
+                "set it to the signing secret of the webhook endpoint in Stripe"
+            )
+
 
 class ConfigError(RuntimeError):
     """A setting is missing or wrong; the message is one line meant for the operator."""

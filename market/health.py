@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from dataclasses import dataclass
 
 import httpx
 from redis.asyncio import Redis
+from starlette.requests import Request
 from tortoise import Tortoise
 
 from market.config import Settings
@@ -72,6 +74,20 @@ async def readiness(settings: Settings) -> list[Check]:
             check_database(settings), check_redis(settings), check_meilisearch(settings)
         )
     )
+
+
+# Headers a reverse proxy adds: a request that came through one is not from this machine, even
+# when the proxy itself connects from loopback (and uvicorn was not told to trust it).
+FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
+def from_this_machine(request: Request) -> bool:
+    """A request from loopback that no proxy relayed: an operator's own check."""
+    try:
+        loopback = ipaddress.ip_address(request.client.host if request.client else "").is_loopback
+    except ValueError:
+        return False
+    return loopback and not any(name in request.headers for name in FORWARDING_HEADERS)
 
 
 def _reason(exc: Exception) -> str:

@@ -13,7 +13,7 @@ from market import health
 from market.api import PREFIX
 from market.errors import DomainError, NotAuthenticated, NotFound
 from market.i18n import LANGUAGES
-from market.web import LANG_COOKIE, error_json, redirect, render, settings_of
+from market.web import LANG_COOKIE, error_json, get_actor, redirect, render, settings_of
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,13 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready or not, for a load balancer; which service failed and why (error text that may
+    name hosts and users) only for an administrator or a check run on this machine."""
     checks = await health.readiness(settings_of(request))
     ok = all(c.ok for c in checks)
-    body = {"ok": ok, "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks}}
+    body: dict = {"ok": ok}
+    if health.from_this_machine(request) or (await get_actor(request)).is_admin:
+        body["checks"] = {c.name: {"ok": c.ok, "detail": c.detail} for c in checks}
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
@@ -64,7 +68,11 @@ async def http_error(request: Request, exc: Exception) -> Response:
     error.code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
     if exc.status_code == 404:
         error.message = "There is nothing at this address."
-    return await domain_error(request, error)
+    response = await domain_error(request, error)
+    # Starlette's own headers for the status: `Allow` on a 405, pages and API alike.
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
 
 
 async def server_error(request: Request, exc: Exception) -> Response:

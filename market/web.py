@@ -202,10 +202,19 @@ async def render(
         "query": lambda **kw: urlencode({k: v for k, v in kw.items() if v not in (None, "")}),
     }
     ctx.update(context or {})
+    _no_settings(ctx)
     response = templates.TemplateResponse(request, template, ctx, status_code=status)
     if FLASH_COOKIE in request.cookies:
         response.delete_cookie(FLASH_COOKIE)
     return _finish(request, response)
+
+
+def _no_settings(context: dict[str, Any]) -> None:
+    """Templates get the values they show, never the Settings object: it holds the secret key,
+    the Stripe key and the SMTP password, one template mistake away from a page."""
+    for name, value in context.items():
+        if isinstance(value, Settings):
+            raise TypeError(f"pass the settings a template needs, not Settings (as {name!r})")
 
 
 async def render_form(
@@ -248,7 +257,8 @@ async def render_error(
 
 
 def redirect(url: str, notice: str = "") -> RedirectResponse:
-    """Redirect after a POST; the notice rides in a cookie, so no link can forge one."""
+    """Redirect after a POST; the notice rides in a cookie, so no link can forge one (marked
+    Secure under https by market.security, as every cookie is)."""
     response = RedirectResponse(url, status_code=303)
     if notice:
         response.set_cookie(FLASH_COOKIE, quote(notice), max_age=60, httponly=True, samesite="lax")

@@ -27,6 +27,9 @@ from workers.jobs import (
 
 def worker_settings(settings: Settings | None = None, *, manage_db: bool = True) -> dict[str, Any]:
     settings = settings or get_settings()
+    # The worker confirms card payments from stored webhooks: it refuses to start without the
+    # secret that vouched for them, as the web process does.
+    settings.require_webhook_secret()
     # At start-up, not on the first event: a declared event type without handlers stops here.
     handlers.install()
 

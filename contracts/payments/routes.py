@@ -294,7 +294,9 @@ async def payment_page(request: Request) -> Response:
         "card": card,
         "bank": _bank_details(actor, payment, contract),
         "may_pay": payments.may_pay(actor, contract),
-        "settings": settings,
+        # The two values the card form needs, never the Settings object (secrets).
+        "stripe_js_url": settings.stripe_js_url,
+        "stripe_publishable_key": settings.stripe_publishable_key,
     }
     response = await _page(request, "payments/show.html", context, error=error)
     if card is not None:

@@ -6,12 +6,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from contracts.agreements import api as contract_api
 from contracts.agreements import routes as contract_routes
@@ -57,9 +58,22 @@ async def _apply_search_settings(settings: Settings) -> None:
         logging.getLogger(__name__).warning("search index settings not applied: %s", exc)
 
 
+class _Market(Starlette):
+    """Starlette with the security headers outermost: around its own error middleware too, so
+    a 500 page gets them (a user middleware would sit inside it and never see that page)."""
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        super().__init__(**options)
+        self.settings = settings
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack(), self.settings)
+
+
 def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> Starlette:
     settings = settings or get_settings()
     settings.require_secret_key()
+    settings.require_webhook_secret()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -94,10 +108,10 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         *notification_routes.routes,
         Mount("/static", StaticFiles(directory=ROOT / "static"), name="static"),
     ]
-    app = Starlette(
+    app = _Market(
+        settings,
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(SecurityHeadersMiddleware)],
         exception_handlers={
             DomainError: pages.domain_error,
             HTTPException: pages.http_error,

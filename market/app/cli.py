@@ -16,7 +16,7 @@ from listings import importer, search
 from market import db, health
 from market.accounts import service as accounts
 from market.app.dev import run_dev
-from market.app.seed import DEMO_PASSWORD, seed_demo
+from market.app.seed import DEMO_PASSWORD, SeedRefused, seed_demo
 from market.config import ConfigError, Settings, get_settings
 from market.db import close_db, init_db
 from market.errors import DomainError
@@ -72,7 +72,9 @@ def serve(host: str, port: int, workers: int, trust_proxy: str) -> None:
     import uvicorn
 
     try:
-        settings().require_secret_key()
+        s = settings()
+        s.require_secret_key()
+        s.require_webhook_secret()
     except ConfigError as exc:
         fail(str(exc))
     uvicorn.run(
@@ -143,19 +145,28 @@ def create_admin(email: str, password: str | None, name: str) -> None:
 
 @main.command()
 @click.option("--demo", is_flag=True, help="Demo organisations and logins")
-def seed(demo: bool) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Load the demo even into a database holding organisations of its own",
+)
+def seed(demo: bool, force: bool) -> None:
     """Load data; `--demo` loads the demo organisations and logins (idempotent)."""
     if not demo:
         fail("say what to seed: --demo")
 
-    async def run() -> bool:
+    async def run() -> bool | str:
         await init_db(settings())
         try:
-            return await seed_demo(DEMO_PASSWORD)
+            return await seed_demo(DEMO_PASSWORD, force=force)
+        except SeedRefused as exc:
+            return str(exc)
         finally:
             await close_db()
 
     created = run_async(run)
+    if isinstance(created, str):
+        fail(created)
     click.echo("demo data loaded" if created else "demo data already present")
 
 

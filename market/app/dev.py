@@ -35,6 +35,8 @@ def ensure_secret_key(var_dir: Path) -> str:
 def run_dev(*, port: int, demo: bool) -> None:
     processes.install_stop_signals()
     settings = Settings()
+    # A real Stripe key without its webhook secret: say so now, not when the web child dies.
+    settings.require_webhook_secret()
     var = settings.var_dir
     var.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -68,7 +70,9 @@ def run_dev(*, port: int, demo: bool) -> None:
             stripe = processes.start_localstripe(log_path=var / "log" / "localstripe.log")
             children.append(stripe)
             env.update(processes.localstripe_env(stripe))
-            env.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_" + secrets.token_hex(16))
+            # An empty one in the environment counts as none: the web process would refuse it.
+            if not env.get("STRIPE_WEBHOOK_SECRET", "").strip():
+                env["STRIPE_WEBHOOK_SECRET"] = "whsec_" + secrets.token_hex(16)
             processes.point_localstripe_webhook(
                 stripe.url, f"http://127.0.0.1:{port}/webhooks/stripe", env["STRIPE_WEBHOOK_SECRET"]
             )

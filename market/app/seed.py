@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
 from contracts.agreements import service as agreements
@@ -19,7 +20,7 @@ from contracts.payments import service as payments
 from listings import importer
 from listings.models import Listing, ListingState
 from market.accounts import service
-from market.accounts.models import User
+from market.accounts.models import Membership, Organization, User
 from market.accounts.schemas import OrganizationIn, RegisterIn
 from market.actor import Actor
 from market.config import ROOT
@@ -132,16 +133,44 @@ DEMO_PORTFOLIOS = [
 ]
 
 
-async def seed_demo(password: str) -> bool:
+class SeedRefused(RuntimeError):
+    """The database is not one for demo data; the message is one line for the operator."""
+
+
+async def seed_demo(password: str, *, force: bool = False) -> bool:
     """Create what is missing of the demo logins, institutes, listings and deals (a
     negotiation, a contract to sign, a paid one); returns False when everything was already
-    there."""
+    there. A database holding organisations of its own is refused unless `force`: the demo
+    brings an administrator whose password is printed in the README."""
     # One transaction: a failure half-way leaves nothing behind, so a rerun starts clean.
     async with unit_of_work():
+        if not force and (foreign := await foreign_organizations()):
+            raise SeedRefused(
+                f"the database holds {foreign} organisation(s) besides the demo's; demo logins "
+                "with a known password do not belong there (--force to load them anyway)"
+            )
         created = await _create(password)
         listings = await _publish_sample()
         deals = await _make_deals()
     return created or listings > 0 or deals > 0
+
+
+async def foreign_organizations() -> int:
+    """Organisations that are not the demo's: with a member who is not a demo login, or with
+    no member at all. None while the demo administrator exists: the demo was loaded before,
+    the known password is there already, and what visitors registered since is its data."""
+    if await User.filter(email=ADMIN_EMAIL).exists():
+        return 0
+    demo_emails = list(DEMO_LOGINS)
+    with_others = Membership.exclude(user__email__in=demo_emails).values_list(
+        "organization_id", flat=True
+    )
+    with_demo = Membership.filter(user__email__in=demo_emails).values_list(
+        "organization_id", flat=True
+    )
+    return await Organization.filter(
+        Q(id__in=Subquery(with_others)) | ~Q(id__in=Subquery(with_demo))
+    ).count()
 
 
 async def _create(password: str) -> bool:

@@ -15,8 +15,17 @@ from typing import IO
 import httpx
 import pytest
 
+from market.accounts.models import User
 from market.app import processes
+from market.app.seed import (
+    DEMO_LOGINS,
+    DEMO_PASSWORD,
+    SeedRefused,
+    foreign_organizations,
+    seed_demo,
+)
 from market.config import ROOT
+from tests.builders import a_user
 from tests.waiting import eventually_sync
 
 MARKET = [sys.executable, "-m", "market"]
@@ -60,6 +69,14 @@ def test_commands_refuse_with_a_one_line_reason(tmp_path: Path) -> None:
 
     seed = market("seed", env=env)
     assert seed.returncode != 0 and "--demo" in seed.stderr
+
+    # Card payments on without the webhook's secret: web, worker and dev refuse to start.
+    cards = {**env, "SECRET_KEY": "k" * 40, "STRIPE_SECRET_KEY": "sk_test_x"}
+    for command in (["serve", "--port", str(processes.free_port())], ["worker"], ["dev"]):
+        refused = market(*command, env={**cards, "STRIPE_WEBHOOK_SECRET": ""})
+        assert refused.returncode == 1, (command, refused.stderr)
+        [line] = refused.stderr.strip().splitlines()
+        assert line.startswith("market: STRIPE_WEBHOOK_SECRET is not set"), command
 
 
 def test_check_names_each_service_and_why(tmp_path: Path, settings) -> None:
@@ -113,6 +130,44 @@ def test_create_admin_and_its_refusals(tmp_path: Path) -> None:
     assert "Password" in prompted.stderr and "passphrase" not in prompted.stdout + prompted.stderr
     weak = market("create-admin", "--email", "x@example.org", "--password", "short", env=env)
     assert weak.returncode == 1 and "10 characters" in weak.stderr
+
+
+def test_seed_demo_refuses_a_database_with_organisations_of_its_own(tmp_path: Path) -> None:
+    env = clean_env(MARKET_VAR_DIR=str(tmp_path), SECRET_KEY="k" * 40)
+    assert market("migrate", env=env).returncode == 0
+    made = market(
+        "create-admin", "--email", "ops@example.org", "--password", "a long passphrase", env=env
+    )
+    assert made.returncode == 0, made.stderr
+    seed = market("seed", "--demo", env=env)
+    assert seed.returncode == 1 and seed.stdout == ""
+    [line] = seed.stderr.strip().splitlines()
+    assert line.startswith("market: the database holds 1 organisation(s)") and "--force" in line
+    # Nothing was loaded: the demo administrator's address is still free.
+    free = market(
+        "create-admin",
+        "--email",
+        "admin@techmarket.example",
+        "--password",
+        "a long passphrase",
+        env=env,
+    )
+    assert free.returncode == 0, free.stderr
+
+
+async def test_seed_demo_is_loaded_into_such_a_database_only_when_forced(
+    settings, redis_client
+) -> None:
+    await a_user(email="real@example.org")
+    with pytest.raises(SeedRefused, match="--force"):
+        await seed_demo(DEMO_PASSWORD)
+    assert not await User.filter(email__in=list(DEMO_LOGINS)).exists()
+    assert await foreign_organizations() == 1
+
+    assert await seed_demo(DEMO_PASSWORD, force=True) is True
+    assert await User.filter(email__in=list(DEMO_LOGINS)).count() == len(DEMO_LOGINS)
+    # Loaded once, a demo database: reruns (each `market dev` start) need no force.
+    assert await seed_demo(DEMO_PASSWORD) is False
 
 
 def _children_of(marker: str) -> list[int]:
