@@ -35,6 +35,7 @@ from market.admin import routes as admin_routes
 from market.config import ROOT, Settings, get_settings
 from market.db import close_db, init_db
 from market.errors import DomainError
+from market.limits import BodyLimitMiddleware
 from market.security import SecurityHeadersMiddleware
 
 API_ROUTERS = (
@@ -97,7 +98,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(SecurityHeadersMiddleware)],
+        middleware=[Middleware(SecurityHeadersMiddleware), Middleware(BodyLimitMiddleware)],
         exception_handlers={
             DomainError: pages.domain_error,
             HTTPException: pages.http_error,
