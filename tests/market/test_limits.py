@@ -5,6 +5,7 @@ its memory are in test_limits_memory.py."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 
 import httpx
@@ -22,7 +23,7 @@ from market.app.asgi import create_app
 from market.config import Settings
 from market.errors import ValidationFailed
 from market.web import nest
-from tests.builders import a_user, log_in, registration
+from tests.builders import a_user, a_verified_institute, log_in, registration
 from tests.market.accounts.test_pages import csrf_of, form_of
 
 CHUNK = 64 * 1024
@@ -190,6 +191,19 @@ async def test_a_route_that_reads_the_raw_body_is_still_held_to_the_limit(settin
         taken = await client.post("/larger", content=Feed(2 * limits.MAX_BODY))
         assert taken.status_code == 200 and taken.text == str(2 * limits.MAX_BODY)
         assert (await client.post("/larger", content=Feed(4 * limits.MAX_BODY))).status_code == 413
+
+
+async def test_the_portfolio_import_still_takes_files_past_the_default_limit(client) -> None:
+    user, _ = await a_verified_institute()
+    token = await log_in(client, user.email)
+    garbage = random.Random(2).randbytes(2 * limits.MAX_BODY)
+    response = await client.post(
+        "/listings/import",
+        data={"csrf_token": token},
+        files={"file": ("data.csv", garbage, "text/csv")},
+    )
+    # Read whole and judged on its content, not cut off at the default 1 MB.
+    assert response.status_code == 422 and "CSV or JSON Lines" in response.text
 
 
 # --- inputs that used to answer 500 ------------------------------------------------------
