@@ -8,7 +8,8 @@ the limit in memory, whatever it sends. The refusal is a 413 naming `body`.
 Two layers, one rule:
 
 - `BodyLimitMiddleware` holds every request's body to `MAX_BODY`, whoever reads it, so an
-  endpoint that reads the raw body without thinking of its size is still bounded.
+  endpoint that reads the raw body without thinking of its size is still bounded (GET and HEAD
+  aside: nothing reads their bodies).
 - Handlers read through `read_body` / `limited` (what `market.web.read_json`, `read_form` and the
   Stripe webhook use), each with its own limit. A route that takes more than `MAX_BODY` (media
   uploads, the portfolio import) reads with `limited(request, its_limit)`, which hands the limit
@@ -34,6 +35,7 @@ MAX_BODY = 1_000_000
 MAX_JSON_DEPTH = 32
 # Where the middleware leaves its meter for `limited` to find (the scope travels with the request).
 _SCOPE_KEY = "market.body_limit"
+_UNREAD_METHODS = frozenset({"GET", "HEAD"})
 
 # A JSON string, escapes included (the unrolled form: linear, no backtracking).
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -100,7 +102,11 @@ class BodyLimitMiddleware:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # No route reads the body of a GET or HEAD; Starlette's file and streaming responses
+        # receive on them only to notice a disconnect, racing the answer they send, and a
+        # refusal there would come after the answer had started. The server drops such a
+        # body unread.
+        if scope["type"] != "http" or scope["method"] in _UNREAD_METHODS:
             await self.app(scope, receive, send)
             return
         declared: int | None = None

@@ -193,6 +193,17 @@ async def test_a_route_that_reads_the_raw_body_is_still_held_to_the_limit(settin
         assert (await client.post("/larger", content=Feed(4 * limits.MAX_BODY))).status_code == 413
 
 
+async def test_a_file_is_served_whatever_body_its_get_came_with(client) -> None:
+    # A file answer listens for the disconnect by receiving the body; that must not trip the
+    # limit halfway through the answer.
+    for headers in ({}, {"Content-Length": str(3 * limits.MAX_BODY)}):
+        feed = Feed(3 * limits.MAX_BODY)
+        response = await client.request(
+            "GET", "/static/css/site.css", content=feed, headers=headers
+        )
+        assert response.status_code == 200 and response.content
+
+
 async def test_the_portfolio_import_still_takes_files_past_the_default_limit(client) -> None:
     user, _ = await a_verified_institute()
     token = await log_in(client, user.email)
