@@ -77,7 +77,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_200_mb_body_is_refused_without_the_server_growing(
-    web: processes.Running, case: str
+    web: processes.Running, case: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path, headers = CASES[case]
     url = web.url + path
@@ -91,12 +91,13 @@ def test_a_200_mb_body_is_refused_without_the_server_growing(
     peak, after = kib(web.pid, "VmHWM"), kib(web.pid, "VmRSS")
 
     growth_mib = (peak - before) / 1024
-    # The lead quotes this figure in the closing note.
-    print(
-        f"\n{case}: {BODY_MIB} MiB body sent; web process RSS {before / 1024:.1f} MiB "
-        f"before, peak {peak / 1024:.1f} MiB, {after / 1024:.1f} MiB after: "
-        f"growth {growth_mib:.2f} MiB"
-    )
+    # Shown even when output is captured: the closing note quotes this figure.
+    with capsys.disabled():
+        print(
+            f"\n{case}: {BODY_MIB} MiB body sent; web process RSS {before / 1024:.1f} MiB "
+            f"before, peak {peak / 1024:.1f} MiB, {after / 1024:.1f} MiB after: "
+            f"growth {growth_mib:.2f} MiB"
+        )
     assert web.alive(), web.log_tail()
     assert growth_mib < MAX_GROWTH_MIB, f"{case}: grew {growth_mib:.1f} MiB"
     assert response.status_code == 413, response.text
