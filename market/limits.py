@@ -35,6 +35,7 @@ MAX_BODY = 1_000_000
 MAX_JSON_DEPTH = 32
 # Where the middleware leaves its meter for `limited` to find (the scope travels with the request).
 _SCOPE_KEY = "market.body_limit"
+_READER_KEY = "market.body_reader"
 _UNREAD_METHODS = frozenset({"GET", "HEAD"})
 
 # A JSON string, escapes included (the unrolled form: linear, no backtracking).
@@ -128,7 +129,14 @@ class BodyLimitMiddleware:
 
 def limited(request: Request, limit: int = MAX_BODY, refuse: Refusal = too_large) -> Request:
     """The request to read from, its body refused (with `refuse()`) past `limit`: at once when
-    the declared Content-Length is larger, otherwise as soon as the bytes read pass it."""
+    the declared Content-Length is larger, otherwise as soon as the bytes read pass it (422 for
+    a malformed Content-Length).
+
+    A body is read once: a second call returns the same reader, whose body or form Starlette
+    keeps, as `request.form()` did before (a fresh reader would wait for bytes long gone)."""
+    reader = request.scope.get(_READER_KEY)
+    if isinstance(reader, Request):
+        return reader
     declared = declared_length(request.headers)
     if declared is not None and declared > limit:
         raise refuse()
@@ -136,7 +144,9 @@ def limited(request: Request, limit: int = MAX_BODY, refuse: Refusal = too_large
     if isinstance(net, _Meter):
         # This route's limit now holds (it may be larger than the default, e.g. uploads).
         net.limit = None
-    return Request(request.scope, _Meter(request.receive, limit, declared, refuse))
+    reader = Request(request.scope, _Meter(request.receive, limit, declared, refuse))
+    request.scope[_READER_KEY] = reader
+    return reader
 
 
 async def read_body(request: Request, limit: int = MAX_BODY, refuse: Refusal = too_large) -> bytes:

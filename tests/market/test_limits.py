@@ -167,6 +167,8 @@ async def test_a_route_that_reads_the_raw_body_is_still_held_to_the_limit(settin
 
     async def larger(request: Request) -> Response:
         body = await limits.read_body(request, 3 * limits.MAX_BODY)
+        # Read once, kept: a second read gets the same bytes instead of waiting for more.
+        assert await limits.read_body(request, 3 * limits.MAX_BODY) == body
         return Response(str(len(body)))
 
     app.router.routes[:0] = [
