@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
@@ -15,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 from listings import importer
 from listings.models import ImportState
 from listings.schemas import LICENSE_TYPES, PRICE_MODELS
+from market import limits
 from market.errors import DomainError, ValidationFailed
 from market.web import (
     check_form_csrf,
@@ -37,25 +37,14 @@ def _limit() -> int:
     return importer.MAX_UPLOAD_BYTES + FORM_OVERHEAD
 
 
-async def _limited(request: Request) -> AsyncIterator[bytes]:
-    """The body, refused as soon as it grows past the limit (no Content-Length needed)."""
-    seen = 0
-    async for chunk in request.stream():
-        seen += len(chunk)
-        if seen > _limit():
-            raise importer.TooLarge()
-        yield chunk
-
-
 async def read_upload(request: Request) -> FormData:
     """read_form for a form with one file: multipart, size-limited, CSRF-checked."""
     content_type = request.headers.get("content-type", "").lower()
     if not content_type.startswith("multipart/form-data"):
         raise importer.ImportRefused("Send the form with its file (multipart/form-data).")
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > _limit():
-        raise importer.TooLarge()
-    parser = MultiPartParser(request.headers, _limited(request), max_files=1, max_fields=40)
+    # Refused at once when declared larger than the limit, else as soon as it passes it.
+    body = limits.limited(request, _limit(), importer.TooLarge).stream()
+    parser = MultiPartParser(request.headers, body, max_files=1, max_fields=40)
     try:
         form = await parser.parse()
     except MultiPartException as exc:

@@ -10,11 +10,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Message, Receive
 
 from listings import media
 from listings.models import ListingMedia, MediaKind
 from listings.service import get_listing
+from market import limits
 from market.api import ApiRouter
 from market.errors import Conflict, ValidationFailed
 from market.web import check_form_csrf, get_actor, json_response, read_form, redirect
@@ -45,32 +45,12 @@ def media_json(item: ListingMedia) -> dict[str, Any]:
 # --- reading an upload -------------------------------------------------------------------
 
 
-def _capped(receive: Receive, limit: int) -> Receive:
-    # Starlette caps form fields but not file parts, so the cap sits on the raw body: a
-    # client that lies about (or omits) Content-Length is stopped once it passes the limit.
-    seen = 0
-
-    async def capped_receive() -> Message:
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise media.too_large()
-        return message
-
-    return capped_receive
-
-
 async def _read_upload(request: Request) -> tuple[FormData, UploadFile, bytes]:
     """The parsed form, its `file` part and that part's bytes, never more than the limit."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise ValidationFailed("Bad Content-Length header.", fields={"body": "Invalid."})
-        if int(declared) > MAX_UPLOAD_BODY:
-            raise media.too_large()
-    capped = Request(request.scope, _capped(request.receive, MAX_UPLOAD_BODY))
+    # Starlette caps form fields but not file parts, so the cap sits on the raw body: refused
+    # at once when declared larger, and once it passes the limit when the client lies about
+    # (or omits) Content-Length.
+    capped = limits.limited(request, MAX_UPLOAD_BODY, media.too_large)
     try:
         form = await capped.form(max_files=1, max_fields=10, max_part_size=ENVELOPE_BYTES)
     except HTTPException as exc:  # malformed multipart, a second file, too many fields

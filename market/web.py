@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
@@ -17,11 +16,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from market import i18n
+from market import i18n, limits
 from market.accounts import service as accounts
 from market.actor import Actor
 from market.config import ROOT, Settings
-from market.errors import DomainError, Forbidden, NotAuthenticated, ValidationFailed
+from market.errors import (
+    DomainError,
+    Forbidden,
+    NotAuthenticated,
+    ValidationFailed,
+    validation_error,
+)
 from market.notify import unread_count
 
 SESSION_COOKIE = "tm_session"
@@ -30,7 +35,7 @@ LANG_COOKIE = "tm_lang"
 FLASH_COOKIE = "tm_flash"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-MAX_BODY = 1_000_000
+MAX_BODY = limits.MAX_BODY
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(ROOT / "templates"),
@@ -88,7 +93,12 @@ def csrf_token(request: Request) -> str:
 
 
 def _csrf_ok(request: Request, presented: str | None) -> bool:
-    return bool(presented) and hmac.compare_digest(presented or "", csrf_token(request))
+    if not presented:
+        return False
+    # compare_digest takes str only when it is ASCII; a token with any other character is
+    # simply wrong, so both sides go in as bytes (surrogatepass: any str can be encoded).
+    given = presented.encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(given, csrf_token(request).encode())
 
 
 def check_form_csrf(request: Request, form: FormData) -> None:
@@ -110,10 +120,10 @@ def check_api_csrf(request: Request) -> None:
 
 
 async def read_json(request: Request) -> Any:
+    """The JSON body: 413 past MAX_BODY (while it streams), 422 for anything but JSON nested
+    at most limits.MAX_JSON_DEPTH deep."""
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ValidationFailed("The request body is too large.", fields={"body": "Too large."})
+    body = await limits.read_body(request, MAX_BODY)
     if not body:
         return {}
     # Cross-site forms cannot send this content type without a CORS preflight.
@@ -121,30 +131,39 @@ async def read_json(request: Request) -> Any:
         raise ValidationFailed(
             "Send JSON with Content-Type: application/json.", fields={"body": "Not JSON."}
         )
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed(
-            "The body is not valid JSON.", fields={"body": "Invalid JSON."}
-        ) from None
+    return limits.parse_json(body)
 
 
 async def read_form(request: Request) -> FormData:
-    form = await request.form(max_files=0, max_fields=200)
+    """The form (urlencoded or multipart without files), 413 past MAX_BODY while it streams,
+    CSRF-checked."""
+    form = await limits.limited(request, MAX_BODY).form(max_files=0, max_fields=200)
     check_form_csrf(request, form)
     return form
 
 
+_VALUE_AND_GROUP = "This field was sent both as a value and as a group of fields."
+
+
 def nest(form: FormData, *, drop: tuple[str, ...] = (CSRF_FIELD,)) -> dict[str, Any]:
-    """Turn `organization.name` style form fields into the nested dict the schemas take."""
+    """Turn `organization.name` style form fields into the nested dict the schemas take.
+
+    A field cannot be both a value and a group (`organization=x` with `organization.name=y`,
+    in either order): 422 naming it."""
     data: dict[str, Any] = {}
     for key, value in form.multi_items():
         if key in drop or not isinstance(value, str):
             continue
-        target = data
         *parents, leaf = key.split(".")
-        for part in parents:
+        if len(parents) >= limits.MAX_JSON_DEPTH:
+            raise validation_error(key, "This field name is nested too deeply.")
+        target = data
+        for depth, part in enumerate(parents):
             target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise validation_error(".".join(parents[: depth + 1]), _VALUE_AND_GROUP)
+        if isinstance(target.get(leaf), dict):
+            raise validation_error(key, _VALUE_AND_GROUP)
         target[leaf] = value
     return data
 

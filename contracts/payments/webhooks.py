@@ -23,7 +23,8 @@ from tortoise.exceptions import IntegrityError
 
 from contracts.payments import gateway
 from contracts.payments.models import StripeEvent
-from market import outbox
+from market import limits, outbox
+from market.errors import ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,13 @@ def _refuse(message: str, status: int = 400) -> JSONResponse:
 
 
 async def stripe_webhook(request: Request) -> JSONResponse:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
+    try:
+        # Refused as soon as it passes the limit, declared or not (chunked).
+        payload = await limits.read_body(request, MAX_BODY)
+    except limits.BodyTooLarge:
         return _refuse("The body is too large for a Stripe event.", 413)
-    payload = await request.body()
-    if len(payload) > MAX_BODY:
-        return _refuse("The body is too large for a Stripe event.", 413)
+    except ValidationFailed as exc:  # a malformed Content-Length
+        return _refuse(exc.message)
     signature = request.headers.get("stripe-signature")
     if not signature:
         return _refuse("The Stripe-Signature header is missing.")

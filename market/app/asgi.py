@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
@@ -36,6 +37,7 @@ from market.admin import routes as admin_routes
 from market.config import ROOT, Settings, get_settings
 from market.db import close_db, init_db
 from market.errors import DomainError
+from market.limits import BodyLimitMiddleware
 from market.security import SecurityHeadersMiddleware
 
 API_ROUTERS = (
@@ -112,6 +114,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         settings,
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(BodyLimitMiddleware)],
         exception_handlers={
             DomainError: pages.domain_error,
             HTTPException: pages.http_error,
