@@ -126,7 +126,7 @@ def _per_hour(name: str, limit: int, what: str) -> Bucket:
         name,
         limit,
         3600,
-        f"You have sent {limit} {what} within the hour, the most we allow. Try again in {{wait}}.",
+        f"You have sent {limit} {what} in the last hour, the most we allow. Try again in {{wait}}.",
     )
 
 
