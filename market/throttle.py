@@ -54,7 +54,7 @@ SWEEP_BATCH = 500
 
 
 class ThrottleCount(Model):
-    """One bucket's hits in its current window (a fixed window; `resets_at` ends it)."""
+    """One bucket's hits in its current window (a fixed window, ended by resets_at)."""
 
     key = fields.CharField(max_length=200, primary_key=True)
     hits = fields.IntField()

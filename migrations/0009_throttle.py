@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
                 ('hits', fields.IntField()),
                 ('resets_at', fields.BigIntField(db_index=True)),
             ],
-            options={'table': 'throttle', 'app': 'models', 'pk_attr': 'key', 'table_description': "One bucket's hits in its current window (a fixed window; `resets_at` ends it)."},
+            options={'table': 'throttle', 'app': 'models', 'pk_attr': 'key', 'table_description': "One bucket's hits in its current window (a fixed window, ended by resets_at)."},
             bases=['Model'],
         ),
         ops.DeleteModel(name='LoginFailure'),
