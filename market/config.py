@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # after which a contract still unsigned is cancelled.
     contract_reminder_days: int = 3
     contract_cancel_days: int = 14
+    # Registrations per address and hour (each one costs a password hash and a review); an
+    # institute registering its researchers from behind one address may need it raised.
+    registrations_per_ip_per_hour: int = 10
 
     @field_validator("database_url")
     @classmethod

@@ -18,6 +18,7 @@ MODEL_MODULES = [
     "market.audit",
     "market.outbox",
     "market.notify",
+    "market.throttle",
     "listings.models",
     "contracts.offers.models",
     "contracts.agreements.models",

@@ -22,7 +22,7 @@ from contracts.offers.models import (
 from contracts.offers.schemas import MessageIn, OfferIn, OfferTermsIn
 from listings.models import Listing, ListingState
 from listings.service import get_listing
-from market import audit, outbox, paging
+from market import audit, outbox, paging, throttle
 from market.accounts.models import OrganizationKind
 from market.accounts.service import require_verified
 from market.actor import Actor
@@ -34,11 +34,11 @@ from market.errors import (
     DomainError,
     Forbidden,
     NotAuthenticated,
-    TooManyRequests,
     ValidationFailed,
     validation_error,
 )
 from market.locks import lock_existing
+from market.throttle import Bucket
 from market.transitions import Lifecycle, apply, events_of
 from market.validation import visible_or_404
 
@@ -121,39 +121,28 @@ def _require_party(actor: Actor, offer: Offer, doing: str) -> Side:
 # --- limits ------------------------------------------------------------------------------------
 
 
-async def _check_rate(
-    model: type[Any], author_field: str, actor: Actor, limit: int, what: str
-) -> None:
-    window = timedelta(hours=1)
-    since = utcnow() - window
-    recent = model.filter(**{author_field: actor.user_id}, created_at__gte=since)
-    count = await recent.count()
-    if count >= limit:
-        oldest = await recent.order_by("created_at").first()
-        wait = (oldest.created_at + window - utcnow()).total_seconds() if oldest else 60
-        minutes = max(1, int(wait // 60) + 1)
-        raise TooManyRequests(
-            f"You have sent {limit} {what} in the last hour, the most we allow. "
-            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
-            retry_after=max(1, int(wait)),
-        )
-
-
-async def _check_offer_rate(actor: Actor) -> None:
-    # Counter-offers count too: each one is a new version of terms the other side must read.
-    await _check_rate(
-        OfferTerms,
-        "author_id",
-        actor,
-        get_settings().offer_limit_per_hour,
-        "offers and counter-offers",
+def _per_hour(name: str, limit: int, what: str) -> Bucket:
+    return Bucket(
+        name,
+        limit,
+        3600,
+        f"You have sent {limit} {what} in the last hour, the most we allow. Try again in {{wait}}.",
     )
 
 
-async def _check_message_rate(actor: Actor) -> None:
-    await _check_rate(
-        OfferMessage, "author_id", actor, get_settings().message_limit_per_hour, "messages"
-    )
+async def _claim_offer(actor: Actor) -> None:
+    """Count an offer or counter-offer (each is a new version of terms the other side must
+    read) against the author's hourly limit. Claimed first inside the use case's transaction:
+    its row lock is the first the transaction takes, and an offer refused later gives its count
+    back with the rollback."""
+    limit = get_settings().offer_limit_per_hour
+    bucket = _per_hour("offers.user", limit, "offers and counter-offers")
+    await throttle.claim((bucket, str(actor.user_id)))
+
+
+async def _claim_message(actor: Actor) -> None:
+    limit = get_settings().message_limit_per_hour
+    await throttle.claim((_per_hour("messages.user", limit, "messages"), str(actor.user_id)))
 
 
 # --- terms ---------------------------------------------------------------------------------
@@ -254,8 +243,8 @@ async def make_offer(actor: Actor, listing_id: str, data: OfferIn) -> Offer:
     if refusal is not None:
         raise refusal
     _fits_listing(data, listing)
-    await _check_offer_rate(actor)
     async with unit_of_work():
+        await _claim_offer(actor)
         await _published_listing(listing.id)
         # Asking for rights already given away could only ever end in a refusal.
         await _refuse_if_granted(
@@ -335,8 +324,8 @@ async def counter_offer(actor: Actor, offer_id: str, data: OfferTermsIn) -> Offe
     _require_turn(actor, offer, "counter")
     listing = await Listing.get(id=offer.listing_id)  # type: ignore[attr-defined]
     _fits_listing(data, listing)
-    await _check_offer_rate(actor)
     async with unit_of_work():
+        await _claim_offer(actor)
         await _published_listing(listing.id)
         locked = await lock_existing(Offer, offer.id)
         _unchanged(offer, locked)
@@ -466,8 +455,8 @@ async def post_message(actor: Actor, offer_id: str, data: MessageIn) -> OfferMes
     side = _require_party(actor, offer, "write messages")
     if str(offer.state) not in states.MESSAGING:
         raise Conflict(f"The offer is {offer.state}; its thread is closed.", state=str(offer.state))
-    await _check_message_rate(actor)
     async with unit_of_work():
+        await _claim_message(actor)
         message = await OfferMessage.create(
             offer_id=offer.id, side=side, author_id=actor.user_id, body=data.body
         )

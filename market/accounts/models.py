@@ -110,14 +110,3 @@ class ApiToken(Model):
 
     class Meta:
         table = "api_token"
-
-
-# Failed logins, counted per account and per IP to throttle guessing.
-class LoginFailure(Model):
-    id = fields.BigIntField(primary_key=True)
-    email = fields.CharField(max_length=254, db_index=True)
-    ip = fields.CharField(max_length=64, db_index=True)
-    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        table = "login_failure"

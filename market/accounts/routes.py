@@ -28,6 +28,7 @@ from market.web import (
     redirect,
     render,
     render_error,
+    render_form,
     require_login,
 )
 
@@ -47,8 +48,8 @@ async def register_page(request: Request) -> Response:
         )
     except DomainError as exc:
         values.pop("password", None)
-        return await render_error(
-            request, exc, "accounts/register.html", {**context, "values": values}
+        return await render_form(
+            request, "accounts/register.html", {**context, "values": values}, error=exc
         )
     response = redirect("/dashboard", "Welcome! An administrator will verify your organisation.")
     set_session_cookie(request, response, token)
@@ -68,8 +69,11 @@ async def login_page(request: Request) -> Response:
         )
     except DomainError as exc:
         values.pop("password", None)
-        return await render_error(
-            request, exc, "accounts/login.html", {"values": values, "next": _safe_next(request)}
+        return await render_form(
+            request,
+            "accounts/login.html",
+            {"values": values, "next": _safe_next(request)},
+            error=exc,
         )
     response = redirect(_safe_next(request))
     set_session_cookie(request, response, token)

@@ -3,7 +3,9 @@ their own systems would, with the refusals each wrong request must get."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from contracts.offers import service as offers
 from contracts.offers.models import Grant, Offer, OfferMessage, OfferTerms
 from listings.models import Listing
 from market.accounts import service as accounts
@@ -639,6 +642,43 @@ async def test_too_many_messages_get_429_with_retry_after(client, limits) -> Non
     # The limit is per person: the other side may still answer.
     answer = await client.post(path, json={"body": "Answers"}, headers=trade.seller)
     assert answer.status_code == 201
+
+
+async def test_a_burst_of_offers_passes_exactly_the_limit(client, monkeypatch) -> None:
+    """Fired together: a count read before the offer is written let a burst through."""
+    monkeypatch.setattr(get_settings(), "offer_limit_per_hour", 5)
+    trade = await a_trade()
+    answers = await asyncio.gather(*(make(client, trade) for _ in range(40)))
+    assert Counter(a.status_code for a in answers) == {201: 5, 429: 35}
+    assert all(int(a.headers["retry-after"]) > 0 for a in answers if a.status_code == 429)
+    assert await Offer.filter(buyer_id=trade.buyer_org.id).count() == 5
+    assert await OfferTerms.filter(author_id=trade.buyer_user.id).count() == 5
+
+
+async def test_a_burst_of_messages_passes_exactly_the_limit(client, monkeypatch) -> None:
+    monkeypatch.setattr(get_settings(), "message_limit_per_hour", 5)
+    trade = await a_trade()
+    offer = await an_offer(trade.listing, trade.buyer_user)
+    path = f"/api/v1/offers/{offer.id}/messages"
+    answers = await asyncio.gather(
+        *(client.post(path, json={"body": f"Question {n}"}, headers=trade.buyer) for n in range(40))
+    )
+    assert Counter(a.status_code for a in answers) == {201: 5, 429: 35}
+    assert await OfferMessage.filter(author_id=trade.buyer_user.id).count() == 5
+
+
+async def test_a_refused_offer_does_not_use_up_the_limit(client, limits) -> None:
+    """The count is taken in the offer's own transaction: an offer refused after it (here a
+    right already granted, found inside the transaction) gives it back."""
+    trade = await a_trade()
+    rival_user, _ = await a_verified_enterprise()
+    rival = await an_offer(trade.listing, rival_user, license_type="exclusive", territories=["CN"])
+    await offers.accept_offer(await actor_of(trade.seller_user), str(rival.id))
+    for _ in range(3):
+        refused = await make(client, trade, license_type="exclusive", territories=["CN"])
+        assert refused.status_code == 409, refused.text
+    made = await make(client, trade, license_type="non_exclusive", territories=["DE"])
+    assert made.status_code == 201, made.text
 
 
 # --- the OpenAPI document ---------------------------------------------------------------------

@@ -57,7 +57,7 @@ async def email_of(actor: Any) -> str:
 async def a_plain_member(org_id: Any) -> User:
     """A member (not an owner) of the organisation, who can log in."""
     user = await a_colleague(await Organization.get(id=org_id))
-    await User.filter(id=user.id).update(password_hash=hash_password(PASSWORD))
+    await User.filter(id=user.id).update(password_hash=await hash_password(PASSWORD))
     return user
 
 
