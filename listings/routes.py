@@ -182,6 +182,7 @@ async def edit(request: Request) -> Response:
         "diff": service.revision_diff(listing, revision) if revision else [],
         "media": await _media(actor, listing),
         "editable": _editable(listing),
+        "facts_fixed": await service.relied_on(listing.id),
     }
     if request.method == "GET":
         return await _page(
@@ -197,7 +198,8 @@ async def edit(request: Request) -> Response:
             actor, str(listing.id), forms.parse_listing(ListingPatch, values)
         )
     except DomainError as exc:
-        if exc.status != 422:
+        # 422: the input is wrong; 409 with fields: a fact an accepted offer relies on.
+        if exc.status != 422 and not (exc.status == 409 and exc.fields):
             raise
         return await render_error(
             request,
@@ -213,8 +215,9 @@ async def edit(request: Request) -> Response:
     if proposed is not None:
         return redirect(
             f"/listings/{listing.id}",
-            "Saved. Changes to the title, summary, description, licence types or price wait "
-            "for an administrator's review; the published version stays visible until then.",
+            "Saved. Changes to the title, summary, description, patent numbers, inventors, "
+            "technology readiness level, licence types, territories, fields of use or price "
+            "wait for an administrator's review; the published version stays visible until then.",
         )
     return redirect(f"/listings/{listing.id}", "The listing is saved.")
 
@@ -289,7 +292,12 @@ async def reject(request: Request) -> Response:
 async def approve_revision(request: Request) -> Response:
     actor = await get_actor(request)
     await read_form(request)
-    listing = await service.approve_revision(actor, _id(request, "revision_id"))
+    try:
+        listing = await service.approve_revision(actor, _id(request, "revision_id"))
+    except DomainError as exc:
+        if exc.status != 409:
+            raise
+        return redirect("/admin/listings", exc.message)
     return redirect("/admin/listings", f"The changes to “{listing.title}” are published.")
 
 

@@ -40,6 +40,17 @@ SUBMISSION_FIELDS = (
     "patent_numbers",
 )
 PUBLIC_STATES = {ListingState.PUBLISHED, ListingState.LICENSED}
+# The states of a contract that no longer relies on its listing: rejected by an administrator,
+# or cancelled (by a party, or lapsed unsigned).
+CONTRACT_ENDED = ("cancelled", "rejected")
+# How a refusal names a fixed fact.
+FACT_LABELS = {
+    "patent_numbers": "patent numbers",
+    "inventors": "inventors",
+    "territories": "territories",
+    "fields_of_use": "fields of use",
+    "trl": "technology readiness level",
+}
 
 
 def to_columns(data: dict[str, Any]) -> dict[str, Any]:
@@ -124,6 +135,46 @@ async def view_listing(actor: Actor, listing_id: str) -> Listing:
     return listing
 
 
+async def relied_on(listing_id: Any) -> bool:
+    """Whether an accepted offer on the listing still stands: its contract not drawn up yet, or
+    drawn up and not ended. Listings sit below contracts and import nothing of theirs; the
+    question goes through the relations offers and contracts declare on a listing. Asked under
+    the listing's row lock, which acceptance takes first, so no acceptance slips in between."""
+    accepted = set(
+        await Listing.filter(id=listing_id, offers__state="accepted").values_list(
+            "offers__id", flat=True
+        )
+    )
+    if not accepted:
+        return False
+    ended = set(
+        await Listing.filter(id=listing_id, contracts__state__in=CONTRACT_ENDED).values_list(
+            "contracts__offer_id", flat=True
+        )
+    )
+    return bool(accepted - ended)
+
+
+async def _refuse_fixed_facts(listing: Listing, proposed: dict[str, Any]) -> None:
+    """A contract relies on the facts of an accepted offer's listing: refuse any change to
+    them, naming each field."""
+    fixed = sorted(
+        name
+        for name, value in proposed.items()
+        if name in states.FACTS and value != field_value(listing, name)
+    )
+    if not fixed or not await relied_on(listing.id):
+        return
+    names = ", ".join(FACT_LABELS[name] for name in fixed)
+    raise Conflict(
+        f"An accepted offer relies on this listing, so its {names} cannot change.",
+        state=str(listing.state),
+        fields={
+            name: f"Fixed: an accepted offer relies on the {FACT_LABELS[name]}." for name in fixed
+        },
+    )
+
+
 async def create_listing(
     actor: Actor, data: ListingIn, *, source_ref: str | None = None
 ) -> Listing:
@@ -156,7 +207,8 @@ async def update_listing(
     actor: Actor, listing_id: str, patch: ListingPatch
 ) -> tuple[Listing, ListingRevision | None]:
     """Edit in place where the state allows; on a published listing, substance changes wait
-    in a revision for an administrator while the published text stays as it is."""
+    in a revision for an administrator while the published text stays as it is. The facts a
+    contract relies on are refused (409 naming them) once an accepted offer relies on them."""
     listing = await _load(listing_id)
     if not can_see(actor, listing):
         raise NotFound("No such listing.")
@@ -174,6 +226,8 @@ async def update_listing(
         # A form sends every field: only what differs from what the owner sees (the listing
         # with the pending proposals laid over it) counts as a change.
         changes = {k: v for k, v in sent.items() if proposed.get(k, field_value(current, k)) != v}
+        # Refused in every state: a withdrawn listing edited in place would change them too.
+        await _refuse_fixed_facts(current, changes)
         if state in states.EDITABLE:
             if changes:
                 await _apply(actor, current, changes, action="listing.edited")
@@ -320,6 +374,8 @@ async def approve_revision(actor: Actor, revision_id: str) -> Listing:
             raise Conflict(f"The revision is already {locked.state}.", state=str(locked.state))
         if listing.state != ListingState.PUBLISHED:
             raise Conflict("The listing is no longer published.", state=str(listing.state))
+        # Proposed before an offer was accepted, decided after: the facts are fixed by then.
+        await _refuse_fixed_facts(listing, locked.changes)
         await _apply(actor, listing, locked.changes, action="listing.revision_approved")
         await ListingRevision.filter(id=locked.id).update(
             state=RevisionState.APPROVED, decided_at=utcnow()

@@ -24,5 +24,19 @@ LIFECYCLE = {
 
 # States whose listing the owner may change directly.
 EDITABLE = {"draft", "rejected", "withdrawn"}
+# The facts a contract relies on: the patents it licenses, who invented them, where and for
+# what the rights apply, how mature the technology is. On a published listing a change waits
+# for review like the substance; once an accepted offer relies on the listing they are fixed
+# (`listings.service.relied_on`). The contact address is not among them: no contract names it,
+# and an institute must be able to redirect enquiries at once when a person leaves.
+FACTS = ("patent_numbers", "inventors", "territories", "fields_of_use", "trl")
 # Fields whose change on a published listing waits for an administrator.
-SUBSTANCE = ("title", "summary", "description", "license_types", "price_model", "asking_price")
+SUBSTANCE = (
+    "title",
+    "summary",
+    "description",
+    "license_types",
+    "price_model",
+    "asking_price",
+    *FACTS,
+)

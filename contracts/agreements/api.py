@@ -15,8 +15,6 @@ from contracts.agreements.schemas import CancelIn, ReasonRequiredIn, SignIn
 from contracts.offers.api import money_json
 from contracts.payments import service as payments
 from contracts.payments.api import payment_json
-from listings.models import Listing
-from market.accounts.models import Organization
 from market.api import ApiRouter, body, paged
 from market.web import client_ip, get_actor, json_response, page_number, page_size
 
@@ -30,32 +28,24 @@ def _when(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _organization(org: Any) -> dict[str, Any] | None:
-    # Present only when the query fetched it; an unfetched relation is a query, not a row.
-    if isinstance(org, Organization):
-        return {"id": str(org.id), "name": org.name}
-    return None
-
-
 def contract_json(contract: Contract) -> dict[str, Any]:
-    """A contract. The listing and both parties are named when the query fetched them (every
-    endpoint here does); their ids are always there."""
-    listing = contract.listing
+    """A contract. The listing and both parties are named as its agreement names them (the
+    snapshot taken with the document), not as they may be called by now."""
+    snapshot = contract.snapshot
     return {
         "id": str(contract.id),
         "reference": contract.reference,
         "state": str(contract.state),
         "offer_id": str(contract.offer_id),  # type: ignore[attr-defined]
         "listing_id": str(contract.listing_id),  # type: ignore[attr-defined]
-        "listing": (
-            {"id": str(listing.id), "title": listing.title}
-            if isinstance(listing, Listing)
-            else None
-        ),
+        "listing": {"id": str(contract.listing_id), "title": contract.listing_title},  # type: ignore[attr-defined]
         "seller_id": str(contract.seller_id),  # type: ignore[attr-defined]
-        "seller": _organization(contract.seller),
+        "seller": {"id": str(contract.seller_id), "name": contract.seller_name},  # type: ignore[attr-defined]
         "buyer_id": str(contract.buyer_id),  # type: ignore[attr-defined]
-        "buyer": _organization(contract.buyer),
+        "buyer": {"id": str(contract.buyer_id), "name": contract.buyer_name},  # type: ignore[attr-defined]
+        # Everything the agreement states of the parties and the listing.
+        "parties": {"seller": snapshot["seller"], "buyer": snapshot["buyer"]},
+        "listing_facts": snapshot["listing"],
         "license_type": contract.license_type,
         "terms_number": contract.terms_number,
         "document_number": contract.document_number,
@@ -97,8 +87,7 @@ def signature_json(signature: Signature) -> dict[str, Any]:
 
 
 async def _answer(contract: Contract, status: int = 200, **extra: Any) -> Response:
-    """{contract, state} after a change: the use cases return the bare row, so name its parties."""
-    await contract.fetch_related("listing", "seller", "buyer")
+    """{contract, state} after a change."""
     data = {"contract": contract_json(contract), "state": str(contract.state), **extra}
     return json_response(data, status)
 

@@ -57,6 +57,11 @@ class Contract(Model):
     # What the buyer owes once signed: the upfront fee for now.
     amount_due = fields.BigIntField()
     currency = fields.CharField(max_length=3)
+    # What the agreement says of the two parties and the listing, taken with the document it
+    # was drawn from (`agreements.service.snapshot_of`): {"seller": party, "buyer": party,
+    # "listing": facts}. The signed document, the contract page and the API read it, so a party
+    # renamed or a listing revised afterwards does not rewrite what was signed.
+    snapshot = fields.JSONField(default=dict)
     # The administrator's reason (rejection, changes asked for) or why it was cancelled.
     reason = fields.TextField(default="")
     signing_opened_at = fields.DatetimeField(null=True)
@@ -68,6 +73,19 @@ class Contract(Model):
     class Meta:
         table = "contract"
         indexes = (("state", "signing_opened_at"), ("seller_id", "state"), ("buyer_id", "state"))
+
+    @property
+    def seller_name(self) -> str:
+        """The institute's name as the agreement states it."""
+        return str(self.snapshot["seller"]["name"])
+
+    @property
+    def buyer_name(self) -> str:
+        return str(self.snapshot["buyer"]["name"])
+
+    @property
+    def listing_title(self) -> str:
+        return str(self.snapshot["listing"]["title"])
 
 
 class ContractDocument(Model):

@@ -117,9 +117,10 @@ async def _contract_page(
         "view": view,
         "contract": contract,
         "listing": contract.listing,
+        # As the agreement names them, not as they may be called by now.
         "organizations": {
-            Side.SELLER.value: contract.seller.name,
-            Side.BUYER.value: contract.buyer.name,
+            Side.SELLER.value: contract.seller_name,
+            Side.BUYER.value: contract.buyer_name,
         },
         "can_sign": "sign" in view.actions and contract.state == ContractState.AWAITING_SIGNATURES,
         "decisions": [a for a in view.actions if a in ADMIN_ACTIONS],

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -210,27 +210,56 @@ def reference_for(offer_id: Any) -> str:
     return f"TM-{UUID(str(offer_id)).hex[:12].upper()}"
 
 
-def _party(org: Organization) -> documents.Party:
-    return documents.Party(
-        name=org.name, country=org.country, region=org.region or "", kind=str(org.kind)
+# The listing's facts an agreement keeps: what its schedule names, and what the deal relies on.
+LISTING_FACTS = (
+    "title",
+    "kind",
+    "patent_numbers",
+    "ipc_codes",
+    "inventors",
+    "trl",
+    "territories",
+    "fields_of_use",
+)
+
+
+def _party(org: Organization) -> dict[str, str]:
+    """A party as the agreement names and places it (the fields of `documents.Party`)."""
+    return asdict(
+        documents.Party(
+            name=org.name, country=org.country, region=org.region or "", kind=str(org.kind)
+        )
     )
 
 
-async def agreement_data(
-    offer: Offer, terms: OfferTerms, *, version: int
-) -> documents.AgreementData:
+async def snapshot_of(offer: Offer) -> dict[str, Any]:
+    """The parties and the listing as they are now, for the document drawn up now. Taken with
+    each version drawn (the first, and a new one after an administrator asked for changes), so
+    a party renamed before signing is named as it is; signing opens only after the last version
+    is approved, so what the signers read is what the contract keeps."""
     listing = await Listing.get(id=offer.listing_id)  # type: ignore[attr-defined]
     seller = await Organization.get(id=offer.seller_id)  # type: ignore[attr-defined]
     buyer = await Organization.get(id=offer.buyer_id)  # type: ignore[attr-defined]
+    facts = {name: getattr(listing, name) for name in LISTING_FACTS}
+    facts["kind"] = str(listing.kind)
+    return {"seller": _party(seller), "buyer": _party(buyer), "listing": facts}
+
+
+def agreement_data(
+    offer: Offer, terms: OfferTerms, snapshot: dict[str, Any], *, version: int
+) -> documents.AgreementData:
+    """The agreement of these terms, naming the parties and the listing as the snapshot has
+    them (never the live rows)."""
+    listing = snapshot["listing"]
     return documents.AgreementData(
         reference=reference_for(offer.id),
         version=version,
         date=utcnow().date(),
-        licensor=_party(seller),
-        licensee=_party(buyer),
-        listing_title=listing.title,
-        patent_numbers=tuple(listing.patent_numbers or ()),
-        ipc_codes=tuple(listing.ipc_codes or ()),
+        licensor=documents.Party(**snapshot["seller"]),
+        licensee=documents.Party(**snapshot["buyer"]),
+        listing_title=listing["title"],
+        patent_numbers=tuple(listing["patent_numbers"] or ()),
+        ipc_codes=tuple(listing["ipc_codes"] or ()),
         license_type=terms.license_type,
         territories=tuple(terms.territories or ()),
         fields_of_use=tuple(terms.fields_of_use or ()),
@@ -272,7 +301,8 @@ async def generate_contract(offer_id: str) -> Contract | None:
         log.warning("no contract for offer %s: it is not accepted", offer_id)
         return None
     terms = await OfferTerms.get(offer_id=offer.id, number=offer.terms_number)
-    data = await agreement_data(offer, terms, version=1)
+    snapshot = await snapshot_of(offer)
+    data = agreement_data(offer, terms, snapshot, version=1)
     # The slow part, before any lock: the same offer always renders the same agreement.
     rendered = await _render(documents.render_agreement(data))
     system = Actor.system()
@@ -295,6 +325,7 @@ async def generate_contract(offer_id: str) -> Contract | None:
             currency=terms.currency,
             document_number=1,
             document_sha256=rendered.sha256,
+            snapshot=snapshot,
         )
         await ContractDocument.create(
             contract_id=contract.id,
@@ -323,7 +354,8 @@ async def regenerate_contract(contract_id: str) -> Contract | None:
     offer = await Offer.get(id=contract.offer_id)  # type: ignore[attr-defined]
     terms = await OfferTerms.get(offer_id=offer.id, number=contract.terms_number)
     number = contract.document_number + 1
-    data = await agreement_data(offer, terms, version=number)
+    snapshot = await snapshot_of(offer)
+    data = agreement_data(offer, terms, snapshot, version=number)
     rendered = await _render(documents.render_agreement(data))
     system = Actor.system()
     async with unit_of_work():
@@ -339,7 +371,10 @@ async def regenerate_contract(contract_id: str) -> Contract | None:
             reason=locked.reason,
         )
         await Contract.filter(id=contract.id).update(
-            document_number=number, document_sha256=rendered.sha256, updated_at=utcnow()
+            document_number=number,
+            document_sha256=rendered.sha256,
+            snapshot=snapshot,
+            updated_at=utcnow(),
         )
         await _audit(
             system,
@@ -533,13 +568,13 @@ async def finalize_signed(contract_id: str) -> Contract | None:
     offer = await Offer.get(id=contract.offer_id)  # type: ignore[attr-defined]
     terms = await OfferTerms.get(offer_id=offer.id, number=contract.terms_number)
     # The agreement data only feed the signature page's heading: the signed text is
-    # `agreement.html`, byte for byte.
-    data = await agreement_data(offer, terms, version=contract.document_number)
-    seller = await Organization.get(id=contract.seller_id)  # type: ignore[attr-defined]
-    buyer = await Organization.get(id=contract.buyer_id)  # type: ignore[attr-defined]
+    # `agreement.html`, byte for byte. Both name the parties as the signed version does, not
+    # as they may be called by now.
+    data = agreement_data(offer, terms, contract.snapshot, version=contract.document_number)
     signatures = await Signature.filter(contract_id=contract.id)
     lines = _signature_lines(
-        signatures, {Side.SELLER.value: seller.name, Side.BUYER.value: buyer.name}
+        signatures,
+        {Side.SELLER.value: contract.seller_name, Side.BUYER.value: contract.buyer_name},
     )
     rendered = await _render(documents.render_signed(data, agreement.html, lines))
     system = Actor.system()
