@@ -145,7 +145,7 @@ async def test_contracts_drawn_before_the_snapshot_take_one_when_migrated() -> N
     await Contract.filter(id=contract.id).update(snapshot={})
     untouched = await a_deal("pending_approval")
 
-    migration = importlib.import_module("migrations.0009_contract_snapshot")
+    migration = importlib.import_module("migrations.0010_contract_snapshot")
     await migration.snapshot_drawn_contracts(_Apps(), None)
     assert (await Contract.get(id=contract.id)).snapshot == expected
     assert (await Contract.get(id=untouched.id)).snapshot == untouched.snapshot

@@ -43,7 +43,7 @@ async def snapshot_drawn_contracts(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0008_outbox_delivery')]
+    dependencies = [('models', '0009_throttle')]
 
     initial = False
 
