@@ -166,7 +166,7 @@ async def test_choosing_card_shows_the_stripe_form_and_the_card_is_confirmed(
     assert '<script src="/static/js/pay.js" defer></script>' in html
     [form] = [f for f in Page(html).forms if f.get("id") == "card-form"]
     assert form["data-publishable-key"] == settings.stripe_publishable_key
-    assert re.fullmatch(r"seti_\w+_secret_\w+", form["data-setup-secret"])
+    assert form["data-setup-url"] == f"/payments/{payment.id}/setup"
     assert form["data-confirm-url"] == f"/payments/{payment.id}/confirm"
     assert form["data-csrf-token"] == csrf_of(html)
     assert 'id="card-element"' in html
@@ -178,8 +178,17 @@ async def test_choosing_card_shows_the_stripe_form_and_the_card_is_confirmed(
     assert other["content-security-policy"].startswith("default-src 'self'")
     assert parts.netloc not in other["content-security-policy"]
 
-    # What pay.js does once Stripe.js has set the card up: without the header, refused.
-    card = await set_up_card(settings, form["data-setup-secret"], GOOD_CARD)
+    # What pay.js does when the buyer pays: asks us for a SetupIntent (a POST with the CSRF
+    # header; without it, refused), has Stripe.js set the card up with it, then confirms.
+    refused = await client.post(form["data-setup-url"], json={})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    setup = await client.post(
+        form["data-setup-url"], json={}, headers={"X-CSRF-Token": form["data-csrf-token"]}
+    )
+    assert setup.status_code == 200, setup.text
+    secret = setup.json()["setup_client_secret"]
+    assert re.fullmatch(r"seti_\w+_secret_\w+", secret)
+    card = await set_up_card(settings, secret, GOOD_CARD)
     url = f"/payments/{payment.id}/confirm"
     refused = await client.post(url, json={"payment_method": card})
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
