@@ -583,7 +583,6 @@ def mismatches(payment: Payment, intent: Any) -> dict[str, Any]:
 async def refuse_mismatch(payment: Payment, intent: Any, differences: dict[str, Any]) -> str:
     """Record and announce (once per intent) an intent that is not what its payment owes; the
     payment stays as it is."""
-    log.error("intent %s does not match payment %s: %s", intent["id"], payment.id, differences)
     contract = await Contract.get(id=payment.contract_id)  # type: ignore[attr-defined]
     system = Actor.system()
     async with unit_of_work():
@@ -594,6 +593,7 @@ async def refuse_mismatch(payment: Payment, intent: Any, differences: dict[str, 
         ).values_list("state_after", flat=True)
         if any((entry or {}).get("intent") == intent["id"] for entry in known):
             return "mismatch"
+        log.error("intent %s does not match payment %s: %s", intent["id"], locked.id, differences)
         await audit_payment(
             system,
             "payment.intent_mismatch",

@@ -20,6 +20,7 @@ from market.money import Money
 from market.money import currencies as in_use
 from tests.builders import a_contract, actor_of, an_admin, signatories
 from tests.contracts.stripe_support import set_up_card, stripe_get
+from tests.contracts.test_payment_api import as_user
 from tests.contracts.test_payment_pages import as_buyer, choose
 from tests.listings.test_pages import assert_well_formed
 from tests.market.test_currencies import THREE, a_chargeable_amount, stripe_exponent
@@ -130,6 +131,24 @@ async def test_the_pay_page_shows_the_refusal_with_the_choice_kept(
     assert_well_formed(html)
     assert "5.124 KWD cannot be charged by card exactly" in html
     assert 'value="card" required checked' in html
+    assert not await Payment.filter(contract_id=contract.id).exists()
+    assert await intents_at_stripe(settings) == before
+
+
+async def test_the_api_answers_422_naming_the_method(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    contract = await a_contract_in(5124, "KWD")
+    _, buyer = await signatories(contract)
+    headers = await as_user(client, buyer.user.email)
+    before = await intents_at_stripe(settings)
+
+    answer = await client.post(
+        f"/api/v1/contracts/{contract.id}/payments", json={"method": "card"}, headers=headers
+    )
+
+    assert answer.status_code == 422
+    assert "cannot be charged by card exactly" in answer.json()["error"]["fields"]["method"]
     assert not await Payment.filter(contract_id=contract.id).exists()
     assert await intents_at_stripe(settings) == before
 
