@@ -78,6 +78,7 @@ HANDLERS: outbox.Handlers = {
     "payment.failed": (_tell_payment,),
     "payment.refunded": (_tell_payment,),
     "payment.duplicate_charge": (_tell_payment,),
+    "payment.intent_mismatch": (_tell_payment,),
 }
 
 

@@ -9,11 +9,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from contracts.agreements.routes import pdf_response
 from contracts.offers.api import money_json
 from contracts.payments import ledger, payouts, receipts, refunds
 from contracts.payments import service as payments
 from contracts.payments.models import LedgerTransaction, Payment, Payout, Refund
+from contracts.payments.routes import receipt_response
 from contracts.payments.schemas import ConfirmCardIn, PaymentIn, PayoutIn, RefundIn, TransferIn
 from market.accounts.service import require_admin
 from market.api import ApiRouter, body, paged
@@ -117,10 +117,8 @@ async def confirm(request: Request) -> Response:
 
 @router.route("/payments/{payment_id}/receipt.pdf", summary="The receipt of a paid payment (PDF)")
 async def receipt(request: Request) -> Response:
-    filename, pdf = await receipts.receipt_pdf(
-        await get_actor(request), request.path_params["payment_id"]
-    )
-    return pdf_response(filename, pdf)
+    found = await receipts.receipt(await get_actor(request), request.path_params["payment_id"])
+    return receipt_response(found)
 
 
 @router.route(

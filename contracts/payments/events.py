@@ -19,12 +19,14 @@ TEMPLATES = {
     "payment.failed": "payment_failed",
     "payment.refunded": "payment_refunded",
     "payment.duplicate_charge": "payment_duplicate_charge",
+    "payment.intent_mismatch": "payment_intent_mismatch",
 }
 RECIPIENTS = {
     "payment.succeeded": ("seller", "buyer"),
     "payment.failed": ("buyer",),
     "payment.refunded": ("seller", "buyer"),
     "payment.duplicate_charge": (ADMINS,),
+    "payment.intent_mismatch": (ADMINS,),
 }
 
 
@@ -53,6 +55,8 @@ async def tell_about_payment(event: OutboxEvent) -> None:
             amount=int(payload.get("refunded") or 0), currency=payment.currency
         ).format(),
         "message": payload.get("message", ""),
+        "intent": payload.get("intent", ""),
+        "differences": payload.get("differences") or {},
         # The database, not the event: an upfront payment's contract is active by now.
         "activated": payment.item == "upfront" and contract.state == ContractState.ACTIVE,
         "receipt": f"{link}/receipt.pdf",

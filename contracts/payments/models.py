@@ -82,6 +82,25 @@ class Payment(Model):
         indexes = (("state", "updated_at"),)
 
 
+class Receipt(Model):
+    """A payment's receipt as first rendered, served as stored from then on: the PDF bytes and
+    their SHA-256. The receipt lists the refunds, so each refund that succeeds makes a new
+    edition, one row per payment and number of refunds listed."""
+
+    id = fields.BigIntField(primary_key=True)
+    payment: fields.ForeignKeyRelation[Payment] = fields.ForeignKeyField(
+        "models.Payment", related_name="receipts", on_delete=fields.RESTRICT
+    )
+    refunds = fields.IntField()
+    sha256 = fields.CharField(max_length=64)
+    pdf = fields.BinaryField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "payment_receipt"
+        unique_together = (("payment", "refunds"),)
+
+
 class RefundState(StrEnum):
     PENDING = "pending"  # recorded; Stripe not yet asked (or its answer lost)
     SUCCEEDED = "succeeded"

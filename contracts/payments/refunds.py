@@ -24,6 +24,7 @@ from contracts.payments.service import (
     audit_payment,
     load_payment,
     move,
+    require_chargeable,
 )
 from market.accounts.service import require_admin
 from market.actor import Actor
@@ -64,6 +65,8 @@ async def refund_payment(actor: Actor, payment_id: str, amount: Any, reason: Any
         raise validation_error("amount", f"The payment was in {payment.currency}.")
     if not 0 < money.amount <= MAX_MINOR_UNITS:
         raise validation_error("amount", "Refund a positive amount.")
+    if payment.method == PaymentMethod.CARD:
+        require_chargeable(money.amount, payment.currency, "amount")
     text = str(reason or "").strip() if isinstance(reason, str) else ""
     if not text:
         raise validation_error("reason", "Say why the money is refunded.")
@@ -110,6 +113,7 @@ async def send_refund(refund_id: Any) -> Refund:
             made = await gateway.create_refund(
                 intent_id=payment.intent_id or "",
                 amount=refund.amount,
+                currency=refund.currency,
                 key=f"refund:{refund.id}:create",
                 metadata={"refund_id": str(refund.id), "payment_id": str(payment.id)},
             )

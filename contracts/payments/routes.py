@@ -253,20 +253,15 @@ async def _item_text(contract: Contract, key: str) -> str:
     return item_texts(await payments.items_of(contract)).get(key, "")
 
 
-async def _card_form(
-    actor: Actor, payment: Payment, contract: Contract
-) -> tuple[payments.Started | None, DomainError | None]:
-    """The card form's secrets, for the payer of a card payment not yet paid or processing."""
-    if not (
+def _card_form(actor: Actor, payment: Payment, contract: Contract) -> bool:
+    """Whether the page shows the card form: to the payer of a card payment not yet paid or
+    processing. Viewing asks nothing of Stripe; the form asks for its SetupIntent when the buyer
+    pays (POST /payments/<id>/setup), so reloading the page creates nothing there."""
+    return (
         payment.method == PaymentMethod.CARD
         and payment.state in RESUMABLE
         and payments.may_pay(actor, contract)
-    ):
-        return None, None
-    try:
-        return await payments.resume(payment), None
-    except DomainError as exc:  # Stripe out of reach: the page still shows the payment's state
-        return None, exc
+    )
 
 
 def _bank_details(actor: Actor, payment: Payment, contract: Contract) -> dict[str, str] | None:
@@ -282,8 +277,7 @@ async def payment_page(request: Request) -> Response:
     actor = await require_login(request)
     payment, contract, its_refunds = await payments.get_payment(actor, _payment_id(request))
     await contract.fetch_related("listing", "seller", "buyer")
-    card, error = await _card_form(actor, payment, contract)
-    payment = card.payment if card is not None else payment
+    card = _card_form(actor, payment, contract)
     settings = settings_of(request)
     context = {
         "payment": payment,
@@ -298,10 +292,23 @@ async def payment_page(request: Request) -> Response:
         "stripe_js_url": settings.stripe_js_url,
         "stripe_publishable_key": settings.stripe_publishable_key,
     }
-    response = await _page(request, "payments/show.html", context, error=error)
-    if card is not None:
+    response = await _page(request, "payments/show.html", context)
+    if card:
         response.headers["Content-Security-Policy"] = card_csp(settings.stripe_js_url)
     return response
+
+
+async def setup(request: Request) -> Response:
+    """The card form's call when the buyer pays: a SetupIntent's secret for Stripe.js to set the
+    card up with (and the payment's intent, made if it was not yet). JSON, with the CSRF header
+    the API asks of a cookie session."""
+    try:
+        check_api_csrf(request)
+        actor = await require_login(request)
+        started = await payments.prepare_card(actor, _payment_id(request))
+    except DomainError as exc:
+        return error_json(exc)
+    return json_response({"setup_client_secret": started.setup_client_secret})
 
 
 async def confirm(request: Request) -> Response:
@@ -324,10 +331,16 @@ async def confirm(request: Request) -> Response:
     )
 
 
+def receipt_response(found: receipts.StoredReceipt) -> Response:
+    """The stored PDF, named by its hash (the bytes never change for one edition)."""
+    response = pdf_response(found.filename, found.pdf)
+    response.headers["ETag"] = f'"{found.sha256}"'
+    return response
+
+
 async def receipt(request: Request) -> Response:
     actor = await require_login(request)
-    filename, pdf = await receipts.receipt_pdf(actor, _payment_id(request))
-    return pdf_response(filename, pdf)
+    return receipt_response(await receipts.receipt(actor, _payment_id(request)))
 
 
 # --- administrators: payments --------------------------------------------------------------------
@@ -512,6 +525,7 @@ routes: list[BaseRoute] = [
     Route("/contracts/{contract_id:uuid}/pay", pay_page),
     Route("/contracts/{contract_id:uuid}/pay", pay, methods=["POST"]),
     Route("/payments/{payment_id:uuid}", payment_page),
+    Route("/payments/{payment_id:uuid}/setup", setup, methods=["POST"]),
     Route("/payments/{payment_id:uuid}/confirm", confirm, methods=["POST"]),
     Route("/payments/{payment_id:uuid}/receipt.pdf", receipt),
     Route("/admin/payments", admin_payments),

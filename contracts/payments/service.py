@@ -13,8 +13,17 @@ intent; a failed authentication keeps the intent, which takes a new card.
 
 Only Stripe's word marks a card payment paid: `apply_intent` re-reads the PaymentIntent from
 Stripe and applies its status, from a webhook (webhooks.py) or from the reconciliation
-cron. Paying writes the ledger (ledger.py), activates the contract when its upfront
-fee is paid, and tells both parties, with a receipt.
+cron, and only when the intent is this payment's in every respect: its amount (converted back
+to our units by the gateway, market/currencies.py), currency and metadata. An intent that
+differs marks nothing; it is audited and the administrators are told, once per intent.
+A card payment is refused up front in a currency or amount Stripe cannot charge exactly.
+
+Nothing is created at Stripe by viewing a page: the PaymentIntent and the SetupIntent the card
+form needs are made when the buyer chooses to pay (POST) and when the form asks for the card
+set-up (POST `prepare_card`).
+
+Paying writes the ledger (ledger.py), activates the contract when its upfront fee is paid, and
+tells both parties, with a receipt.
 
 Bank transfers: the buyer gets the platform's account and our reference; an administrator
 confirms the money arrived with the bank's reference, which posts the same ledger entries.
@@ -48,7 +57,7 @@ from contracts.payments.models import (
     Refund,
     StripeEvent,
 )
-from market import audit, outbox, paging
+from market import audit, currencies, outbox, paging
 from market.accounts.service import require_admin, require_verified
 from market.actor import Actor
 from market.clock import utcnow
@@ -69,7 +78,12 @@ from market.validation import object_id, visible_or_404
 
 log = logging.getLogger(__name__)
 
-EVENTS = outbox.declare("payment.started", "payment.duplicate_charge", *events_of(states.PAYMENT))
+EVENTS = outbox.declare(
+    "payment.started",
+    "payment.duplicate_charge",
+    "payment.intent_mismatch",
+    *events_of(states.PAYMENT),
+)
 
 # How long a request may take to create an intent before another may try (same key).
 CREATE_LEASE = timedelta(seconds=30)
@@ -260,6 +274,8 @@ async def start_payment(
         )
     if owed.amount <= 0:
         raise Conflict("Nothing is owed for this item.", state=str(contract.state))
+    if chosen == PaymentMethod.CARD:
+        require_chargeable(owed.amount, owed.currency, "method")
     payment = await _get_or_create(actor, contract, owed, chosen)
     if payment.state in PAID_STATES:
         raise Conflict("This has been paid already.", state=str(payment.state))
@@ -268,8 +284,16 @@ async def start_payment(
     return await resume(payment)
 
 
+def require_chargeable(amount: int, currency: str, field: str) -> None:
+    """Refuse, before anything is written or sent, a card amount Stripe cannot carry exactly."""
+    try:
+        currencies.to_provider(amount, currency)
+    except currencies.NotChargeable as exc:
+        raise validation_error(field, str(exc)) from None
+
+
 async def resume(payment: Payment) -> Started:
-    """What the pay page needs to go on with a payment."""
+    """What the card form needs to go on with a payment (creates at Stripe: only on a POST)."""
     if payment.method == PaymentMethod.BANK_TRANSFER:
         return Started(payment, bank=bank_details(payment))
     intent = await ensure_intent(payment)
@@ -278,6 +302,24 @@ async def resume(payment: Payment) -> Started:
     return Started(
         payment, client_secret=intent["client_secret"], setup_client_secret=setup["client_secret"]
     )
+
+
+async def prepare_card(actor: Actor, payment_id: str) -> Started:
+    """The card form's explicit request for what Stripe.js needs (a SetupIntent's secret, and
+    the payment's intent made if it was not yet): the payer of a card payment still to pay."""
+    payment, contract = await load_payment(actor, payment_id)
+    _require_payer(actor, contract)
+    if payment.method != PaymentMethod.CARD:
+        raise Conflict("This payment is by bank transfer.", state=str(payment.state))
+    if payment.state not in (PaymentState.PENDING, PaymentState.FAILED):
+        raise Conflict(
+            f"This payment is {str(payment.state).replace('_', ' ')}.", state=str(payment.state)
+        )
+    if str(contract.state) not in states.PAYABLE_IN[_kind(payment.item)]:
+        raise Conflict(
+            f"This contract is {str(contract.state).replace('_', ' ')}.", state=str(contract.state)
+        )
+    return await resume(payment)
 
 
 def bank_details(payment: Payment) -> dict[str, str]:
@@ -380,6 +422,8 @@ async def _stripe(call: Any) -> Any:
         return await call
     except gateway.CardError:
         raise
+    except gateway.NotChargeable as exc:  # a payment from before the check: nothing was sent
+        raise validation_error("method", str(exc)) from None
     except gateway.StripeError as exc:
         log.warning("stripe call failed: %s", exc)
         raise PaymentUnavailable(
@@ -463,6 +507,14 @@ async def confirm_card(actor: Actor, payment_id: str, payment_method: Any) -> Co
     if declined or intent["status"] == "canceled":
         intent = await _next_attempt(payment, intent)
     payment = await Payment.get(id=payment.id)
+    differences = mismatches(payment, intent)
+    if differences:
+        await refuse_mismatch(payment, intent, differences)
+        raise Conflict(
+            "The card payment prepared at Stripe does not match what is owed, so it was not "
+            "charged; an administrator has been told.",
+            state=str(payment.state),
+        )
     if intent["status"] in ("requires_payment_method", "requires_confirmation"):
         key = f"payment:{payment.id}:intent:{payment.attempt}:{payment_method}"
         try:
@@ -503,22 +555,88 @@ async def _next_attempt(payment: Payment, intent: Any) -> Any:
 # --- applying what Stripe says -------------------------------------------------------------------
 
 
+def mismatches(payment: Payment, intent: Any) -> dict[str, Any]:
+    """How the intent differs from the payment it is the intent of (empty: it is that payment's
+    in amount, currency and metadata). The gateway gave the amount in our units, or None."""
+    metadata = intent.get("metadata") or {}
+    expected = {
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "payment_id": str(payment.id),
+        "contract_id": str(payment.contract_id),  # type: ignore[attr-defined]
+        "reference": payment.reference,
+    }
+    found = {
+        "amount": intent.get("amount"),
+        "currency": intent.get("currency"),
+        "payment_id": metadata.get("payment_id"),
+        "contract_id": metadata.get("contract_id"),
+        "reference": metadata.get("reference"),
+    }
+    return {
+        name: {"expected": want, "found": found[name]}
+        for name, want in expected.items()
+        if found[name] != want
+    }
+
+
+async def refuse_mismatch(payment: Payment, intent: Any, differences: dict[str, Any]) -> str:
+    """Record and announce (once per intent) an intent that is not what its payment owes; the
+    payment stays as it is."""
+    contract = await Contract.get(id=payment.contract_id)  # type: ignore[attr-defined]
+    system = Actor.system()
+    async with unit_of_work():
+        # Serialises the check below with a concurrent webhook or reconciliation.
+        locked = await lock_existing(Payment, payment.id)
+        known = await audit.AuditEntry.filter(
+            action="payment.intent_mismatch", object_type="payment", object_id=str(payment.id)
+        ).values_list("state_after", flat=True)
+        if any((entry or {}).get("intent") == intent["id"] for entry in known):
+            return "mismatch"
+        log.error("intent %s does not match payment %s: %s", intent["id"], locked.id, differences)
+        await audit_payment(
+            system,
+            "payment.intent_mismatch",
+            locked,
+            contract,
+            intent=intent["id"],
+            status=intent.get("status"),
+            provider_amount=intent.get("provider_amount"),
+            differences=differences,
+        )
+        await outbox.emit(
+            "payment.intent_mismatch",
+            _event(locked, system, intent=intent["id"], differences=differences),
+        )
+    return "mismatch"
+
+
+async def _payment_named(raw_id: Any) -> Payment | None:
+    try:
+        return await Payment.get_or_none(id=object_id(raw_id, "payment")) if raw_id else None
+    except DomainError:  # metadata that is no id of ours
+        return None
+
+
 async def apply_intent(intent: Any, *, may_succeed: bool = True) -> str:
     """Bring our payment in line with a PaymentIntent as Stripe reports it now. Idempotent and
     safe in any order: it reads state, not events. Returns what it did, for the job log."""
     metadata = intent.get("metadata") or {}
-    raw_id = metadata.get("payment_id")
-    payment = await Payment.get_or_none(id=raw_id) if raw_id else None
-    if payment is None:
-        return "not ours"
     status = intent["status"]
-    if payment.intent_id != intent["id"]:
+    payment = await Payment.get_or_none(intent_id=intent["id"])
+    if payment is None:
+        named = await _payment_named(metadata.get("payment_id"))
+        if named is None:
+            return "not ours"
         if status == "succeeded":
             # A retired intent charged after all (confirmed elsewhere): never silently.
-            log.error("retired intent %s of payment %s succeeded", intent["id"], payment.id)
-            await _notice_admins("payment.duplicate_charge", payment, intent=intent["id"])
+            log.error("retired intent %s of payment %s succeeded", intent["id"], named.id)
+            await _notice_admins("payment.duplicate_charge", named, intent=intent["id"])
             return "retired intent succeeded"
         return "retired intent"
+    differences = mismatches(payment, intent)
+    if differences:
+        return await refuse_mismatch(payment, intent, differences)
     system = Actor.system()
     if status == "succeeded" and may_succeed:
         return "paid" if await mark_paid(system, payment) else "already paid"

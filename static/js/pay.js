@@ -1,5 +1,6 @@
-// The card form of a payment page (templates/payments/show.html). Stripe.js sets the card up
-// with the page's SetupIntent, so the number goes from the browser to Stripe and never to us;
+// The card form of a payment page (templates/payments/show.html). When the buyer pays, we ask
+// our server for a SetupIntent (a POST: viewing the page creates nothing at Stripe), Stripe.js
+// sets the card up with it, so the number goes from the browser to Stripe and never to us, and
 // we only send the PaymentMethod id it returns to our confirm URL. Whatever happens next, the
 // page itself (reloaded) says where the payment stands: only Stripe's word marks it paid.
 (function () {
@@ -31,12 +32,12 @@
   card.mount('#card-element');
   button.disabled = false;
 
-  async function confirmWithUs(paymentMethod) {
-    const response = await fetch(data.confirmUrl, {
+  async function postToUs(url, payload) {
+    const response = await fetch(url, {
       method: 'POST',
       credentials: 'same-origin',
       headers: {'Content-Type': 'application/json', 'X-CSRF-Token': data.csrfToken},
-      body: JSON.stringify({payment_method: paymentMethod}),
+      body: JSON.stringify(payload),
     });
     const body = await response.json().catch(() => ({}));
     if (!response.ok) {
@@ -53,9 +54,10 @@
   });
 
   async function setUpCard() {
+    const setup = await postToUs(data.setupUrl, {});
     let result;
     try {
-      result = await stripe.confirmCardSetup(data.setupSecret, {payment_method: {card}});
+      result = await stripe.confirmCardSetup(setup.setup_client_secret, {payment_method: {card}});
     } catch (err) {
       result = {error: err};
     }
@@ -71,7 +73,7 @@
     say('', data.msgWorking);
     try {
       setUpMethod = setUpMethod || (await setUpCard());
-      const answer = await confirmWithUs(setUpMethod);
+      const answer = await postToUs(data.confirmUrl, {payment_method: setUpMethod});
       if (answer.requires_action) {
         // The bank's 3-D Secure challenge; its outcome reaches us from Stripe, not from here.
         await stripe.confirmCardPayment(answer.client_secret);

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from contracts.agreements.models import Contract
-from contracts.payments import ledger
+from contracts.payments import gateway, ledger
 from contracts.payments import service as payments
 from contracts.payments.models import LedgerTransaction, Payment, Payout, Refund
 from market.config import Settings
@@ -166,7 +166,7 @@ async def test_choosing_card_shows_the_stripe_form_and_the_card_is_confirmed(
     assert '<script src="/static/js/pay.js" defer></script>' in html
     [form] = [f for f in Page(html).forms if f.get("id") == "card-form"]
     assert form["data-publishable-key"] == settings.stripe_publishable_key
-    assert re.fullmatch(r"seti_\w+_secret_\w+", form["data-setup-secret"])
+    assert form["data-setup-url"] == f"/payments/{payment.id}/setup"
     assert form["data-confirm-url"] == f"/payments/{payment.id}/confirm"
     assert form["data-csrf-token"] == csrf_of(html)
     assert 'id="card-element"' in html
@@ -178,8 +178,17 @@ async def test_choosing_card_shows_the_stripe_form_and_the_card_is_confirmed(
     assert other["content-security-policy"].startswith("default-src 'self'")
     assert parts.netloc not in other["content-security-policy"]
 
-    # What pay.js does once Stripe.js has set the card up: without the header, refused.
-    card = await set_up_card(settings, form["data-setup-secret"], GOOD_CARD)
+    # What pay.js does when the buyer pays: asks us for a SetupIntent (a POST with the CSRF
+    # header; without it, refused), has Stripe.js set the card up with it, then confirms.
+    refused = await client.post(form["data-setup-url"], json={})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    setup = await client.post(
+        form["data-setup-url"], json={}, headers={"X-CSRF-Token": form["data-csrf-token"]}
+    )
+    assert setup.status_code == 200, setup.text
+    secret = setup.json()["setup_client_secret"]
+    assert re.fullmatch(r"seti_\w+_secret_\w+", secret)
+    card = await set_up_card(settings, secret, GOOD_CARD)
     url = f"/payments/{payment.id}/confirm"
     refused = await client.post(url, json={"payment_method": card})
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
@@ -451,3 +460,48 @@ async def test_the_pages_speak_chinese(client) -> None:
     html = (await client.get(f"/payments/{payment.id}")).text
     assert "银行转账" in html and "未付款" in html
     assert "选择其他付款方式" in html
+
+
+async def made_at_stripe(payment_id: Any) -> tuple[int, int]:
+    """PaymentIntents and SetupIntents at localstripe made for one payment (every page of the
+    stripe SDK's list calls)."""
+    counts = []
+    stripe = gateway.client().v1
+    for listing in (stripe.payment_intents, stripe.setup_intents):
+        found, after = 0, None
+        while True:
+            params: dict[str, Any] = {"limit": 100, **({"starting_after": after} if after else {})}
+            page = await listing.list_async(params)  # type: ignore[attr-defined]
+            found += sum(
+                1 for i in page.data if i.to_dict()["metadata"].get("payment_id") == str(payment_id)
+            )
+            if not page.has_more or not page.data:
+                break
+            after = page.data[-1].id
+        counts.append(found)
+    return counts[0], counts[1]
+
+
+async def test_viewing_the_payment_pages_creates_nothing_at_stripe(client) -> None:
+    contract = await a_contract_to_pay()
+    await as_buyer(client, contract)
+    assert (await choose(client, contract, "card")).status_code == 303
+    payment = await Payment.get(contract_id=contract.id)
+    # Choosing to pay (a POST) made the payment's intent and a SetupIntent.
+    made = await made_at_stripe(payment.id)
+    assert made == (1, 1)
+
+    for _ in range(5):
+        shown = await client.get(f"/payments/{payment.id}")
+        assert shown.status_code == 200 and 'id="card-form"' in shown.text
+        assert (await client.get(f"/contracts/{contract.id}/pay")).status_code == 200
+        assert (await client.get(f"/api/v1/payments/{payment.id}")).status_code == 200
+    assert await made_at_stripe(payment.id) == made
+
+    # The card form's explicit request (a POST) is what makes a SetupIntent.
+    token = csrf_of(shown.text)
+    answer = await client.post(
+        f"/payments/{payment.id}/setup", json={}, headers={"X-CSRF-Token": token}
+    )
+    assert answer.status_code == 200, answer.text
+    assert await made_at_stripe(payment.id) == (1, 2)
