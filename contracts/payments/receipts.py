@@ -73,15 +73,12 @@ async def receipt_pdf(actor: Actor, payment_id: str) -> tuple[str, bytes]:
 
 
 async def render_receipt(payment: Payment, contract: Contract, refunds: list[Refund]) -> bytes:
-    """Render a receipt's PDF (slow: WeasyPrint, in a thread)."""
-    await contract.fetch_related("listing", "seller", "buyer")
+    """Render a receipt's PDF (slow: WeasyPrint, in a thread). The parties and the listing are
+    named as the contract was drawn (its snapshot), never as they are called today."""
     item = next((i for i in await items_of(contract) if i.key == payment.item), None)
     html = documents.render_receipt(
         payment=payment,
         contract=contract,
-        listing=contract.listing,
-        seller=contract.seller,
-        buyer=contract.buyer,
         item=item.description if item else payment.item,
         method="Card" if payment.method == PaymentMethod.CARD else "Bank transfer",
         paid_at=payment.paid_at,
