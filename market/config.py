@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     # after which a contract still unsigned is cancelled.
     contract_reminder_days: int = 3
     contract_cancel_days: int = 14
+    # Days after signing opens within which a contract that reserves rights others wait for (an
+    # exclusive, sole or assignment grant, or offers put on hold by its acceptance) must be
+    # signed; unsigned by then it lapses and the held offers resume. It shortens, for those
+    # contracts only, the same deadline CONTRACT_CANCEL_DAYS sets for every contract (the
+    # outer limit, for a contract that keeps nobody waiting): one sweep, `cancel_unsigned`,
+    # enforces both, each contract's length chosen by `agreements.days_to_sign`. Keep it above
+    # CONTRACT_REMINDER_DAYS, so the reminder comes before the lapse.
+    signing_days: int = 7
 
     @field_validator("database_url")
     @classmethod
