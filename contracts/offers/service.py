@@ -1,6 +1,7 @@
-"""Offer use cases: make, counter, accept, reject, withdraw, talk, read; the expiry and reminder
-sweeps the worker runs; and the rights a listing still has to give. Each takes the acting party
-first and does its writes, audit entries and outbox events in one transaction."""
+"""Offer use cases: make, counter, accept, reject, withdraw, talk, read; the holds an acceptance
+puts on conflicting offers and what the contract it becomes does with them; the expiry and
+reminder sweeps the worker runs; and the rights a listing still has to give. Each takes the
+acting party first and does its writes, audit entries and outbox events in one transaction."""
 
 from __future__ import annotations
 
