@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     # Registrations per address and hour (each one costs a password hash and a review); an
     # institute registering its researchers from behind one address may need it raised.
     registrations_per_ip_per_hour: int = 10
+    # Days after signing opens within which a contract that reserves rights others wait for (an
+    # exclusive, sole or assignment grant, or offers put on hold by its acceptance) must be
+    # signed; unsigned by then it lapses and the held offers resume. It shortens, for those
+    # contracts only, the same deadline CONTRACT_CANCEL_DAYS sets for every contract (the
+    # outer limit, for a contract that keeps nobody waiting): one sweep, `cancel_unsigned`,
+    # enforces both, each contract's length chosen by `agreements.days_to_sign`. Keep it above
+    # CONTRACT_REMINDER_DAYS, so the reminder comes before the lapse.
+    signing_days: int = 7
 
     @field_validator("database_url")
     @classmethod

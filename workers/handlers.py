@@ -60,6 +60,8 @@ HANDLERS: outbox.Handlers = {
     "offer.declined": (_tell_offer,),
     "offer.expired": (_tell_offer,),
     "offer.expiring": (_tell_offer,),
+    "offer.held": (_tell_offer,),
+    "offer.resumed": (_tell_offer,),
     # contracts
     "contract.submitted": (_tell_contract,),
     "contract.approved": (contract_events.open_for_signing,),
@@ -71,7 +73,7 @@ HANDLERS: outbox.Handlers = {
     "contract.awaiting_payment": (_tell_contract, contract_events.activate_when_nothing_is_owed),
     "contract.cancelled": (_tell_contract,),
     "contract.signing_reminder": (_tell_contract,),
-    "contract.active": (),
+    "contract.active": (contract_events.decline_held_offers,),
     # payments
     "payment.started": (),
     "payment.succeeded": (_tell_payment,),

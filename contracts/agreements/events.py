@@ -2,7 +2,8 @@
 
 - Work: an accepted offer becomes a contract (`offer.accepted`), a contract sent back for
   changes gets a new version (`contract.changes_requested`), an approved one opens for signing
-  (`contract.approved`) and a signed one is finished (`contract.signed`). Each calls an
+  (`contract.approved`), a signed one is finished (`contract.signed`) and an active one
+  declines the offers its acceptance put on hold (`contract.active`). Each calls an
   idempotent use case in contracts/agreements.py, so an event handled twice does the work once.
 - Notifications: the parties (and, for approval, the administrators) are told in the app and
   by e-mail (templates/emails/contract_*.txt), with a link to the contract. The member who
@@ -44,6 +45,10 @@ async def open_for_signing(event: OutboxEvent) -> None:
 
 async def finish_signed_contract(event: OutboxEvent) -> None:
     await agreements.finalize_signed(event.payload["contract_id"])
+
+
+async def decline_held_offers(event: OutboxEvent) -> None:
+    await agreements.decline_held_offers(event.payload["contract_id"])
 
 
 # --- who is told -----------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from contracts.agreements.models import (
     Signature,
 )
 from contracts.offers import rights
+from contracts.offers import service as offers
 from contracts.offers.models import Grant, Offer, OfferState, OfferTerms, Side
 from listings.models import Listing, ListingState
 from listings.service import license_listing
@@ -53,6 +54,15 @@ EVENTS = outbox.declare(
 )
 DOCUMENT_SIDES = {Side.SELLER.value: "licensor", Side.BUYER.value: "licensee"}
 FULL_NAME_MAX = 200
+# A contract in these states has its rights for good: the offers it held are declined.
+SETTLED = (ContractState.ACTIVE, ContractState.COMPLETED)
+# What the buyers of held offers read when the contract that held them falls through (not the
+# parties' own reasons, which are theirs).
+RELEASED_BECAUSE = {
+    "cancel": "The contract of the offer accepted before yours was cancelled.",
+    "reject": "The contract of the offer accepted before yours was not approved.",
+    "lapse": "The contract of the offer accepted before yours was not signed in time.",
+}
 
 
 # --- who is who ------------------------------------------------------------------------------
@@ -190,6 +200,35 @@ async def activate_contract(actor: Actor, contract_id: Any) -> bool:
             return False
         await _move(Actor.system(), locked, "activate", because_of=actor.user_id)
     return True
+
+
+async def decline_held_offers(contract_id: str) -> int:
+    """Once a contract is active its rights are gone for good: the offers its acceptance put on
+    hold are declined (their buyers told by the offers' own events). The `contract.active`
+    handler runs this rather than `activate_contract` itself, because activation joins the
+    payment's unit of work, which holds the contract and payment locks already and so may not
+    lock offers (market.locks.ORDER); the event commits with the activation, so the decline
+    is certain. Idempotent: a second run finds nothing on hold."""
+    contract = await Contract.get_or_none(id=object_id(contract_id, "contract"))
+    if contract is None or contract.state not in SETTLED:
+        return 0
+    async with unit_of_work():
+        held = await offers.lock_holds(contract.offer_id)  # type: ignore[attr-defined]
+        return await offers.decline_holds(contract.offer_id, held)  # type: ignore[attr-defined]
+
+
+async def _release_holds(
+    contract: Contract, held: list[Offer], action: str, now: datetime | None = None
+) -> None:
+    """A contract that fell through gives back the offers its acceptance held (locked by
+    `offers.lock_holds` before the contract); call after `_release_grant`."""
+    if not held:
+        return
+    settled = await Contract.filter(
+        listing_id=contract.listing_id,  # type: ignore[attr-defined]
+        state__in=SETTLED,
+    ).values_list("offer_id", flat=True)
+    await offers.release_holds(held, RELEASED_BECAUSE[action], {str(i) for i in settled}, now)
 
 
 async def activate_if_nothing_owed(contract_id: str) -> bool:
@@ -413,8 +452,10 @@ async def reject_contract(actor: Actor, contract_id: str, reason: str) -> Contra
     contract = await _load_visible(actor, contract_id)
     text = _reason(reason, required=True)
     async with unit_of_work():
+        held = await offers.lock_holds(contract.offer_id)  # type: ignore[attr-defined]
         moved = await _move(actor, contract, "reject", changes={"reason": text}, reason=text)
         await _release_grant(actor, moved)
+        await _release_holds(moved, held, "reject")
     return moved
 
 
@@ -651,6 +692,8 @@ async def cancel_contract(actor: Actor, contract_id: str, reason: str = "") -> C
     side = _require_signatory(actor, contract, "cancel contracts")
     text = _reason(reason, required=False)
     async with unit_of_work():
+        # The offers it holds before the contract itself (market.locks.ORDER).
+        held = await offers.lock_holds(contract.offer_id)  # type: ignore[attr-defined]
         moved = await _move(
             actor,
             contract,
@@ -660,6 +703,7 @@ async def cancel_contract(actor: Actor, contract_id: str, reason: str = "") -> C
             reason=text,
         )
         await _release_grant(actor, moved)
+        await _release_holds(moved, held, "cancel")
     return moved
 
 
@@ -672,6 +716,24 @@ async def _missing_sides(contract: Contract) -> list[str]:
         for s in await Signature.filter(contract_id=contract.id).values_list("side", flat=True)
     }
     return [s for s in (Side.SELLER.value, Side.BUYER.value) if s not in signed]
+
+
+def days_to_sign(contract: Contract, holds_offers: bool) -> int:
+    """How long after signing opens a contract may stay unsigned before it lapses.
+
+    One timer, two lengths (see SIGNING_DAYS and CONTRACT_CANCEL_DAYS in market/config.py): a
+    contract that reserves rights others wait for (an exclusive, sole or assignment grant, or
+    offers on hold behind it) gets `signing_days`; one that keeps nobody waiting, the longer
+    `contract_cancel_days`. Never more than `contract_cancel_days`, the outer limit."""
+    settings = get_settings()
+    reserves = holds_offers or contract.license_type in states.FIXED_BY_SIGNING
+    if reserves:
+        return min(settings.signing_days, settings.contract_cancel_days)
+    return settings.contract_cancel_days
+
+
+async def _holds_offers(contract: Contract) -> bool:
+    return await Offer.exists(held_by_id=contract.offer_id, state=OfferState.ON_HOLD)  # type: ignore[attr-defined]
 
 
 async def remind_unsigned(now: datetime | None = None) -> int:
@@ -694,7 +756,8 @@ async def remind_unsigned(now: datetime | None = None) -> int:
                 continue
             missing = await _missing_sides(contract)
             opened = contract.signing_opened_at or now
-            cancel_at = opened + timedelta(days=settings.contract_cancel_days)
+            days = days_to_sign(contract, await _holds_offers(contract))
+            cancel_at = opened + timedelta(days=days)
             await outbox.emit(
                 "contract.signing_reminder",
                 _event(contract, system, sides=missing, cancel_at=cancel_at.isoformat()),
@@ -704,23 +767,27 @@ async def remind_unsigned(now: datetime | None = None) -> int:
 
 
 async def cancel_unsigned(now: datetime | None = None) -> int:
-    """Cancel, with notice to both parties, contracts still unsigned `contract_cancel_days`
-    after signing opened."""
+    """Cancel, with notice to both parties, contracts still unsigned `days_to_sign` after
+    signing opened: the rights they reserved are given back and the offers they held resume."""
     now = now or utcnow()
-    days = get_settings().contract_cancel_days
-    cutoff = now - timedelta(days=days)
+    settings = get_settings()
+    soonest = now - timedelta(days=min(settings.signing_days, settings.contract_cancel_days))
     due = await Contract.filter(
-        state=ContractState.AWAITING_SIGNATURES, signing_opened_at__lte=cutoff
+        state=ContractState.AWAITING_SIGNATURES, signing_opened_at__lte=soonest
     )
     system = Actor.system()
     cancelled = 0
     for contract in due:
-        reason = f"Not signed by both parties within {days} days of approval."
         try:
             async with unit_of_work():
+                # The offers it holds before the contract itself (market.locks.ORDER).
+                held = await offers.lock_holds(contract.offer_id)  # type: ignore[attr-defined]
                 locked = await lock_existing(Contract, contract.id)
-                if locked.signing_opened_at is None or locked.signing_opened_at > cutoff:
+                days = days_to_sign(locked, bool(held))
+                opened = locked.signing_opened_at
+                if opened is None or opened > now - timedelta(days=days):
                     continue
+                reason = f"Not signed by both parties within {days} days of approval."
                 moved = await _move(
                     system,
                     locked,
@@ -730,6 +797,7 @@ async def cancel_unsigned(now: datetime | None = None) -> int:
                     missing=await _missing_sides(locked),
                 )
                 await _release_grant(system, moved)
+                await _release_holds(moved, held, "lapse", now)
             cancelled += 1
         except Conflict:
             continue  # signed or cancelled meanwhile

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from contracts.agreements import service as agreements
 from contracts.offers import service
-from contracts.offers.models import Offer, OfferMessage, OfferTerms
+from contracts.offers.models import Offer, OfferMessage, OfferState, OfferTerms
 from contracts.offers.schemas import MessageIn, OfferIn, OfferTermsIn, ReasonIn
 from listings.models import Listing
 from market.accounts.models import Organization, User
@@ -116,6 +116,9 @@ def offer_json(offer: Offer, terms: OfferTerms | None = None) -> dict[str, Any]:
         "terms": terms_json(terms) if terms is not None else None,
         "expires_at": offer.expires_at.isoformat(),
         "closed_reason": offer.closed_reason or None,
+        # While on hold: the state the offer comes back to if the contract holding it falls
+        # through.
+        "held_from": offer.held_from if offer.state == OfferState.ON_HOLD else None,
         "created_at": offer.created_at.isoformat(),
         "updated_at": offer.updated_at.isoformat(),
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from contracts.offers import states
 from contracts.offers.models import Offer, OfferMessage, OfferTerms, Side
 from market.accounts.models import Membership, Organization, User
 from market.config import get_settings
@@ -29,6 +30,8 @@ TEMPLATES = {
     "offer.declined": "offer_declined",
     "offer.expired": "offer_expired",
     "offer.expiring": "offer_expiring",
+    "offer.held": "offer_held",
+    "offer.resumed": "offer_resumed",
 }
 
 BOTH = (Side.SELLER.value, Side.BUYER.value)
@@ -42,10 +45,11 @@ def recipient_sides(event_type: str, payload: dict[str, Any]) -> tuple[str, ...]
     """The sides of the offer an event is for."""
     if event_type == "offer.made":
         return (Side.SELLER.value,)  # the buyer made it
-    if event_type in {"offer.accepted", "offer.expired"}:
-        return BOTH  # both now have something to do (a contract) or nothing more to wait for
-    if event_type == "offer.declined":
-        return (Side.BUYER.value,)  # the system closed the buyer's offer
+    if event_type in {"offer.accepted", "offer.expired", "offer.resumed"}:
+        # Both now have something to do (a contract, an offer back) or nothing to wait for.
+        return BOTH
+    if event_type in {"offer.declined", "offer.held"}:
+        return (Side.BUYER.value,)  # the system closed, or stopped, the buyer's offer
     if event_type == "offer.expiring":
         return (payload["side"],)  # whose turn it is
     # countered, message, rejected, withdrawn: the side that did not act.
@@ -118,6 +122,8 @@ async def tell_the_parties(event: OutboxEvent) -> None:
         "message": message.body if message else "",
         "reason": payload.get("reason", ""),
         "expires": _when(expires_at),
+        # A held offer resumes in this state; whose turn it is then.
+        "turn": states.TURN.get(payload.get("state", "")),
     }
     link = offer_link(offer.id)
     template = TEMPLATES[event.event_type]

@@ -17,6 +17,9 @@ class OfferState(StrEnum):
     WITHDRAWN = "withdrawn"
     EXPIRED = "expired"
     DECLINED = "declined"  # closed by a conflicting grant
+    # Waiting while the contract of another, accepted offer for conflicting rights is pending:
+    # it comes back as it was (held_from) if that contract falls through.
+    ON_HOLD = "on_hold"
 
 
 LIVE_STATES = (OfferState.OPEN, OfferState.COUNTERED)
@@ -51,6 +54,12 @@ class Offer(Model):
     # The terms number a reminder was last sent for: a counter (new terms) earns a new one.
     reminded_for = fields.IntField(default=0)
     closed_reason = fields.TextField(default="")
+    # The last hold: the state the offer was in when it was put on hold, and the accepted offer
+    # whose contract (one per offer) holds it. Meaningful while the state is "on_hold".
+    held_from = fields.CharField(max_length=16, default="")
+    held_by: fields.ForeignKeyNullableRelation[Offer] = fields.ForeignKeyField(
+        "models.Offer", related_name="holding", null=True, on_delete=fields.SET_NULL
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -1,6 +1,7 @@
-"""Offer use cases: make, counter, accept, reject, withdraw, talk, read; the expiry and reminder
-sweeps the worker runs; and the rights a listing still has to give. Each takes the acting party
-first and does its writes, audit entries and outbox events in one transaction."""
+"""Offer use cases: make, counter, accept, reject, withdraw, talk, read; the holds an acceptance
+puts on conflicting offers and what the contract it becomes does with them; the expiry and
+reminder sweeps the worker runs; and the rights a listing still has to give. Each takes the
+acting party first and does its writes, audit entries and outbox events in one transaction."""
 
 from __future__ import annotations
 
@@ -86,10 +87,11 @@ def can_see(actor: Actor, offer: Offer) -> bool:
 
 def _trail(offer: Offer, actor: Actor) -> Any:
     """Whose audit trail a move joins: the acting side's; for the system's moves, the side
-    they concern (a declined offer is the buyer's news, an expired one the institute's)."""
+    they concern (an expired offer is the institute's news; a hold, its release or a decline
+    the buyer's)."""
     if actor.organization_id:
         return actor.organization_id
-    return offer.buyer_id if offer.state == OfferState.DECLINED else offer.seller_id  # type: ignore[attr-defined]
+    return offer.seller_id if offer.state == OfferState.EXPIRED else offer.buyer_id  # type: ignore[attr-defined]
 
 
 def _event(offer: Offer, actor: Actor, **extra: Any) -> dict[str, Any]:
@@ -306,6 +308,16 @@ async def _refuse_if_granted(listing: Listing, scope: rights.Scope, *, state: st
         )
 
 
+def _refuse_if_held(offer: Offer, doing: str) -> None:
+    if offer.state == OfferState.ON_HOLD:
+        raise Conflict(
+            "The offer is on hold: another offer for conflicting rights was accepted and its "
+            f"contract is pending. It cannot be {doing} until that contract is cancelled, "
+            "rejected or lapses (the offer then comes back as it was).",
+            state=str(offer.state),
+        )
+
+
 def _unchanged(read: Offer, locked: Offer) -> None:
     """Whoever changed the offer between our read and our lock won; this call loses clearly."""
     if (locked.state, locked.terms_number) != (read.state, read.terms_number):
@@ -329,6 +341,7 @@ async def counter_offer(actor: Actor, offer_id: str, data: OfferTermsIn) -> Offe
         await _published_listing(listing.id)
         locked = await lock_existing(Offer, offer.id)
         _unchanged(offer, locked)
+        _refuse_if_held(locked, "countered")
         _refuse_if_lapsed(locked, "countered")
         await _refuse_if_granted(
             listing,
@@ -363,8 +376,9 @@ async def counter_offer(actor: Actor, offer_id: str, data: OfferTermsIn) -> Offe
 
 async def accept_offer(actor: Actor, offer_id: str) -> Offer:
     """Accept the current terms: the grant they make is checked against the listing's grants
-    and recorded, and every live offer it now conflicts with is declined, all in one
-    transaction. Acceptances on one listing queue behind its row lock."""
+    and recorded, and every live offer it now conflicts with is put on hold until the
+    contract this acceptance becomes is concluded or falls through, all in one transaction.
+    Acceptances (and the holds' releases) on one listing queue behind its row lock."""
     offer = await _load_visible(actor, offer_id)
     side = _require_party(actor, offer, "accept offers")
     _require_turn(actor, offer, "accept")
@@ -378,6 +392,7 @@ async def accept_offer(actor: Actor, offer_id: str) -> Offer:
             )
         _unchanged(offer, locked)
         # The state first: an offer accepted already must say so, not clash with its own grant.
+        _refuse_if_held(locked, "accepted")
         OFFERING.check(actor, locked, "accept")
         _refuse_if_lapsed(locked, "accepted")
         terms = await current_terms(locked)
@@ -400,30 +415,137 @@ async def accept_offer(actor: Actor, offer_id: str) -> Offer:
             territories=terms.territories,
             fields_of_use=terms.fields_of_use,
         )
-        await _decline_conflicting(listing, locked, scope)
+        await _hold_conflicting(listing, locked, scope)
     return await Offer.get(id=offer.id)
 
 
-async def _decline_conflicting(listing: Listing, accepted: Offer, scope: rights.Scope) -> None:
+async def _hold_conflicting(listing: Listing, accepted: Offer, scope: rights.Scope) -> None:
     system = Actor.system()
-    others = (
+    candidates = (
         await Offer.filter(listing_id=listing.id, state__in=LIVE_STATES)
         .exclude(id=accepted.id)
         .order_by("created_at")
+        .values_list("id", flat=True)
     )
-    for other in others:
+    for other_id in candidates:
+        # Locked before its state is read: a counter racing us (it takes no listing lock)
+        # must not make us remember the state it had before.
+        other = await lock_existing(Offer, other_id)
+        if other.state not in LIVE_STATES:
+            continue
         if not rights.conflicts(scope_of(await current_terms(other)), scope):
             continue
-        reason = f"Another offer was accepted for a conflicting right ({scope.describe()})."
-        await apply(
-            OFFERING,
-            other.id,
-            "decline",
-            system,
-            changes={"closed_reason": reason, "updated_at": utcnow()},
-            noted={"because_of": str(accepted.id)},
-            announced={"because_of": str(accepted.id), "reason": reason},
-        )
+        await _hold(system, other, accepted.id, scope)
+
+
+async def _hold(system: Actor, offer: Offer, holder_id: Any, scope: rights.Scope) -> None:
+    """Put `offer` on hold behind the accepted offer `holder_id` (whose contract decides)."""
+    held_from = str(offer.state) if offer.state in LIVE_STATES else offer.held_from
+    await apply(
+        OFFERING,
+        offer.id,
+        "hold",
+        system,
+        changes={"held_from": held_from, "held_by_id": holder_id, "updated_at": utcnow()},
+        was={"held_by": str(offer.held_by_id) if offer.held_by_id else None},  # type: ignore[attr-defined]
+        noted={"held_from": held_from, "held_by": str(holder_id)},
+        announced={"held_by": str(holder_id), "held_from": held_from, "grant": scope.describe()},
+    )
+
+
+# --- holds: what the accepted offer's contract decides -------------------------------------
+#
+# The contracts room calls these when a contract falls through (cancelled, rejected, lapsed:
+# `lock_holds` then `release_holds`, inside its unit of work) or goes active (`decline_holds`).
+# Every one runs under the listing's row lock, like `accept_offer`, so an acceptance, a release
+# and a decline on one listing never interleave: a release that re-holds an offer behind another
+# pending contract cannot slip past that contract's own decline.
+
+
+async def lock_holds(holder_id: Any) -> list[Offer]:
+    """Lock the listing of the accepted offer `holder_id`, then the offers it holds: for a
+    use case that will then lock its contract (market.locks.ORDER: offers before contracts).
+    The set cannot grow meanwhile: holds behind an offer are only made under the same lock."""
+    holder = await Offer.get(id=holder_id)
+    await lock_existing(Listing, holder.listing_id)  # type: ignore[attr-defined]
+    held = []
+    for held_id in (
+        await Offer.filter(held_by_id=holder_id, state=OfferState.ON_HOLD)
+        .order_by("created_at")
+        .values_list("id", flat=True)
+    ):
+        found = await lock_existing(Offer, held_id)
+        if found.state == OfferState.ON_HOLD and found.held_by_id == holder.id:  # type: ignore[attr-defined]
+            held.append(found)
+    return held
+
+
+async def release_holds(
+    held: list[Offer], reason: str, settled: set[str], now: datetime | None = None
+) -> None:
+    """The contract of the offer that held these fell through (its grant already given back):
+    each returns to the state it was held from, expires if its time ran out meanwhile, is held
+    again behind another accepted offer still pending whose grant it conflicts with, or is
+    declined when the rights went for good to another contract (`settled`: the ids of the
+    listing's accepted offers whose contracts are active). Rows locked by `lock_holds`; `now`
+    is the sweep's clock when a timer released them."""
+    system = Actor.system()
+    now = now or utcnow()
+    for offer in held:
+        terms = await current_terms(offer)
+        if offer.expires_at <= now:
+            await apply(
+                OFFERING,
+                offer.id,
+                "expire",
+                system,
+                changes={"updated_at": now},
+                noted={"released": reason},
+                announced={"released": True, "reason": reason},
+            )
+            continue
+        scope = scope_of(terms)
+        granted = await Grant.filter(listing_id=offer.listing_id).order_by("created_at")  # type: ignore[attr-defined]
+        clash = next((g for g in granted if rights.conflicts(scope, scope_of(g))), None)
+        if clash is None:
+            await apply(
+                OFFERING,
+                offer.id,
+                states.RESUME[offer.held_from],
+                system,
+                changes={"updated_at": now},
+                was={"held_by": str(offer.held_by_id)},  # type: ignore[attr-defined]
+                noted={"reason": reason},
+                announced={"reason": reason, "state": offer.held_from},
+            )
+        elif clash.offer_id is not None and str(clash.offer_id) not in settled:  # type: ignore[attr-defined]
+            await _hold(system, offer, clash.offer_id, scope_of(clash))  # type: ignore[attr-defined]
+        else:
+            await _decline(system, offer, scope_of(clash))
+
+
+async def decline_holds(holder_id: Any, held: list[Offer]) -> int:
+    """The contract of the offer that held these is active: the rights are gone for good.
+    Rows locked by `lock_holds`."""
+    holder = await Offer.get(id=holder_id)
+    scope = scope_of(await current_terms(holder))
+    system = Actor.system()
+    for offer in held:
+        await _decline(system, offer, scope)
+    return len(held)
+
+
+async def _decline(system: Actor, offer: Offer, scope: rights.Scope) -> None:
+    reason = f"Another offer's contract for a conflicting right ({scope.describe()}) is concluded."
+    await apply(
+        OFFERING,
+        offer.id,
+        "decline",
+        system,
+        changes={"closed_reason": reason, "updated_at": utcnow()},
+        noted={"because_of": str(offer.held_by_id)},  # type: ignore[attr-defined]
+        announced={"because_of": str(offer.held_by_id), "reason": reason},  # type: ignore[attr-defined]
+    )
 
 
 async def _close(actor: Actor, offer_id: str, action: str, reason: str = "") -> Offer:

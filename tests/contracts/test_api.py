@@ -226,7 +226,7 @@ async def test_lists_by_side_and_state_with_counts(client) -> None:
     assert foreign.json()["offer"]["id"] not in {o["id"] for o in received["items"]}
     assert received["counts"]["open"] == 2 and received["counts"]["rejected"] == 1
     assert set(received["counts"]) == {
-        "open", "countered", "accepted", "rejected", "withdrawn", "expired", "declined"
+        "open", "countered", "accepted", "rejected", "withdrawn", "expired", "declined", "on_hold"
     }  # fmt: skip
     item = next(o for o in received["items"] if o["id"] == on_second.json()["offer"]["id"])
     assert item["listing"]["title"] == "A second membrane"

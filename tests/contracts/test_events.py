@@ -226,7 +226,7 @@ async def test_user_text_is_plain_in_the_text_mail_and_escaped_in_the_html_one(
     assert "<script" not in html
 
 
-async def test_an_exclusive_acceptance_tells_the_declined_buyer(settings, mailbox, parties) -> None:
+async def test_an_exclusive_acceptance_tells_the_held_buyer(settings, mailbox, parties) -> None:
     other_buyer, _ = await a_verified_enterprise()
     others = await offers.make_offer(
         await actor_of(other_buyer), str(parties.listing.id), OfferIn.model_validate(offer_terms())
@@ -238,15 +238,16 @@ async def test_an_exclusive_acceptance_tells_the_declined_buyer(settings, mailbo
     await offers.accept_offer(await actor_of(parties.seller), str(exclusive.id))
     await run_worker(settings)
 
-    [declined] = await notes_of("offer.declined")
-    assert declined.user_id == other_buyer.id
-    assert declined.link == link_of(others)
-    assert "Another offer was accepted" in declined.body
+    [held] = await notes_of("offer.held")
+    assert held.user_id == other_buyer.id
+    assert held.link == link_of(others)
+    assert "accepted another offer" in held.body and "on hold, not closed" in held.body
+    assert not await notes_of("offer.declined")  # (tests/contracts/test_holds.py: when it is)
     [mail] = mailbox.to(other_buyer.email)
     assert link_of(others) in parts(mail)[0]
     accepted = await notes_of("offer.accepted")
     assert parties.names(n.user for n in accepted) == {"seller_mate"} | BUYERS
-    # Nobody but the declined buyer and the accepted offer's parties heard anything, besides
+    # Nobody but the held buyer and the accepted offer's parties heard anything, besides
     # the administrator asked to approve the contract the acceptance became.
     assert sorted(mailbox.recipients) == sorted(
         [

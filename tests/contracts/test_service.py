@@ -12,7 +12,9 @@ from contracts.offers import states
 from contracts.offers.models import Grant, Offer, OfferState, OfferTerms
 from contracts.offers.schemas import MessageIn, OfferTermsIn
 from market.audit import AuditEntry
+from market.db import unit_of_work
 from market.errors import Conflict, Forbidden, NotFound
+from market.outbox import OutboxEvent
 from tests.builders import (
     a_published_listing,
     a_verified_enterprise,
@@ -85,14 +87,57 @@ async def test_a_stranger_cannot_tell_an_offer_exists() -> None:
             await call
 
 
-async def test_accepting_an_exclusive_offer_declines_the_conflicting_ones() -> None:
+async def test_accepting_an_exclusive_offer_holds_the_conflicting_ones() -> None:
     listing = await a_published_listing()
     first = await an_offer(listing, license_type="exclusive", territories=["CN"])
     second = await an_offer(listing, license_type="exclusive", territories=["WORLD"])
+    countered = await an_offer(listing, license_type="exclusive", territories=["CN", "DE"])
     elsewhere = await an_offer(listing, license_type="exclusive", territories=["DE"])
-    await offers.accept_offer(await seller_of(first), str(first.id))
-    assert (await Offer.get(id=second.id)).state == "declined"
+    seller = await seller_of(first)
+    await offers.counter_offer(
+        seller, str(countered.id), terms(license_type="exclusive", territories=["CN", "DE"])
+    )
+    await offers.accept_offer(seller, str(first.id))
+    held = {o.id: o for o in await Offer.filter(state="on_hold")}
+    assert set(held) == {second.id, countered.id}  # on hold, not declined
+    assert (held[second.id].held_from, held[countered.id].held_from) == ("open", "countered")
+    assert {o.held_by_id for o in held.values()} == {first.id}
     assert (await Offer.get(id=elsewhere.id)).state == "open"
+    [hold] = await AuditEntry.filter(object_id=str(second.id), action="offer.hold")
+    assert hold.state_before == {"state": "open"}
+    assert hold.state_after == {"state": "on_hold", "held_from": "open", "held_by": str(first.id)}
+    assert hold.organization_id == second.buyer_id  # the buyer's news, in the buyer's trail
+    told = await OutboxEvent.filter(event_type="offer.held")
+    assert sorted(e.payload["offer_id"] for e in told) == sorted(
+        [str(second.id), str(countered.id)]
+    )
+    assert {e.payload["held_by"] for e in told} == {str(first.id)}
+    assert not await OutboxEvent.filter(event_type="offer.declined").exists()
+
+
+async def test_a_held_offer_cannot_be_accepted_or_countered_by_either_side() -> None:
+    listing = await a_published_listing()
+    first = await an_offer(listing, license_type="exclusive")
+    held = await an_offer(listing, license_type="exclusive")
+    seller, buyer = await seller_of(held), await buyer_of(held)
+    await offers.accept_offer(seller, str(first.id))
+    for call in (
+        offers.accept_offer(seller, str(held.id)),
+        offers.counter_offer(seller, str(held.id), terms(license_type="exclusive")),
+        offers.accept_offer(buyer, str(held.id)),
+        offers.counter_offer(buyer, str(held.id), terms(license_type="exclusive")),
+    ):
+        with pytest.raises(Conflict, match="on hold") as refused:
+            await call
+        assert refused.value.state == "on_hold"
+    assert set((await offers.get_offer(seller, str(held.id))).actions) == {"reject", "message"}
+    assert set((await offers.get_offer(buyer, str(held.id))).actions) == {
+        "reject",
+        "withdraw",
+        "message",
+    }
+    assert (await Offer.get(id=held.id)).state == "on_hold"
+    assert await OfferTerms.filter(offer_id=held.id).count() == 1
     # The right is gone: an offer for it is refused when made, naming the grant it collides with.
     with pytest.raises(Conflict, match="conflicts with a right already granted: exclusive"):
         await an_offer(listing, license_type="non_exclusive", territories=["CN"])
@@ -135,12 +180,12 @@ async def test_concurrent_accepts_of_conflicting_exclusive_offers_grant_once() -
     assert len(won) == 1, results
     assert all(isinstance(e, Conflict) for e in lost), lost
     states = sorted([(await Offer.get(id=a.id)).state, (await Offer.get(id=b.id)).state])
-    assert states == ["accepted", "declined"]
+    assert states == ["accepted", "on_hold"]
     assert await Grant.filter(listing_id=listing.id).count() == 1
     trail = await AuditEntry.filter(object_id__in=[str(a.id), str(b.id)]).values_list(
         "action", flat=True
     )
-    assert sorted(trail) == ["offer.accept", "offer.decline", "offer.made", "offer.made"]
+    assert sorted(trail) == ["offer.accept", "offer.hold", "offer.made", "offer.made"]
 
 
 async def test_offers_on_ones_own_listing_are_refused() -> None:
@@ -188,9 +233,15 @@ async def _offer_in(state: str) -> tuple[Offer, Any, Any]:
         await offers.withdraw_offer(buyer, str(offer.id))
     elif state == "expired":
         await offers.expire_due(datetime.now(UTC) + timedelta(days=30))
-    elif state == "declined":
+    elif state in {"on_hold", "declined"}:
         rival = await an_offer(listing, license_type="exclusive")
         await offers.accept_offer(seller, str(rival.id))
+        if state == "declined":
+            # What the rival's contract going active does (tests/contracts/test_holds.py
+            # drives it through a paid contract and the outbox).
+            async with unit_of_work():
+                held = await offers.lock_holds(rival.id)
+                await offers.decline_holds(rival.id, held)
     offer = await Offer.get(id=offer.id)
     assert offer.state == state
     return offer, seller, buyer
