@@ -31,7 +31,6 @@ from typing import Any
 import httpx
 import hypothesis
 import hypothesis.errors
-import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase
@@ -76,7 +75,7 @@ from tests.builders import (
 BASE = "http://testserver"
 # Examples per operation and generation mode, for each role: the whole run (four roles, about
 # 70 operations, valid and invalid data) stays within a few minutes on two cores.
-EXAMPLES = 6
+EXAMPLES = 4
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -85,7 +84,7 @@ CHECKS = [
     response_schema_conformance,
     negative_data_rejection,
 ]
-ROLES = ("anonymous", "seller", "buyer", "admin")
+ROLES = ("anonymous", "buyer", "seller", "admin")
 # Each role calls from its own address, so one role's throttled logins do not lock out another.
 ADDRESSES = {role: f"198.51.100.{20 + i}" for i, role in enumerate(ROLES)}
 
@@ -235,11 +234,25 @@ def _fuzz_operation(run: Run, operation: Any, mode: Any) -> None:
     one()
 
 
-@pytest.mark.parametrize("role", ROLES)
-async def test_generated_requests_as(
-    role: str, app: Any, settings: Settings, record_property: Callable[[str, object], None]
+async def test_generated_requests_as_every_role(
+    app: Any, settings: Settings, record_property: Callable[[str, object], None]
 ) -> None:
+    # One world for the four runs: making it (a contract's documents are rendered) costs as
+    # much as a run. The roles go from those who change least to the one who changes most.
     world = await a_world()
+    failures: list[str] = []
+    for role in ROLES:
+        run = await _run_as(role, app, world)
+        record_property(f"generated_requests[{role}]", run.sent)
+        statuses = ", ".join(f"{code}: {n}" for code, n in sorted(run.statuses.items()))
+        assert run.sent > 0, role
+        # Every role gets past the guards somewhere: the seeded ids are used.
+        assert role == "anonymous" or run.statuses[200] > 0, f"{role}: {statuses}"
+        failures += [f"as {role}: {failure}" for failure in run.failures]
+    assert not failures, "\n\n".join(failures)
+
+
+async def _run_as(role: str, app: Any, world: World) -> Run:
     # An unhandled error answers 500 (as it would to a client) rather than raising here, so
     # schemathesis reports it with the request that caused it.
     transport = httpx.ASGITransport(
@@ -257,7 +270,4 @@ async def test_generated_requests_as(
         session = LoopSession(LoopAdapter(asyncio.get_running_loop(), client), headers)
         run = Run(schema=schema, session=session, ids=world.ids)
         await asyncio.to_thread(fuzz, run)
-    record_property("generated_requests", run.sent)
-    print(role, run.sent, sorted(run.statuses.items()))
-    assert run.sent > 0
-    assert not run.failures, "\n\n".join(run.failures)
+    return run
