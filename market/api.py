@@ -258,7 +258,12 @@ def openapi(*routers: ApiRouter) -> dict[str, Any]:
             paths.setdefault(PREFIX + op.path, {})[op.method.lower()] = item
     return {
         "openapi": "3.1.0",
-        "info": {"title": "techmarket API", "version": "1"},
+        "info": {
+            "title": "techmarket API",
+            "version": "1",
+            "description": "No string may hold NUL (U+0000): a body with one is refused with "
+            "422 naming the field.",
+        },
         "paths": paths,
         "components": {
             "schemas": components,

@@ -26,6 +26,7 @@ import io
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,6 +36,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 from requests.adapters import HTTPAdapter
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
@@ -57,7 +59,6 @@ from listings.schemas import ListingPatch
 from market.accounts import service as accounts
 from market.accounts.models import User
 from market.accounts.schemas import TokenIn
-from market.config import Settings
 from tests.builders import (
     a_contract,
     a_draft_listing,
@@ -75,7 +76,7 @@ from tests.builders import (
 BASE = "http://testserver"
 # Examples per operation and generation mode, for each role: the whole run (four roles, about
 # 70 operations, valid and invalid data) stays within a few minutes on two cores.
-EXAMPLES = 4
+EXAMPLES = 5
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -235,8 +236,11 @@ def _fuzz_operation(run: Run, operation: Any, mode: Any) -> None:
 
 
 async def test_generated_requests_as_every_role(
-    app: Any, settings: Settings, record_property: Callable[[str, object], None]
+    app: Any, tmp_root: Path, record_property: Callable[[str, object], None]
 ) -> None:
+    # Hypothesis keeps caches beside the examples it would replay (database=None keeps none):
+    # in this run's temporary directory, not in the work tree.
+    set_hypothesis_home_dir(tmp_root / "hypothesis")
     # One world for the four runs: making it (a contract's documents are rendered) costs as
     # much as a run. The roles go from those who change least to the one who changes most.
     world = await a_world()
