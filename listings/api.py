@@ -8,11 +8,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from listings import ipc, service
-from listings.models import Listing, ListingRevision
+from listings.models import Listing, ListingRevision, ListingState
 from listings.schemas import ListingIn, ListingPatch
 from market.accounts.models import Organization
 from market.accounts.schemas import ReasonIn
-from market.api import ApiRouter, body, paged
+from market.api import FLAG, PAGE, PER_PAGE, ApiRouter, body, filter_of, flag, paged
 from market.web import get_actor, json_response, page_number, page_size
 
 router = ApiRouter("listings")
@@ -82,13 +82,13 @@ async def create(request: Request) -> Response:
     "/listings",
     summary="Published listings, or your institute's with mine=1",
     auth=False,
-    query={"mine": "integer", "state": "string", "page": "integer", "per_page": "integer"},
+    query={"mine": FLAG, "state": filter_of(ListingState), "page": PAGE, "per_page": PER_PAGE},
 )
 async def index(request: Request) -> Response:
     page, per_page = page_number(request), page_size(request)
     items, total = await service.list_listings(
         await get_actor(request),
-        mine=request.query_params.get("mine") in {"1", "true"},
+        mine=flag(request, "mine"),
         state=request.query_params.get("state") or None,
         page=page,
         per_page=per_page,
@@ -141,7 +141,9 @@ async def withdraw(request: Request) -> Response:
 
 
 @router.route(
-    "/admin/listings", summary="The moderation queue", query={"state": "string", "page": "integer"}
+    "/admin/listings",
+    summary="The moderation queue",
+    query={"state": filter_of(ListingState), "page": PAGE},
 )
 async def queue(request: Request) -> Response:
     page = page_number(request)

@@ -12,8 +12,10 @@ from pydantic import (
     EmailStr,
     Field,
     StrictInt,
+    ValidationInfo,
     field_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from listings import ipc
 from market.accounts.schemas import countries
@@ -76,7 +78,14 @@ def _unique(values: list[str]) -> list[str]:
 Keyword = Annotated[str, Field(min_length=1, max_length=60)]
 Person = Annotated[str, Field(min_length=1, max_length=120)]
 IpcCodeStr = Annotated[str, Field(max_length=30), AfterValidator(_ipc)]
-Territory = Annotated[str, Field(max_length=5), AfterValidator(_territory)]
+# The document says what _territory takes (a two-letter code or WORLD, any case); whether the
+# two letters name a country is checked by the validator.
+TERRITORY_PATTERN = r"^\s*([Ww][Oo][Rr][Ll][Dd]|[A-Za-z]{2})\s*$"
+Territory = Annotated[
+    str,
+    Field(max_length=5, json_schema_extra={"pattern": TERRITORY_PATTERN}),
+    AfterValidator(_territory),
+]
 PatentNumber = Annotated[str, Field(max_length=40), AfterValidator(_patent_number)]
 FieldOfUse = Annotated[str, Field(min_length=1, max_length=120)]
 
@@ -114,30 +123,44 @@ class ListingIn(ListingFields):
     pass
 
 
+# A field left out of a patch is None; only these may also be sent as null (to clear them).
+NULLABLE_FIELDS = ("trl", "asking_price")
+Unset = SkipJsonSchema[None]
+
+
 class ListingPatch(BaseModel):
-    """A partial change: only the fields sent are touched."""
+    """A partial change: only the fields sent are touched. null clears a field that may be
+    empty (NULLABLE_FIELDS); any other field sent as null is refused by name."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    title: str | None = Field(default=None, min_length=3, max_length=200)
-    summary: str | None = Field(default=None, min_length=10, max_length=3000)
-    description: str | None = Field(default=None, max_length=50_000)
-    kind: Kind | None = None
-    patent_numbers: list[PatentNumber] | None = Field(default=None, max_length=50)
-    ipc_codes: list[IpcCodeStr] | None = Field(default=None, max_length=40)
+    title: str | Unset = Field(default=None, min_length=3, max_length=200)
+    summary: str | Unset = Field(default=None, min_length=10, max_length=3000)
+    description: str | Unset = Field(default=None, max_length=50_000)
+    kind: Kind | Unset = None
+    patent_numbers: list[PatentNumber] | Unset = Field(default=None, max_length=50)
+    ipc_codes: list[IpcCodeStr] | Unset = Field(default=None, max_length=40)
     trl: StrictInt | None = Field(default=None, ge=1, le=9)
-    keywords: list[Keyword] | None = Field(default=None, max_length=40)
-    inventors: list[Person] | None = Field(default=None, max_length=60)
-    license_types: list[LicenseType] | None = Field(default=None, max_length=5)
-    territories: list[Territory] | None = Field(default=None, max_length=250)
-    fields_of_use: list[FieldOfUse] | None = Field(default=None, max_length=30)
-    price_model: PriceModel | None = None
+    keywords: list[Keyword] | Unset = Field(default=None, max_length=40)
+    inventors: list[Person] | Unset = Field(default=None, max_length=60)
+    license_types: list[LicenseType] | Unset = Field(default=None, max_length=5)
+    territories: list[Territory] | Unset = Field(default=None, max_length=250)
+    fields_of_use: list[FieldOfUse] | Unset = Field(default=None, max_length=30)
+    price_model: PriceModel | Unset = None
     asking_price: Money | None = None
-    language: Literal["en", "zh"] | None = None
-    contact_name: str | None = Field(default=None, max_length=120)
-    contact_email: EmailStr | Literal[""] | None = None
+    language: Literal["en", "zh"] | Unset = None
+    contact_name: str | Unset = Field(default=None, max_length=120)
+    contact_email: EmailStr | Literal[""] | Unset = None
 
     _dedupe = field_validator(*LIST_FIELDS)(lambda cls, v: _unique(v) if v is not None else v)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: object, info: ValidationInfo) -> object:
+        # A null would reach a NOT NULL column; the document does not offer it either.
+        if value is None and info.field_name not in NULLABLE_FIELDS:
+            raise ValueError("Leave the field out to keep it; it cannot be null.")
+        return value
 
 
 def submission_problems(listing: dict) -> dict[str, str]:

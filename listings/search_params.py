@@ -149,7 +149,8 @@ CHECKS: dict[str, Callable[[str], str]] = {
 
 def _whole(value: str, low: int, high: int) -> int:
     value = value.strip()
-    if not value.isdigit() or not low <= int(value) <= high:
+    # isascii: str.isdigit() also takes digits like "²" that int() refuses.
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
         raise ValueError(f"Must be a whole number from {low} to {high}.")
     return int(value)
 

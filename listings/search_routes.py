@@ -13,10 +13,27 @@ from starlette.routing import BaseRoute, Route
 
 from listings import search as search_module
 from listings.routes import HELPERS
-from listings.search import FACETS, SORTS, Hit, SearchQuery, SearchResult
-from listings.search_params import DEFAULT_PER_PAGE, PARAM_OF_FACET, SearchLinks, parse_search
+from listings.schemas import KINDS, LICENSE_TYPES, PRICE_MODELS
+from listings.search import (
+    FACETS,
+    MAX_VALUE_LENGTH,
+    PRICE_BANDS,
+    SORTS,
+    Hit,
+    SearchQuery,
+    SearchResult,
+)
+from listings.search_params import (
+    DEFAULT_PER_PAGE,
+    LANGUAGES,
+    MAX_Q,
+    MAX_VALUES,
+    PARAM_OF_FACET,
+    SearchLinks,
+    parse_search,
+)
 from market.accounts.schemas import countries
-from market.api import ApiRouter
+from market.api import PER_PAGE, ApiRouter, Schema, filter_of, text
 from market.errors import DomainError
 from market.web import json_response, render
 
@@ -137,24 +154,56 @@ def result_json(result: SearchResult) -> dict[str, Any]:
     }
 
 
-_QUERY_DOC = {
-    "q": "string",
-    "kind": "string",
-    "ipc": "string",
-    "trl_min": "integer",
-    "trl_max": "integer",
-    "license_type": "string",
-    "territory": "string",
-    "price_model": "string",
-    "price_band": "string",
-    "currency": "string",
-    "institute": "string",
-    "country": "string",
-    "region": "string",
-    "language": "string",
-    "sort": "string",
-    "page": "integer",
-    "per_page": "integer",
+def _repeatable(item: Schema) -> Schema:
+    return {"type": "array", "items": item, "maxItems": MAX_VALUES}
+
+
+def _blank_or(pattern: str) -> Schema:
+    # Blank values count as absent (a plain GET form sends `kind=` for an unset select).
+    return {"type": "string", "pattern": rf"^\s*$|{pattern}"}
+
+
+# What parse_search takes, parameter by parameter; anything else is refused with a 422.
+_QUERY_DOC: dict[str, Schema] = {
+    "q": {"type": "string", "maxLength": MAX_Q},
+    "kind": _repeatable(filter_of(KINDS)),
+    "ipc": _repeatable(_blank_or(r"^\s*[A-Ha-h]( *[0-9] *[0-9]( *[A-Za-z])?)? *\s*$")),
+    "trl_min": {"type": "integer", "minimum": 1, "maximum": 9},
+    "trl_max": {"type": "integer", "minimum": 1, "maximum": 9},
+    "license_type": _repeatable(filter_of(LICENSE_TYPES)),
+    "territory": _repeatable(_blank_or(r"^\s*([Ww][Oo][Rr][Ll][Dd]|[A-Za-z]{2})\s*$")),
+    "price_model": _repeatable(filter_of(PRICE_MODELS)),
+    "price_band": _repeatable(filter_of(PRICE_BANDS)),
+    "currency": _repeatable(_blank_or(r"^\s*[A-Za-z]{3}\s*$")),
+    "institute": _repeatable(text(MAX_VALUE_LENGTH)),
+    "country": _repeatable(_blank_or(r"^\s*[A-Za-z]{2}\s*$")),
+    "region": _repeatable(text(MAX_VALUE_LENGTH)),
+    "language": _repeatable(filter_of(LANGUAGES)),
+    "sort": filter_of(SORTS),
+    "page": {"type": "integer", "minimum": 1, "maximum": 10_000},
+    "per_page": PER_PAGE,
+}
+
+
+_ANSWER: Schema = {
+    "type": "object",
+    "properties": {
+        "hits": {"type": "array", "items": {"type": "object", "required": ["id", "title"]}},
+        "facets": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": {"type": "integer", "minimum": 0},
+            },
+        },
+        "total": {"type": "integer", "minimum": 0},
+        "page": {"type": "integer", "minimum": 1},
+        "per_page": {"type": "integer", "minimum": 1},
+        "took_ms": {"type": "integer", "minimum": 0},
+        "degraded": {"type": "boolean"},
+        "message": {"type": "string"},
+    },
+    "required": ["hits", "facets", "total", "page", "per_page", "took_ms", "degraded"],
 }
 
 
@@ -164,6 +213,7 @@ _QUERY_DOC = {
     "subclass prefix)",
     auth=False,
     query=_QUERY_DOC,
+    answer=_ANSWER,
 )
 async def api_search(request: Request) -> Response:
     query = parse_search(request.query_params.multi_items())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from market.errors import DomainError, NotAuthenticated
+from market.errors import DomainError, NotAuthenticated, ValidationFailed
 from market.validation import parse
 from market.web import check_api_csrf, error_json, get_actor, read_json
 
@@ -19,6 +19,31 @@ PREFIX = "/api/v1"
 Endpoint = Callable[[Request], Awaitable[Response]]
 M = TypeVar("M", bound=BaseModel)
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+Schema = dict[str, Any]
+
+# The query parameters' schemas say exactly what the server takes (market/web.py page_number,
+# page_size; flag below): a generated request the document calls valid is one the server reads.
+PAGE: Schema = {"type": "integer", "minimum": 1, "maximum": 100_000}
+PER_PAGE: Schema = {"type": "integer", "minimum": 1, "maximum": 100}
+# Empty, as a plain GET form sends an unticked box's hidden twin, is no.
+FLAG_VALUES = ("", "1", "true", "0", "false")
+FLAG: Schema = {"type": "string", "enum": list(FLAG_VALUES)}
+UUID: Schema = {"type": "string", "format": "uuid"}
+
+
+def choice(values: Iterable[str]) -> Schema:
+    return {"type": "string", "enum": list(values)}
+
+
+def filter_of(values: Iterable[str]) -> Schema:
+    """A filter by one of `values`; empty (as a plain GET form sends it) means no filter."""
+    return choice(["", *values])
+
+
+def text(max_length: int) -> Schema:
+    """Free text of at most `max_length` characters (query_text reads it); no NUL, which
+    PostgreSQL cannot store or compare."""
+    return {"type": "string", "maxLength": max_length, "pattern": "^[^\\u0000]*$"}
 
 
 @dataclass
@@ -30,7 +55,11 @@ class Operation:
     body: type[BaseModel] | None = None
     status: int = 200
     auth: bool = True
-    query: dict[str, str] = field(default_factory=dict)
+    # name -> the JSON schema of its value (a list schema for a repeatable parameter)
+    query: dict[str, Schema] = field(default_factory=dict)
+    # What a success answers: its media type and, where it is fixed, the body's schema.
+    produces: str = "application/json"
+    answer: Schema | None = None
 
 
 class ApiRouter:
@@ -47,11 +76,24 @@ class ApiRouter:
         body: type[BaseModel] | None = None,
         status: int = 200,
         auth: bool = True,
-        query: dict[str, str] | None = None,
+        query: dict[str, Schema] | None = None,
+        produces: str = "application/json",
+        answer: Schema | None = None,
     ) -> Callable[[Endpoint], Endpoint]:
         def register(endpoint: Endpoint) -> Endpoint:
             self.operations.append(
-                Operation(path, method, endpoint, summary, body, status, auth, query or {})
+                Operation(
+                    path,
+                    method,
+                    endpoint,
+                    summary,
+                    body,
+                    status,
+                    auth,
+                    query or {},
+                    produces,
+                    answer,
+                )
             )
             return endpoint
 
@@ -104,7 +146,28 @@ def paged(items: list[Any], page: int, per_page: int, total: int) -> dict[str, A
     return {"items": items, "page": page, "per_page": per_page, "total": total}
 
 
-ERROR_SCHEMA = {
+def query_text(request: Request, name: str, max_length: int) -> str:
+    """A free-text query parameter as `text(max_length)` documents it, or a 422 naming it."""
+    raw = request.query_params.get(name, "")
+    if len(raw) > max_length or "\x00" in raw:
+        raise ValidationFailed(
+            f"{name} must be at most {max_length} characters, without NUL.",
+            fields={name: "Invalid."},
+        )
+    return raw
+
+
+def flag(request: Request, name: str) -> bool:
+    """A yes/no query parameter (FLAG): absent is no; anything but FLAG_VALUES is refused."""
+    raw = request.query_params.get(name, "")
+    if raw and raw not in FLAG_VALUES:
+        raise ValidationFailed(
+            f"{name} must be one of {', '.join(FLAG_VALUES)}.", fields={name: "Invalid."}
+        )
+    return raw in {"1", "true"}
+
+
+ERROR_SCHEMA: Schema = {
     "type": "object",
     "properties": {
         "error": {
@@ -118,34 +181,66 @@ ERROR_SCHEMA = {
             "required": ["code", "message"],
         }
     },
+    "required": ["error"],
 }
+PAGE_SCHEMA: Schema = {
+    "type": "object",
+    "properties": {
+        "items": {"type": "array", "items": {"type": "object"}},
+        "page": {"type": "integer", "minimum": 1},
+        "per_page": {"type": "integer", "minimum": 1},
+        "total": {"type": "integer", "minimum": 0},
+    },
+    "required": ["items", "page", "per_page", "total"],
+}
+_ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
+def _responses(op: Operation) -> dict[str, Any]:
+    answer = op.answer
+    if answer is None and op.produces == "application/json":
+        answer = {"$ref": "#/components/schemas/Page"} if "page" in op.query else {"type": "object"}
+    success: dict[str, Any] = {"description": "Success", "content": {op.produces: {}}}
+    if answer is not None:
+        success["content"][op.produces]["schema"] = answer
+    responses: dict[str, Any] = {
+        str(op.status): success,
+        "4XX": {
+            "description": "Refused; the body names the field or the state",
+            "content": _ERROR_CONTENT,
+        },
+    }
+    if op.method in UNSAFE:
+        responses["413"] = {
+            "description": "The request body is too large",
+            "content": _ERROR_CONTENT,
+        }
+        responses["429"] = {
+            "description": "Too many attempts; try again after Retry-After seconds",
+            "headers": {"Retry-After": {"required": True, "schema": {"type": "integer"}}},
+            "content": _ERROR_CONTENT,
+        }
+    return responses
 
 
 def openapi(*routers: ApiRouter) -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    components: dict[str, Any] = {"Error": ERROR_SCHEMA}
+    components: dict[str, Any] = {"Error": ERROR_SCHEMA, "Page": PAGE_SCHEMA}
     for router in routers:
         for op in router.operations:
             item: dict[str, Any] = {
                 "summary": op.summary,
+                "operationId": f"{op.method.lower()}_{router.tag}_{op.endpoint.__name__}",
                 "tags": [router.tag],
-                "responses": {
-                    str(op.status): {"description": "Success"},
-                    "4XX": {
-                        "description": "Refused; the body names the field or the state",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    },
-                },
+                "responses": _responses(op),
             }
-            params = [
-                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            params: list[dict[str, Any]] = [
+                {"name": name, "in": "path", "required": True, "schema": UUID}
                 for name in _path_params(op.path)
             ]
             params += [
-                {"name": name, "in": "query", "required": False, "schema": {"type": kind}}
-                for name, kind in op.query.items()
+                {"name": name, "in": "query", "required": False, "schema": schema}
+                for name, schema in op.query.items()
             ]
             if params:
                 item["parameters"] = params
@@ -167,7 +262,12 @@ def openapi(*routers: ApiRouter) -> dict[str, Any]:
             paths.setdefault(PREFIX + op.path, {})[op.method.lower()] = item
     return {
         "openapi": "3.1.0",
-        "info": {"title": "techmarket API", "version": "1"},
+        "info": {
+            "title": "techmarket API",
+            "version": "1",
+            "description": "No string may hold NUL (U+0000): a body with one is refused with "
+            "422 naming the field.",
+        },
         "paths": paths,
         "components": {
             "schemas": components,

@@ -7,9 +7,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from market import notify
+from market import api, notify
 from market.accounts.models import User
-from market.api import ApiRouter, body, paged
+from market.api import FLAG, PAGE, ApiRouter, body, flag, paged
 from market.errors import NotAuthenticated
 from market.web import get_actor, json_response, page_number, page_size, read_form, redirect, render
 
@@ -72,12 +72,12 @@ routes = [
 @router.route(
     "/notifications",
     summary="Your notifications, newest first; `unread` counts all unread ones",
-    query={"page": "integer", "per_page": "integer", "unread": "boolean"},
+    query={"page": PAGE, "per_page": api.PER_PAGE, "unread": FLAG},
 )
 async def list_json(request: Request) -> Response:
     user = await _user(request)
     page, per_page = page_number(request), page_size(request)
-    unread_only = request.query_params.get("unread", "").lower() in {"1", "true", "yes"}
+    unread_only = flag(request, "unread")
     items, total = await notify.list_notifications(
         user, page=page, per_page=per_page, unread_only=unread_only
     )

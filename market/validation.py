@@ -30,9 +30,31 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
     return fields
 
 
+def nul_at(data: Any) -> str | None:
+    """Where in `data` a string (or a key) holds NUL, which PostgreSQL cannot store: the field
+    as field_errors names it, or None. A walk with its own stack: no recursion limit to hit."""
+    stack: list[tuple[tuple[str, ...], Any]] = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return ".".join(path) or "body"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in str(key):
+                    return ".".join(path) or "body"
+                stack.append(((*path, str(key)), item))
+        elif isinstance(value, list):
+            stack.extend(((*path, str(i)), item) for i, item in enumerate(value))
+    return None
+
+
 def parse(schema: type[M], data: Any) -> M:
     if not isinstance(data, dict):
         raise ValidationFailed("Send a JSON object.", fields={"body": "Expected an object."})
+    if (where := nul_at(data)) is not None:
+        why = "Remove the NUL character (U+0000)."
+        raise ValidationFailed(why, fields={where: why})
     try:
         return schema.model_validate(data)
     except ValidationError as exc:

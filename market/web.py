@@ -170,7 +170,8 @@ def nest(form: FormData, *, drop: tuple[str, ...] = (CSRF_FIELD,)) -> dict[str, 
 
 def page_number(request: Request, name: str = "page") -> int:
     raw = request.query_params.get(name, "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+    # isascii: str.isdigit() also takes digits like "²" that int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 100_000:
         raise ValidationFailed("Page must be a positive whole number.", fields={name: "Invalid."})
     return int(raw)
 
@@ -307,7 +308,7 @@ def html(text: str, status: int = 200) -> HTMLResponse:
 
 def page_size(request: Request, default: int = 20, maximum: int = 100) -> int:
     raw = request.query_params.get("per_page", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise ValidationFailed(
             f"per_page must be a whole number from 1 to {maximum}.", fields={"per_page": "Invalid."}
         )

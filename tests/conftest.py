@@ -203,3 +203,19 @@ def mailbox(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mai
         yield box
     finally:
         controller.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The generated API requests per role (tests/market/test_api_fuzz.py records them), for
+    whoever reports on a run."""
+    counts: dict[str, int] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for name, value in getattr(report, "user_properties", ()):
+                if name.startswith("generated_requests[") and report.when == "call":
+                    counts[name.removeprefix("generated_requests[").rstrip("]")] = value
+    if counts:
+        each = ", ".join(f"{role} {n}" for role, n in counts.items())
+        terminalreporter.write_line(
+            f"API fuzz: generated requests per role: {each}; total {sum(counts.values())}"
+        )

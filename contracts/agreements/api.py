@@ -9,13 +9,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from contracts.agreements import service as agreements
-from contracts.agreements.models import Contract, Signature
+from contracts.agreements.models import Contract, ContractState, Signature
 from contracts.agreements.routes import pdf_response, version_param
 from contracts.agreements.schemas import CancelIn, ReasonRequiredIn, SignIn
 from contracts.offers.api import money_json
 from contracts.payments import service as payments
 from contracts.payments.api import payment_json
-from market.api import ApiRouter, body, paged
+from market.api import PAGE, PER_PAGE, ApiRouter, body, filter_of, paged
 from market.web import client_ip, get_actor, json_response, page_number, page_size
 
 router = ApiRouter("contracts")
@@ -98,7 +98,7 @@ async def _answer(contract: Contract, status: int = 200, **extra: Any) -> Respon
 @router.route(
     "/contracts",
     summary="Your organisation's contracts (either side); administrators see every contract",
-    query={"state": "string", "page": "integer", "per_page": "integer"},
+    query={"state": filter_of(ContractState), "page": PAGE, "per_page": PER_PAGE},
 )
 async def index(request: Request) -> Response:
     actor = await get_actor(request)
@@ -137,7 +137,8 @@ async def show(request: Request) -> Response:
     "/contracts/{contract_id}/document.pdf",
     summary="The document as PDF: the signed one once there is one, else the current version; "
     "?version=N for another",
-    query={"version": "integer"},
+    query={"version": {"type": "integer", "minimum": 1, "maximum": 10_000}},
+    produces="application/pdf",
 )
 async def document_pdf(request: Request) -> Response:
     filename, pdf = await agreements.download_document(

@@ -74,7 +74,8 @@ def version_param(request: Request) -> int | None:
     raw = request.query_params.get("version", "")
     if not raw:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
+    # isascii: str.isdigit() also takes digits like "²" that int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 10_000:
         raise validation_error("version", "A version is a positive whole number.")
     return int(raw)
 

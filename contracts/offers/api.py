@@ -15,7 +15,7 @@ from contracts.offers.models import Offer, OfferMessage, OfferState, OfferTerms
 from contracts.offers.schemas import MessageIn, OfferIn, OfferTermsIn, ReasonIn
 from listings.models import Listing
 from market.accounts.models import Organization, User
-from market.api import ApiRouter, body, paged
+from market.api import PAGE, PER_PAGE, ApiRouter, body, filter_of, paged
 from market.web import get_actor, json_response, page_number, page_size
 
 router = ApiRouter("offers")
@@ -167,7 +167,12 @@ async def make(request: Request) -> Response:
 @router.route(
     "/offers",
     summary="Offers your organisation made (side=buyer) or received (side=seller)",
-    query={"side": "string", "state": "string", "page": "integer", "per_page": "integer"},
+    query={
+        "side": filter_of(service.SIDES),
+        "state": filter_of(OfferState),
+        "page": PAGE,
+        "per_page": PER_PAGE,
+    },
 )
 async def index(request: Request) -> Response:
     actor = await get_actor(request)

@@ -12,11 +12,11 @@ from starlette.responses import Response
 from contracts.offers.api import money_json
 from contracts.payments import ledger, payouts, receipts, refunds
 from contracts.payments import service as payments
-from contracts.payments.models import LedgerTransaction, Payment, Payout, Refund
+from contracts.payments.models import LedgerTransaction, Payment, PaymentState, Payout, Refund
 from contracts.payments.routes import receipt_response
 from contracts.payments.schemas import ConfirmCardIn, PaymentIn, PayoutIn, RefundIn, TransferIn
 from market.accounts.service import require_admin
-from market.api import ApiRouter, body, paged
+from market.api import PAGE, PER_PAGE, UUID, ApiRouter, body, filter_of, paged
 from market.validation import object_id
 from market.web import get_actor, json_response, page_number, page_size
 
@@ -115,7 +115,11 @@ async def confirm(request: Request) -> Response:
     )
 
 
-@router.route("/payments/{payment_id}/receipt.pdf", summary="The receipt of a paid payment (PDF)")
+@router.route(
+    "/payments/{payment_id}/receipt.pdf",
+    summary="The receipt of a paid payment (PDF)",
+    produces="application/pdf",
+)
 async def receipt(request: Request) -> Response:
     found = await receipts.receipt(await get_actor(request), request.path_params["payment_id"])
     return receipt_response(found)
@@ -124,7 +128,7 @@ async def receipt(request: Request) -> Response:
 @router.route(
     "/admin/payments",
     summary="Payments, newest first (administrators)",
-    query={"state": "string", "page": "integer", "per_page": "integer"},
+    query={"state": filter_of(PaymentState), "page": PAGE, "per_page": PER_PAGE},
 )
 async def admin_index(request: Request) -> Response:
     page, per_page = page_number(request), page_size(request)
@@ -171,7 +175,7 @@ async def refund(request: Request) -> Response:
     "/admin/ledger",
     summary="What the platform owes each institute, account balances and recent transactions "
     "(administrators)",
-    query={"organization": "string"},
+    query={"organization": UUID},
 )
 async def ledger_index(request: Request) -> Response:
     require_admin(await get_actor(request))

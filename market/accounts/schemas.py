@@ -36,7 +36,8 @@ def countries() -> dict[str, str]:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    # An unknown key is refused by name (a typo must not be silently dropped).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 def password_problem(password: str, email: str = "") -> str | None:
@@ -80,7 +81,8 @@ class OrganizationIn(OrganizationUpdate):
 
 class RegisterIn(Strict):
     email: EmailStr = Field(max_length=254)
-    password: str = Field(min_length=1, max_length=1024)
+    # The lengths password_problem allows; it also refuses the easily guessed ones.
+    password: str = Field(min_length=10, max_length=128)
     name: str = Field(min_length=1, max_length=120)
     organization: OrganizationIn
 

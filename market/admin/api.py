@@ -10,8 +10,9 @@ from starlette.responses import Response
 from market import audit
 from market.accounts import service as accounts
 from market.accounts.api import organization_json, user_json
+from market.accounts.models import Verification
 from market.accounts.schemas import ReasonIn
-from market.api import ApiRouter, body, paged
+from market.api import PAGE, ApiRouter, body, filter_of, paged, query_text, text
 from market.audit import AuditEntry
 from market.web import get_actor, json_response, page_number
 
@@ -37,7 +38,7 @@ def audit_json(entry: AuditEntry) -> dict[str, Any]:
 @router.route(
     "/admin/organizations",
     summary="Organisations by verification state",
-    query={"state": "string", "page": "integer"},
+    query={"state": filter_of(Verification), "page": PAGE},
 )
 async def organizations(request: Request) -> Response:
     page = page_number(request)
@@ -83,22 +84,21 @@ async def deactivate(request: Request) -> Response:
     "/admin/audit",
     summary="Browse the audit trail",
     query={
-        "action": "string",
-        "object_type": "string",
-        "object_id": "string",
-        "actor_email": "string",
-        "page": "integer",
+        "action": text(64),
+        "object_type": text(64),
+        "object_id": text(64),
+        "actor_email": text(254),
+        "page": PAGE,
     },
 )
 async def audit_trail(request: Request) -> Response:
     accounts.require_admin(await get_actor(request))
     page = page_number(request)
-    q = request.query_params
     items, total = await audit.browse(
-        action=q.get("action", ""),
-        object_type=q.get("object_type", ""),
-        object_id=q.get("object_id", ""),
-        actor_email=q.get("actor_email", ""),
+        action=query_text(request, "action", 64),
+        object_type=query_text(request, "object_type", 64),
+        object_id=query_text(request, "object_id", 64),
+        actor_email=query_text(request, "actor_email", 254),
         page=page,
     )
     return json_response(paged([audit_json(e) for e in items], page, 50, total))
