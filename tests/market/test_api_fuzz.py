@@ -160,8 +160,12 @@ async def a_world() -> World:
     _, payer = await signatories(contract)
     started = await payments.start_payment(payer, str(contract.id), "bank_transfer")
     _, revision = await listings.update_listing(
-        await actor_of(seller), str(published.id), ListingPatch(trl=7)
+        await actor_of(seller),
+        str(published.id),
+        ListingPatch(summary="A revised summary for review."),
     )
+    # The accepted offer fixes the listing's facts; the summary still goes through review.
+    assert revision is not None
     spare, pending = await a_user()
     world = World()
     world.ids = {
@@ -169,7 +173,7 @@ async def a_world() -> World:
         "offer_id": [str(open_offer.id), str(accepted.id)],
         "contract_id": [str(contract.id)],
         "payment_id": [str(started.payment.id)],
-        "revision_id": [str(revision.id)] if revision else [],
+        "revision_id": [str(revision.id)],
         "org_id": [str(pending.id), str(institute.id), str(enterprise.id)],
         "user_id": [str(spare.id)],
     }
