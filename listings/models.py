@@ -70,6 +70,22 @@ class Listing(Model):
         indexes = (("state", "published_at"), ("institute_id", "state"))
 
 
+class ListingView(Model):
+    """One counted visit of a listing's page, waiting to be added to its `view_count`.
+
+    Append-only, so a page view takes no lock on the listing: it inserts here and the worker's
+    `flush_listing_views` cron folds these rows into the listings' counts. No foreign key on
+    purpose: checking one takes FOR KEY SHARE on the listing row, which waits behind any
+    transaction holding it FOR UPDATE. On PostgreSQL the table is UNLOGGED (migration 0013):
+    no WAL, no fsync per view; a crash empties it, and losing a few views is acceptable."""
+
+    id = fields.BigIntField(primary_key=True)
+    listing_id = fields.UUIDField()
+
+    class Meta:
+        table = "listing_view"
+
+
 class RevisionState(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"

@@ -7,10 +7,13 @@ from typing import Any
 
 import httpx
 
+from contracts.offers.models import Offer, OfferTerms
 from market.accounts import service
 from market.accounts.models import Organization, User
 from market.accounts.schemas import OrganizationIn, RegisterIn
 from market.actor import Actor
+from market.audit import AuditEntry
+from market.notify import Notification
 
 PASSWORD = "correct horse battery staple"
 _seq = itertools.count(1)
@@ -314,3 +317,98 @@ async def a_contract(state: str = "pending_approval", offer: Any = None, **overr
     await agreements.finalize_signed(cid)
     assert state == "awaiting_payment", f"no builder path to {state}"
     return await Contract.get(id=cid)
+
+
+# --- many rows at once: what the query-count tests list -------------------------------------
+
+
+async def copies(row: Any, n: int, each: Any = None) -> list[Any]:
+    """`n` more rows like `row`, written in one INSERT: a list of 50 costs one statement, not
+    50 use cases. Every column is copied but the primary key (a fresh one) and the unique text
+    columns (suffixed); `each(i)` returns what else must differ for the i-th copy (a one-to-one
+    key, a unique pair, a title to find it by)."""
+    model = type(row)
+    meta = row._meta
+    columns = [name for name in meta.fields_db_projection if name != meta.pk_attr]
+    made = []
+    for i in range(1, n + 1):
+        data = {name: getattr(row, name) for name in columns}
+        for name in columns:
+            field = meta.fields_map[name]
+            if field.unique and isinstance(data[name], str):
+                suffix = f"~{next(_seq)}"
+                limit = getattr(field, "max_length", None) or len(data[name]) + len(suffix)
+                data[name] = data[name][: limit - len(suffix)] + suffix
+        data.update(each(i) if each else {})
+        made.append(model(**data))
+    await model.bulk_create(made)
+    return made
+
+
+async def listings_like(listing: Any, n: int) -> list[Any]:
+    """`n` more listings like `listing` (same institute and state), each its own title."""
+    return await copies(listing, n, lambda i: {"title": f"{listing.title} (copy {i})"})
+
+
+async def offers_like(offer: Any, n: int) -> list[Any]:
+    """`n` more offers like `offer` (same listing, parties and state), each with its own copy
+    of every version of the terms, as pages read them."""
+    made = await copies(offer, n)
+    versions = await OfferTerms.filter(offer_id=offer.id)
+    for version in versions:
+        await copies(version, n, lambda i: {"offer_id": made[i - 1].id})
+    return made
+
+
+async def contracts_like(contract: Any, n: int) -> list[Any]:
+    """`n` more contracts like `contract` (same parties, listing and state; no documents),
+    each of its own copy of the offer (one contract per offer)."""
+    offers = await offers_like(await Offer.get(id=contract.offer_id), n)
+    return await copies(contract, n, lambda i: {"offer_id": offers[i - 1].id})
+
+
+async def payments_like(payment: Any, n: int) -> list[Any]:
+    """`n` more payments like `payment`, of the same contract (each its own milestone item)."""
+    return await copies(payment, n, lambda i: {"item": f"milestone-{i}"})
+
+
+async def notifications_for(user: User, n: int) -> list[Any]:
+    """`n` unread notifications of `user`, each its own subject."""
+    made = [
+        Notification(
+            user_id=user.id,
+            subject=f"Notice {k}",
+            body=f"Something happened ({k}).",
+            link=f"http://testserver/offers?notice={k}",
+            dedup_key=f"test:notice:{k}",
+        )
+        for k in (next(_seq) for _ in range(n))
+    ]
+    await Notification.bulk_create(made)
+    return made
+
+
+async def organizations(n: int, **overrides: Any) -> list[Organization]:
+    """`n` organisations awaiting verification (nobody belongs to them)."""
+    made = []
+    for _ in range(n):
+        k = next(_seq)
+        data = {**registration()["organization"], "name": f"Laboratory {k}", **overrides}
+        made.append(Organization(**data))
+    await Organization.bulk_create(made)
+    return made
+
+
+async def audit_entries(n: int, **overrides: Any) -> list[Any]:
+    """`n` audit entries, each about its own object (`object_id` finds it)."""
+    made = [
+        AuditEntry(
+            action="test.noted",
+            object_type="thing",
+            object_id=f"thing-{next(_seq):08d}",
+            **overrides,
+        )
+        for _ in range(n)
+    ]
+    await AuditEntry.bulk_create(made)
+    return made

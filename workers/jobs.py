@@ -12,6 +12,7 @@ from contracts.offers import service as offers
 from contracts.payments import reconcile
 from contracts.payments import service as payments
 from listings import importer, search_sync
+from listings import service as listings
 from market import outbox
 from market.errors import DomainError
 
@@ -53,6 +54,11 @@ async def run_listing_import(ctx: dict[str, Any], import_id: str) -> str:
 async def check_search_index(ctx: dict[str, Any]) -> dict[str, Any]:
     """Compare the search index with the database by id and version; repair drift."""
     return await search_sync.check_search_drift(ctx)
+
+
+async def flush_listing_views(ctx: dict[str, Any]) -> int:
+    """Add the page views counted since the last run to the listings' view counts."""
+    return await listings.flush_views()
 
 
 async def expire_offers(ctx: dict[str, Any]) -> int:

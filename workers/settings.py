@@ -17,6 +17,7 @@ from workers.jobs import (
     cancel_unsigned_contracts,
     check_search_index,
     expire_offers,
+    flush_listing_views,
     reconcile_payments,
     remind_contracts,
     remind_offers,
@@ -53,6 +54,9 @@ def worker_settings(settings: Settings | None = None, *, manage_db: bool = True)
             # Every minute, at second 10 (off the outbox sweep's beat): an offer closes within
             # a minute of its expiry, whatever pages are or are not being loaded.
             cron(expire_offers, second=10),
+            # Page views wait in listing_view (no lock on the listing per view); the count a
+            # listing shows lags by at most half a minute.
+            cron(flush_listing_views, second={5, 35}),
             cron(remind_offers, minute=set(range(4, 60, 10)), second=20),
             # Contract timers count in days: hourly is plenty.
             cron(remind_contracts, minute=7, second=40),
