@@ -1,11 +1,27 @@
-"""A bare Starlette app: the baseline `bench/http_pages.py` compares our app against.
+"""Bare Starlette apps: the baselines our pages are measured against.
 
-No middleware, no database, no templates, no cookies: whatever our app costs on top of these two
-handlers is the price of our own code and libraries, not of Starlette and uvicorn.
+`app` (for `bench/http_pages.py`): no middleware, no database, no templates, no cookies:
+whatever our app costs on top of its two handlers is the price of our own code and libraries,
+not of Starlette and uvicorn.
+
+`pages_app()` (for `bench/pages.py`, a uvicorn factory): the same main pages as plain handlers,
+each reading the rows its page shows with hand-written asyncpg queries (the session's user and
+organisation first where the page needs a login) and rendering them with one small Jinja2
+template. No ORM, no middleware, no CSRF, no translations: the raw stack our pages are built on.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import httpx
+import jinja2
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
@@ -90,3 +106,223 @@ async def home(request: Request) -> Response:
 
 
 app = Starlette(routes=[Route("/", home), Route("/healthz", healthz)])
+
+
+# --------------------------------------------------------------------------------------------
+# The main pages, bare
+
+
+_LAYOUT = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{% block title %}{% endblock %} · bare</title>
+<link rel="stylesheet" href="/static/css/site.css"></head>
+<body><header class="site-header"><nav><ul>
+<li><a href="/listings">Listings</a></li><li><a href="/search">Search</a></li>
+{%- if user %}<li><a href="/dashboard">{{ user.name }}</a></li>{% endif %}
+</ul></nav></header>
+<main id="main" class="container">{% block main %}{% endblock %}</main></body></html>
+"""
+
+_CARD = """{% macro card(l) -%}
+<article class="listing-card"><h2><a href="/listings/{{ l.id }}">{{ l.title }}</a></h2>
+<p class="meta">{{ l.kind }} · TRL {{ l.trl }} · {{ l.org_name }} ({{ l.org_country }})</p>
+<p>{{ l.summary }}</p>
+<ul class="tags">{% for k in l.keywords %}<li>{{ k }}</li>{% endfor %}</ul></article>
+{%- endmacro %}"""
+
+_TEMPLATES = {
+    "layout.html": _LAYOUT,
+    "card.html": _CARD,
+    "listing.html": """{% extends "layout.html" %}{% block title %}{{ l.title }}{% endblock %}
+{% block main %}<article><h1>{{ l.title }}</h1>
+<p class="meta">{{ l.kind }} · TRL {{ l.trl }} · {{ l.state }}</p>
+<p class="lead">{{ l.summary }}</p><div class="description">{{ l.description }}</div>
+<dl class="details">
+<dt>Institute</dt><dd>{{ l.org_name }} ({{ l.org_country }}, {{ l.org_region }})</dd>
+<dt>Patents</dt><dd>{{ l.patent_numbers|join(", ") }}</dd>
+<dt>IPC</dt><dd>{{ l.ipc_codes|join(", ") }}</dd>
+<dt>Keywords</dt><dd>{{ l.keywords|join(", ") }}</dd>
+<dt>Inventors</dt><dd>{{ l.inventors|join(", ") }}</dd>
+<dt>Licences</dt><dd>{{ l.license_types|join(", ") }}</dd>
+<dt>Territories</dt><dd>{{ l.territories|join(", ") }}</dd>
+<dt>Fields of use</dt><dd>{{ l.fields_of_use|join(", ") }}</dd>
+<dt>Price</dt><dd>{{ l.price_model }} {{ l.asking_amount or "" }} {{ l.asking_currency or "" }}</dd>
+<dt>Contact</dt><dd>{{ l.contact_name }} &lt;{{ l.contact_email }}&gt;</dd>
+<dt>Published</dt><dd>{{ l.published_at }}</dd></dl></article>{% endblock %}""",
+    "listings.html": """{% extends "layout.html" %}{% from "card.html" import card %}
+{% block title %}Listings{% endblock %}{% block main %}<h1>Listings ({{ total }})</h1>
+{% for l in listings %}{{ card(l) }}{% endfor %}{% endblock %}""",
+    "search.html": """{% extends "layout.html" %}{% block title %}Search{% endblock %}
+{% block main %}<form method="get" action="/search"><input name="q" value="{{ q }}"></form>
+<p>{{ result.estimatedTotalHits }} results</p>
+{% for name, counts in (result.facetDistribution or {}).items() %}
+<fieldset><legend>{{ name }}</legend>
+{% for value, n in counts.items() %}
+<label><input type="checkbox" name="{{ name }}" value="{{ value }}">
+{{ value }} ({{ n }})</label>{% endfor %}</fieldset>{% endfor %}
+{% for hit in result.hits %}<article><h2><a href="/listings/{{ hit.id }}">{{ hit.title }}</a></h2>
+<p>{{ (hit._formatted or {}).get("summary", hit.summary) }}</p></article>{% endfor %}
+{% endblock %}""",
+    "offers.html": """{% extends "layout.html" %}{% block title %}Offers{% endblock %}
+{% block main %}<h1>Offers</h1><table>{% for o in offers %}
+<tr><td><a href="/offers/{{ o.id }}">{{ o.title }}</a></td>
+<td>{{ o.buyer_name }}</td><td>{{ o.seller_name }}</td><td>{{ o.state }}</td>
+<td>{{ o.license_type }}</td>
+<td>{{ o.upfront_amount }} {{ o.currency }}</td><td>{{ o.royalty_percent }}</td>
+<td>{{ o.expires_at }}</td></tr>{% endfor %}
+</table>{% for state, n in counts %}<span>{{ state }}: {{ n }}</span>{% endfor %}{% endblock %}""",
+    "contract.html": """{% extends "layout.html" %}{% block title %}{{ c.reference }}{% endblock %}
+{% block main %}<h1>{{ c.reference }}: {{ c.title }}</h1>
+<p>{{ c.state }} · {{ c.license_type }} · {{ c.amount_due }} {{ c.currency }}</p>
+<dl><dt>Licensor</dt><dd>{{ c.seller_name }}</dd><dt>Licensee</dt><dd>{{ c.buyer_name }}</dd></dl>
+<pre>{{ c.snapshot }}</pre><ul>{% for s in signatures %}
+<li>{{ s.side }}: {{ s.full_name }} {{ s.signed_at }}</li>{% endfor %}</ul>
+{% endblock %}""",
+    "dashboard.html": """{% extends "layout.html" %}{% block title %}Dashboard{% endblock %}
+{% block main %}<h1>{{ user.name }}</h1>
+<p>{{ user.org_name }} · {{ user.role }} · {{ unread }} unread</p>
+<ul>{% for n in notifications %}
+<li><a href="{{ n.link }}">{{ n.subject }}</a> {{ n.created_at }}</li>{% endfor %}</ul>
+{% endblock %}""",
+}
+
+_LISTING = """
+SELECT l.*, o.name AS org_name, o.country AS org_country, o.region AS org_region
+FROM listing l JOIN organization o ON o.id = l.institute_id
+WHERE l.id = $1 AND l.state = 'published'"""
+_LISTINGS = """
+SELECT l.id, l.title, l.summary, l.kind, l.trl, l.keywords, o.name AS org_name,
+       o.country AS org_country
+FROM listing l JOIN organization o ON o.id = l.institute_id
+WHERE l.state = 'published' ORDER BY l.published_at DESC, l.id LIMIT 20 OFFSET $1"""
+_SESSION_USER = """
+SELECT u.id, u.name, m.role, m.organization_id AS org_id, o.name AS org_name
+FROM session s JOIN "user" u ON u.id = s.user_id
+LEFT JOIN membership m ON m.user_id = u.id LEFT JOIN organization o ON o.id = m.organization_id
+WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND u.is_active"""
+_OFFERS = """
+SELECT f.id, f.state, f.license_type, f.expires_at, l.title, b.name AS buyer_name,
+       s.name AS seller_name, t.upfront_amount, t.currency, t.royalty_percent
+FROM offer f JOIN listing l ON l.id = f.listing_id
+JOIN organization b ON b.id = f.buyer_id JOIN organization s ON s.id = f.seller_id
+LEFT JOIN offer_terms t ON t.offer_id = f.id AND t.number = f.terms_number
+WHERE f.buyer_id = $1 OR f.seller_id = $1 ORDER BY f.updated_at DESC LIMIT 20"""
+_CONTRACT = """
+SELECT c.*, l.title, b.name AS buyer_name, s.name AS seller_name
+FROM contract c JOIN listing l ON l.id = c.listing_id
+JOIN organization b ON b.id = c.buyer_id JOIN organization s ON s.id = c.seller_id
+WHERE c.id = $1 AND (c.buyer_id = $2 OR c.seller_id = $2)"""
+
+
+def pages_app() -> Starlette:
+    """The bare main pages (uvicorn factory); reads BARE_DATABASE_URL, and for the search page
+    BARE_MEILI_URL, BARE_MEILI_KEY, BARE_MEILI_INDEX and BARE_SEARCH_BODY (the JSON body our
+    search sends Meilisearch for the benchmark's query)."""
+    env = jinja2.Environment(loader=jinja2.DictLoader(_TEMPLATES), autoescape=True)
+    state: dict[str, Any] = {}
+    search_url = (
+        f"{os.environ.get('BARE_MEILI_URL', '')}/indexes/"
+        f"{os.environ.get('BARE_MEILI_INDEX', 'listings')}/search"
+    )
+    search_body = json.loads(os.environ.get("BARE_SEARCH_BODY") or "{}")
+
+    async def init(conn: asyncpg.Connection) -> None:
+        await conn.set_type_codec(
+            "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        state["pool"] = await asyncpg.create_pool(
+            os.environ["BARE_DATABASE_URL"], min_size=1, max_size=10, init=init
+        )
+        state["http"] = httpx.AsyncClient(
+            headers={"Authorization": f"Bearer {os.environ.get('BARE_MEILI_KEY', '')}"},
+            trust_env=False,
+        )
+        yield
+        await state["http"].aclose()
+        await state["pool"].close()
+
+    def page(name: str, status: int = 200, **context: Any) -> Response:
+        return HTMLResponse(env.get_template(name).render(context), status_code=status)
+
+    async def user_of(request: Request, conn: asyncpg.Connection) -> asyncpg.Record | None:
+        token = request.cookies.get("tm_session", "")
+        return await conn.fetchrow(_SESSION_USER, hashlib.sha256(token.encode()).hexdigest())
+
+    async def listing(request: Request) -> Response:
+        async with state["pool"].acquire() as conn:
+            row = await conn.fetchrow(_LISTING, request.path_params["listing_id"])
+        if row is None:
+            return PlainTextResponse("not found", 404)
+        return page("listing.html", l=row, user=None)
+
+    async def listings(request: Request) -> Response:
+        async with state["pool"].acquire() as conn:
+            rows = await conn.fetch(_LISTINGS, 0)
+            total = await conn.fetchval("SELECT count(*) FROM listing WHERE state = 'published'")
+        return page("listings.html", listings=rows, total=total, user=None)
+
+    async def search(request: Request) -> Response:
+        answer = await state["http"].post(search_url, json=search_body)
+        answer.raise_for_status()
+        return page(
+            "search.html", result=answer.json(), q=request.query_params.get("q", ""), user=None
+        )
+
+    async def offers(request: Request) -> Response:
+        async with state["pool"].acquire() as conn:
+            user = await user_of(request, conn)
+            if user is None:
+                return PlainTextResponse("log in", 401)
+            rows = await conn.fetch(_OFFERS, user["org_id"])
+            counts = await conn.fetch(
+                "SELECT state, count(*) FROM offer WHERE buyer_id = $1 OR seller_id = $1"
+                " GROUP BY state ORDER BY state",
+                user["org_id"],
+            )
+        return page("offers.html", offers=rows, counts=counts, user=user)
+
+    async def contract(request: Request) -> Response:
+        async with state["pool"].acquire() as conn:
+            user = await user_of(request, conn)
+            if user is None:
+                return PlainTextResponse("log in", 401)
+            row = await conn.fetchrow(_CONTRACT, request.path_params["contract_id"], user["org_id"])
+            if row is None:
+                return PlainTextResponse("not found", 404)
+            signatures = await conn.fetch(
+                "SELECT side, full_name, signed_at FROM contract_signature WHERE contract_id = $1"
+                " ORDER BY signed_at",
+                row["id"],
+            )
+        return page("contract.html", c=row, signatures=signatures, user=user)
+
+    async def dashboard(request: Request) -> Response:
+        async with state["pool"].acquire() as conn:
+            user = await user_of(request, conn)
+            if user is None:
+                return PlainTextResponse("log in", 401)
+            notifications = await conn.fetch(
+                "SELECT subject, link, created_at FROM notification WHERE user_id = $1"
+                " ORDER BY created_at DESC LIMIT 10",
+                user["id"],
+            )
+            unread = await conn.fetchval(
+                "SELECT count(*) FROM notification WHERE user_id = $1 AND read_at IS NULL",
+                user["id"],
+            )
+        return page("dashboard.html", user=user, notifications=notifications, unread=unread)
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/listings/{listing_id:uuid}", listing),
+            Route("/listings", listings),
+            Route("/search", search),
+            Route("/offers", offers),
+            Route("/contracts/{contract_id:uuid}", contract),
+            Route("/dashboard", dashboard),
+        ],
+        lifespan=lifespan,
+    )

@@ -5,12 +5,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import Any
+from collections.abc import Mapping
+from contextvars import ContextVar
+from types import MappingProxyType
+from typing import Any, NamedTuple
 from urllib.parse import quote, unquote, urlencode
 
 import jinja2
 import orjson
-from jinja2.ext import _make_new_gettext, _make_new_ngettext  # newstyle, autoescape-aware
+from babel.support import NullTranslations
+from jinja2.nodes import EvalContext
+from markupsafe import Markup
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -37,6 +42,64 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 MAX_BODY = limits.MAX_BODY
 
+
+class _Rendering(NamedTuple):
+    """The page being rendered: the variables it was given and the catalogue of its `lang`."""
+
+    variables: Mapping[str, Any]
+    translations: NullTranslations
+
+
+_NOTHING = _Rendering(MappingProxyType({}), i18n.translations(i18n.DEFAULT))
+_rendering: ContextVar[_Rendering] = ContextVar("rendering", default=_NOTHING)
+
+
+class _PageTemplate(jinja2.Template):
+    """A template whose render makes its variables the `page_vars` of the macros it calls, and
+    its `lang` the language of every `_()`, `gettext`, `ngettext` and `{% trans %}` in it.
+
+    Components are imported without context, so Jinja builds each macro module once and keeps
+    it (an import `with context` rebuilds the module, every macro in it and its own imports, on
+    every render: a third of a listing page's CPU). Their macros take their subject as
+    arguments and read the few per-page values they share (the CSRF token, the form's errors
+    and values, the request, the room's formatting helpers) from `page_vars`, which is the dict
+    this render was given."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        variables = dict(*args, **kwargs)
+        lang = variables.get("lang") or i18n.DEFAULT
+        token = _rendering.set(_Rendering(variables, i18n.translations(lang)))
+        try:
+            return super().render(variables)
+        finally:
+            _rendering.reset(token)
+
+
+class _PageVars:
+    """`page_vars.name`: the variable `name` of the page being rendered, None if it has none."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        return _rendering.get().variables.get(name)
+
+
+# Jinja's newstyle gettext, reading the page's catalogue directly: every `_()` used to go
+# through four nested Context.call()s (alias, context lookup, newstyle wrapper, catalogue), a
+# tenth of a listing index's render.
+@jinja2.pass_eval_context
+def _gettext(eval_ctx: EvalContext, message: str, **variables: Any) -> str:
+    text = _rendering.get().translations.gettext(message)
+    return (Markup(text) if eval_ctx.autoescape else text) % variables
+
+
+@jinja2.pass_eval_context
+def _ngettext(eval_ctx: EvalContext, singular: str, plural: str, num: int, **variables: Any) -> str:
+    variables.setdefault("num", num)
+    text = _rendering.get().translations.ngettext(singular, plural, num)
+    return (Markup(text) if eval_ctx.autoescape else text) % variables
+
+
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(ROOT / "templates"),
     autoescape=True,
@@ -45,7 +108,9 @@ _env = jinja2.Environment(
     # Templates ship with the code; checking their files on every render costs page time.
     auto_reload=False,
 )
+_env.template_class = _PageTemplate
 _env.install_null_translations(newstyle=True)
+_env.globals.update(_=_gettext, gettext=_gettext, ngettext=_ngettext, page_vars=_PageVars())
 templates = Jinja2Templates(env=_env)
 
 
@@ -205,7 +270,6 @@ async def render(
 ) -> Response:
     actor = await get_actor(request)
     lang = language(request, actor)
-    trans = i18n.translations(lang)
     ctx: dict[str, Any] = {
         "actor": actor,
         "lang": lang,
@@ -213,8 +277,6 @@ async def render(
         "csrf_token": csrf_token(request),
         # The navigation's unread badge: one COUNT on an index, for logged-in users only.
         "unread_notifications": await unread_count(actor.user) if actor.user else 0,
-        "gettext": _make_new_gettext(trans.gettext),
-        "ngettext": _make_new_ngettext(trans.ngettext),
         "errors": {},
         "values": {},
         "message": "",

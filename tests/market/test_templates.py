@@ -458,3 +458,64 @@ def test_chinese_pages_render(env, name):
     check_page(html)
     assert '<html lang="zh">' in html
     assert "登录" in html or "退出" in html
+
+
+# --- macro modules ---------------------------------------------------------------------------
+
+
+def _organizations_page(env: jinja2.Environment, lang: str = "en") -> str:
+    return render(
+        env,
+        "admin/organizations.html",
+        lang=lang,
+        actor=make_actor("admin"),
+        organizations=[organization(), organization(id="c3", verification="verified")],
+        total=2,
+        state="",
+        states=("pending", "rejected", "verified"),
+        page=1,
+        countries={"DE": "Germany " + HOSTILE},
+        values={"reason": "typed " + HOSTILE},
+    )
+
+
+def test_macro_modules_are_built_once(env, monkeypatch):
+    """Components are imported without context, so Jinja keeps each macro module: a render
+    after the first builds none (an import `with context` rebuilt them all on every render)."""
+    built: list[str] = []
+    make_module = jinja2.Template.make_module
+
+    def spy(self, *args, **kwargs):
+        built.append(self.name)
+        return make_module(self, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Template, "make_module", spy)
+    env.cache.clear()  # the first render below loads and builds everything afresh
+    _organizations_page(env)
+    assert {"components/forms.html", "components/ui.html"} <= set(built)
+    built.clear()
+    _organizations_page(env)
+    _organizations_page(env, lang="zh")
+    assert built == []
+
+
+def test_macros_take_the_page_being_rendered(env):
+    """A kept macro module still shows each render's own language, CSRF token, request path,
+    countries and values, escaped."""
+    chinese = _organizations_page(env, lang="zh")
+    english = _organizations_page(env)
+    # ui.verification_badge and ui.country_name, from the cached ui module.
+    assert "待审核" in chinese and "Pending verification" not in chinese
+    assert "Pending verification" in english and "待审核" not in english
+    assert "Germany &lt;script&gt;" in english
+    check_page(english)  # every POST form carries this render's CSRF token ("tok")
+    other = render(
+        env,
+        "accounts/login.html",
+        csrf_token="other-token",
+        request=NS(url=NS(path="/login")),
+        values={"email": HOSTILE},
+    )
+    assert 'name="csrf_token" value="other-token"' in other
+    assert '<a href="/login" aria-current="page">' in other
+    assert_escaped(other)
