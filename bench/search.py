@@ -75,7 +75,19 @@ from market.app.processes import (  # noqa: E402
     start_redis,
 )
 
-DATA = ROOT.parent / "shared" / "data"
+# The shared records sit beside the checkout (../shared/data); a worktree one level deeper
+# (/work/wt16/<name>) finds them with BENCH_DATA or two levels up.
+DATA = next(
+    (
+        path
+        for path in (
+            Path(os.environ.get("BENCH_DATA", ROOT.parent / "shared" / "data")),
+            ROOT.parent.parent / "shared" / "data",
+        )
+        if path.is_dir()
+    ),
+    ROOT.parent / "shared" / "data",
+)
 SAMPLE = ROOT / "listings" / "data" / "sample_records.jsonl"
 INDEX = "listings"
 REQUEST_TIMEOUT = 10.0
