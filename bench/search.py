@@ -96,7 +96,7 @@ FRESH_TIMEOUT = 30.0
 FRESH_POLL = 0.02
 MEMORY_EVERY = 0.1
 # Goal figures of the issue.
-GOAL_P95_RATIO = 1.5
+GOAL_P95_RATIO = 1.2
 GOAL_FRESH_P95 = 1.5
 
 # The query mix: query strings as a browser or API client sends them. Facets are always asked
