@@ -15,7 +15,7 @@
   and waits until Meilisearch has indexed them. The next batch leaves then, and at least
   `BATCH_EVERY` after the previous one started: what arrived meanwhile goes as one batch, so
   the busier Meilisearch is the larger the batches, and a listing's changes never overtake
-  each other within a worker.
+  each other, also between workers (their batchers send one at a time).
 - A handler returns only when the tasks of its batch succeeded, so its outbox delivery is
   marked done only then: if Meilisearch is down, refuses the key or fails the task, every
   handler of the batch raises, its delivery stays undone and arq retries it with back-off; a
@@ -27,12 +27,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from typing import Any
 
+from tortoise import connections
+
 from listings import search
 from market.config import Settings, get_settings
+from market.db import unit_of_work
 from market.outbox import OutboxEvent
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,8 @@ BATCH_EVERY = 0.2
 BATCH_MAX = 500
 # How long a batch's tasks may take before its handlers fail (and are retried).
 TASK_LIMIT_S = 120.0
+# The advisory lock every worker's batcher takes to send (any constant no one else uses).
+SEND_LOCK_KEY = 0x5EA4C8
 # A batcher with nothing to do for this long closes its client and goes away.
 IDLE_CLOSE_S = 60.0
 
@@ -62,7 +68,9 @@ class Batcher:
         self._waiting: dict[str, list[asyncio.Future[None]]] = {}
         self._wake = asyncio.Event()
         self._last_send = float("-inf")
-        self._task = self.loop.create_task(self._run())
+        # A context of its own: the first handler's (a transaction it might run in, say) must
+        # not become every batch's.
+        self._task = self.loop.create_task(self._run(), context=contextvars.Context())
 
     async def sync(self, listing_id: str) -> None:
         future: asyncio.Future[None] = self.loop.create_future()
@@ -97,7 +105,9 @@ class Batcher:
         futures = [future for i in ids for future in self._waiting.pop(i)]
         self._last_send = time.monotonic()
         try:
-            tasks = await search.write(meili, ids)
+            async with unit_of_work():
+                await _one_sender_at_a_time(self.settings)
+                tasks = await search.write(meili, ids)
             for task in tasks:
                 await meili.wait(task, limit_s=TASK_LIMIT_S, every_max=0.05)
         except asyncio.CancelledError:
@@ -120,6 +130,17 @@ class Batcher:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+async def _one_sender_at_a_time(settings: Settings) -> None:
+    """Batchers of several workers read and enqueue one after the other: what one read before
+    another's read must reach Meilisearch first. A PostgreSQL advisory lock held for the read
+    and the enqueue (milliseconds; never while Meilisearch indexes), which only other batchers
+    ever wait for. One worker alone needs none (SQLite in development)."""
+    if settings.is_postgres:
+        await connections.get("default").execute_query(
+            "SELECT pg_advisory_xact_lock($1)", [SEND_LOCK_KEY]
+        )
 
 
 def _settle(futures: list[asyncio.Future[None]], exc: Exception | None) -> None:
