@@ -246,7 +246,8 @@ def _wait_for_empty_queue(redis_url: str, queue_name: str, limit_s: float = 300)
     client = redis_lib.Redis.from_url(redis_url, socket_timeout=5)
     try:
         deadline = time.monotonic() + limit_s
-        while client.zcard(queue_name) or client.keys("arq:in-progress:*"):
+        # Outbox jobs only: arq keeps an in-progress key per cron run as a lock.
+        while client.zcard(queue_name) or client.keys("arq:in-progress:outbox:*"):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the worker's queue was not empty after {limit_s:.0f} s")
             time.sleep(0.2)
