@@ -60,6 +60,7 @@ from bench.search import (  # noqa: E402
     Target,
     World,
     _client,
+    _epoch,
     _meili_idle,
     _mib,
     _pct,
@@ -135,6 +136,8 @@ class Burst:
     first_task: int = 0
     document_tasks: int = 0
     documents: int = 0
+    task_waits: list[float] = field(default_factory=list)  # enqueued -> started, seconds
+    task_runs: list[float] = field(default_factory=list)  # started -> finished, seconds
 
 
 async def _latest_task_uid(client: httpx.AsyncClient, meili: Target) -> int:
@@ -146,9 +149,10 @@ async def _latest_task_uid(client: httpx.AsyncClient, meili: Target) -> int:
 
 
 async def _document_tasks(
-    client: httpx.AsyncClient, meili: Target, after_uid: int
+    client: httpx.AsyncClient, meili: Target, after_uid: int, result: Burst
 ) -> tuple[int, int]:
-    """(tasks, documents) of document additions and deletions with a uid above `after_uid`."""
+    """(tasks, documents) of document additions and deletions with a uid above `after_uid`;
+    their waiting and running times go to `result`."""
     tasks = documents = 0
     start: int | None = None
     while True:
@@ -162,6 +166,10 @@ async def _document_tasks(
             if task["uid"] <= after_uid:
                 return tasks, documents
             tasks += 1
+            if task.get("startedAt") and task.get("finishedAt"):
+                started = _epoch(task["startedAt"])
+                result.task_waits.append(started - _epoch(task["enqueuedAt"]))
+                result.task_runs.append(_epoch(task["finishedAt"]) - started)
             details = task.get("details") or {}
             documents += int(details.get("receivedDocuments") or details.get("providedIds") or 0)
         start = body.get("next")
@@ -190,7 +198,7 @@ async def burst(
                     listing_id = hit.get("id")
                     if listing_id in wanted and listing_id not in result.found:
                         result.found[listing_id] = now
-            if len(result.found) == len(wanted):
+            if wanted <= result.found.keys() and len(result.sent) == len(drafts):
                 return
             await asyncio.sleep(POLL)
 
@@ -218,6 +226,7 @@ async def burst(
             result.answered[listing_id] = time.perf_counter() - t0
             if not ok:
                 result.failed.append(f"{listing_id}: {detail}")
+                wanted.discard(listing_id)  # never published: not waited for
 
         started = time.perf_counter()
         requests = []
@@ -232,12 +241,12 @@ async def burst(
             await asyncio.wait_for(asyncio.shield(poller), CATCH_UP_LIMIT)
         stop.set()
         await poller
-        if len(result.found) == len(wanted):
-            result.caught_up = max(result.found.values()) - result.last_sent
+        if wanted <= result.found.keys():
+            result.caught_up = max(result.found[i] for i in wanted) - result.last_sent
         with contextlib.suppress(RuntimeError):  # counted all the same, then
             await _meili_idle(meili)
         result.document_tasks, result.documents = await _document_tasks(
-            searcher, meili, result.first_task
+            searcher, meili, result.first_task, result
         )
     return result
 
@@ -278,7 +287,10 @@ def report(
             else f"NOT within {CATCH_UP_LIMIT:.0f} s of the last approval"
         ),
         f"Meilisearch document tasks for the burst: {result.document_tasks}"
-        f" ({result.documents} documents or ids; {count} listings published)",
+        f" ({result.documents} documents or ids; {count} listings published);"
+        f" each waited p50 {_pct(result.task_waits, 50):.3f} s  p95"
+        f" {_pct(result.task_waits, 95):.3f} s and ran p50 {_pct(result.task_runs, 50):.3f} s"
+        f"  p95 {_pct(result.task_runs, 95):.3f} s in Meilisearch",
         "peak memory (resident, process and its children): "
         + ", ".join(f"{name} {_mib(memory.hwm_kib[name])}" for name in memory.roots),
         "",
