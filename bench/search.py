@@ -635,6 +635,7 @@ def report(
     parts: dict[str, list[float]],
     memory: MemorySampler,
     pinned: bool,
+    disk: dict[str, int],
 ) -> list[str]:
     api, direct = results["api"], results["meilisearch"]
     lines = [
@@ -679,6 +680,12 @@ def report(
             f"  {name:<12} sampled peak {_mib(memory.peak_kib[name]):>8}"
             f"   VmHWM {_mib(memory.hwm_kib[name]):>8}"
         )
+    lines.append(
+        "on disk: Meilisearch database"
+        f" {_mib(disk.get('meilisearch', 0) // 1024)}"
+        f" (in use {_mib(disk.get('meilisearch_used', 0) // 1024)}),"
+        f" PostgreSQL database {_mib(disk.get('postgres', 0) // 1024)}"
+    )
     lines.append("")
     if world.listings >= 10_000:
         ok = ratios[95] <= GOAL_P95_RATIO
@@ -731,6 +738,25 @@ def _worker_ready(redis_url: str, queue_name: str) -> Callable[[Running], bool]:
             client.close()
 
     return ready
+
+
+async def disk_sizes(meili: Target, database_url: str) -> dict[str, int]:
+    """Bytes on disk: Meilisearch's database (all of it, and the part in use) and ours."""
+    import asyncpg
+
+    sizes: dict[str, int] = {}
+    async with httpx.AsyncClient(trust_env=False, headers=meili.headers, timeout=10) as client:
+        response = await client.get(f"{meili.base_url}/stats")
+        if response.status_code == 200:
+            stats = response.json()
+            sizes["meilisearch"] = int(stats.get("databaseSize") or 0)
+            sizes["meilisearch_used"] = int(stats.get("usedDatabaseSize") or 0)
+    conn = await asyncpg.connect(database_url, timeout=5)
+    try:
+        sizes["postgres"] = int(await conn.fetchval("SELECT pg_database_size(current_database())"))
+    finally:
+        await conn.close()
+    return sizes
 
 
 async def _meili_idle(meili: Target, limit_s: float = 120) -> None:
@@ -853,7 +879,12 @@ def benchmark(args: argparse.Namespace, work: Path, database_url: str) -> int:
                 )
                 return 2
         memory.stop()
-        print("\n".join(report(args, world, mix, results, fresh, missed, parts, memory, pinned)))
+        disk: dict[str, int] = {}
+        with contextlib.suppress(Exception):  # a figure missing must not lose the others
+            disk = _run(disk_sizes(direct, database_url))
+        print(
+            "\n".join(report(args, world, mix, results, fresh, missed, parts, memory, pinned, disk))
+        )
 
     code = 0
     for name, sample in results.items():
