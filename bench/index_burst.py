@@ -136,6 +136,7 @@ class Burst:
     first_task: int = 0
     document_tasks: int = 0
     documents: int = 0
+    deleted_ids: int = 0
     task_waits: list[float] = field(default_factory=list)  # enqueued -> started, seconds
     task_runs: list[float] = field(default_factory=list)  # started -> finished, seconds
 
@@ -172,6 +173,7 @@ async def _document_tasks(
                 result.task_runs.append(_epoch(task["finishedAt"]) - started)
             details = task.get("details") or {}
             documents += int(details.get("receivedDocuments") or details.get("providedIds") or 0)
+            result.deleted_ids += int(details.get("providedIds") or 0)
         start = body.get("next")
         if start is None:
             return tasks, documents
@@ -287,7 +289,8 @@ def report(
             else f"NOT within {CATCH_UP_LIMIT:.0f} s of the last approval"
         ),
         f"Meilisearch document tasks for the burst: {result.document_tasks}"
-        f" ({result.documents} documents or ids; {count} listings published);"
+        f" ({result.documents} documents or ids, {result.deleted_ids} of them deletions;"
+        f" {count} listings published);"
         f" each waited p50 {_pct(result.task_waits, 50):.3f} s  p95"
         f" {_pct(result.task_waits, 95):.3f} s and ran p50 {_pct(result.task_runs, 50):.3f} s"
         f"  p95 {_pct(result.task_runs, 95):.3f} s in Meilisearch",
