@@ -15,10 +15,10 @@
   and waits until Meilisearch has indexed them. The next batch leaves at least `BATCH_EVERY`
   after the previous one started and, after a batch that took t seconds, `REST` x t after it
   ended: what arrived meanwhile goes as one batch. Meilisearch's cost per batch is mostly
-  fixed (about 0.4 s at 10,000 listings on a shared core, whatever the batch's size), so
-  sending as soon as the last batch was indexed kept it busy without a break and starved the
-  worker and the web process on the same core (a 20-per-second burst of approvals queued up
-  behind it); resting as long as it worked halves that share, and the batches grow instead.
+  fixed (about 0.5 s at 10,000 listings on a shared core, whether it carries 10 documents or
+  20), so resting halves the tasks and Meilisearch's CPU during a burst at no cost in
+  freshness (bench/index_burst.py, 20 approvals a second: 56 tasks and publish -> searchable
+  p95 2.06 s with the rest, 112 tasks and 2.00 s without).
   A listing's changes never overtake each other, also between workers (their batchers send
   one at a time).
 - A handler returns only when the tasks of its batch succeeded, so its outbox delivery is
