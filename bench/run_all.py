@@ -14,7 +14,14 @@ HERE = Path(__file__).resolve().parent
 
 # Listed rather than discovered, so a helper module in bench/ (bare_app.py, support.py) is
 # never run.
-BENCHMARKS = ["http_pages.py", "pages.py", "import_all.py", "search.py", "webhooks.py"]
+BENCHMARKS = [
+    "http_pages.py",
+    "pages.py",
+    "import_all.py",
+    "search.py",
+    "index_burst.py",
+    "webhooks.py",
+]
 INTERRUPTED = 130
 # How long a benchmark may take to stop its servers after Ctrl-C before it is killed.
 STOP_GRACE = 30.0

@@ -8,8 +8,9 @@
   plain database query answers instead and the result says it is limited (`degraded`).
 - Filters are built only from whitelisted facet names, and every value is quoted with its
   quotes and backslashes escaped, so nothing a user types becomes filter syntax.
-- Writes (`upsert`, `remove`) only enqueue Meilisearch tasks; callers that need the change
-  visible (tests, the reindex) wait for the task.
+- Writes (`write`, `upsert`, `remove`) read the listings when they send and only enqueue
+  Meilisearch tasks; callers that need the change visible (the outbox's batcher in
+  `search_sync`, tests, the reindex) wait for the task.
 """
 
 from __future__ import annotations
@@ -269,8 +270,11 @@ class Meili:
             raise MeiliError(response.status_code, body)
         return body
 
-    async def wait(self, task: dict[str, Any] | int, limit_s: float = 60.0) -> dict[str, Any]:
-        """Wait for a task; raise if it failed."""
+    async def wait(
+        self, task: dict[str, Any] | int, limit_s: float = 60.0, *, every_max: float = 0.25
+    ) -> dict[str, Any]:
+        """Wait for a task, asking again after 10 ms, 20 ms, ... up to `every_max`; raise if
+        it failed."""
         uid = task if isinstance(task, int) else task["taskUid"]
         deadline = time.monotonic() + limit_s
         delay = 0.01
@@ -283,7 +287,7 @@ class Meili:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"Meilisearch task {uid} still {info['status']}")
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.25)
+            delay = min(delay * 2, every_max)
 
     async def index_exists(self, uid: str) -> bool:
         try:
@@ -436,11 +440,11 @@ def _published() -> Any:
     return Listing.filter(state=ListingState.PUBLISHED)
 
 
-async def upsert(
-    listing_ids: Iterable[Any], settings: Settings | None = None, *, wait: bool = False
-) -> list[int]:
-    """Make the index match the database for these listings: published ones are written
-    (replacing any older version), all others are deleted. Idempotent; returns task uids."""
+async def write(meili: Meili, listing_ids: Iterable[Any]) -> list[int]:
+    """Read these listings now and enqueue what the index must become: one task adding the
+    published ones (replacing any older version), one deleting all others. Returns the task
+    uids; Meilisearch runs an index's tasks in the order they were enqueued, so a caller that
+    reads and enqueues one batch after the other keeps every listing's changes in order."""
     ids = list(dict.fromkeys(str(i) for i in listing_ids))
     if not ids:
         return []
@@ -448,11 +452,20 @@ async def upsert(
     docs = [document(item) for item in listings if item.state == ListingState.PUBLISHED]
     gone = sorted(set(ids) - {d["id"] for d in docs})
     tasks: list[int] = []
+    if docs:
+        tasks.append((await meili.add_documents(meili.index, docs))["taskUid"])
+    if gone:
+        tasks.append((await meili.delete_documents(meili.index, gone))["taskUid"])
+    return tasks
+
+
+async def upsert(
+    listing_ids: Iterable[Any], settings: Settings | None = None, *, wait: bool = False
+) -> list[int]:
+    """Make the index match the database for these listings: published ones are written
+    (replacing any older version), all others are deleted. Idempotent; returns task uids."""
     async with Meili(settings) as meili:
-        if docs:
-            tasks.append((await meili.add_documents(meili.index, docs))["taskUid"])
-        if gone:
-            tasks.append((await meili.delete_documents(meili.index, gone))["taskUid"])
+        tasks = await write(meili, listing_ids)
         if wait:
             for task in tasks:
                 await meili.wait(task)

@@ -8,6 +8,7 @@ from arq import cron
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
+from listings import search_sync
 from market import outbox
 from market.config import Settings, get_settings
 from market.db import close_db, init_db
@@ -40,6 +41,7 @@ def worker_settings(settings: Settings | None = None, *, manage_db: bool = True)
         outbox.configure(settings.redis_url, settings.queue_name)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        await search_sync.close_batchers()
         await outbox.shutdown()
         if manage_db:
             await close_db()
@@ -70,6 +72,10 @@ def worker_settings(settings: Settings | None = None, *, manage_db: bool = True)
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "queue_name": settings.queue_name,
         "max_tries": outbox.MAX_ATTEMPTS,
+        # A listing event's handler waits for its search batch (up to BATCH_EVERY, plus
+        # Meilisearch's indexing) before its delivery is done; arq's default of 10 jobs at a
+        # time would cap a batch at 10 listings. The waiting jobs cost no CPU.
+        "max_jobs": 100,
         "keep_result": 3600,
         # arq polls its queue; the default half second alone would eat most of the
         # freshness budget (publish -> searchable).
@@ -102,6 +108,7 @@ _ARQ_OPTIONS = (
     "redis_settings",
     "queue_name",
     "max_tries",
+    "max_jobs",
     "keep_result",
     "poll_delay",
     "handle_signals",

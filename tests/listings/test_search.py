@@ -24,7 +24,7 @@ from listings.search import SearchQuery
 from market import outbox
 from market.actor import Actor
 from market.db import unit_of_work
-from market.outbox import OutboxEvent
+from market.outbox import OutboxDelivery, OutboxEvent
 from tests.builders import (
     a_published_listing,
     a_verified_institute,
@@ -387,6 +387,89 @@ async def test_handlers_are_idempotent_and_trust_the_database_not_the_event(inde
         await search_sync.sync_listing(stale)  # the listing is published: it stays indexed
     await _settle()
     assert await search.index_versions() == {str(listing.id): listing.version}
+
+
+# --- batches: a burst becomes a few Meilisearch tasks ---------------------------------------
+
+BURST = 60
+
+
+async def _document_tasks(index: str) -> list[dict]:
+    """The document additions and deletions Meilisearch was given for this test's index."""
+    async with search.Meili() as meili:
+        body = await meili.call(
+            "GET",
+            "/tasks",
+            params={
+                "indexUids": index,
+                "types": "documentAdditionOrUpdate,documentDeletion",
+                "limit": 1000,
+            },
+        )
+    return body["results"]
+
+
+async def test_a_burst_of_publications_is_indexed_in_a_few_tasks_exactly_as_the_database(
+    index, settings, redis_client
+) -> None:
+    user, _ = await a_verified_institute()
+    for n in range(BURST):
+        await a_published_listing(user, title=f"Sintered metal filter number {n}")
+    await run_worker(settings)
+    await _settle(settings)
+
+    published = await Listing.filter(state="published").values_list("id", "version")
+    assert len(published) == BURST
+    assert await search.index_versions() == {str(i): v for i, v in published}
+    assert (await find("sintered", per_page=100)).total == BURST
+    assert await OutboxDelivery.filter(done_at=None).count() == 0
+    tasks = await _document_tasks(index)
+    # One task per listing was the old way; batches carry many documents each.
+    assert 0 < len(tasks) * 4 <= BURST, [t["details"] for t in tasks]
+    assert all(t["status"] == "succeeded" for t in tasks)
+
+
+async def test_published_then_withdrawn_in_one_batch_ends_deleted(index, settings) -> None:
+    listing = await a_published_listing(title="Magnetocaloric heat pump for cold stores")
+    owner = await actor_of(await listing.created_by)
+    await listings.withdraw_listing(owner, str(listing.id))
+    published = await OutboxEvent.get(event_type="listing.published")
+    withdrawn = await OutboxEvent.get(event_type="listing.withdrawn")
+    # Both handlers hand the listing over before the batcher first runs: one batch, read
+    # when it is sent, so the withdrawal (the last committed state) is what reaches the index.
+    await asyncio.gather(search_sync.sync_listing(published), search_sync.sync_listing(withdrawn))
+    assert ids(await find("magnetocaloric")) == []
+    assert await search.index_versions() == {}
+    tasks = await _document_tasks(index)
+    assert [t["type"] for t in tasks] == ["documentDeletion"]
+
+
+async def test_a_refusing_meilisearch_marks_nothing_done_and_the_retry_makes_it_whole(
+    index, settings, redis_client
+) -> None:
+    user, _ = await a_verified_institute()
+    made = [await a_published_listing(user, title=f"Vortex tube cooler {n}") for n in range(5)]
+    events = await OutboxEvent.filter(event_type="listing.published")
+    real_key = settings.meili_key
+    settings.meili_key = "not-the-key"
+    try:
+        outcomes = await asyncio.gather(
+            *(outbox.process(str(e.id)) for e in events), return_exceptions=True
+        )
+    finally:
+        settings.meili_key = real_key
+    assert all(isinstance(o, outbox.DeliveryFailed) for o in outcomes), outcomes
+    deliveries = await OutboxDelivery.filter(event_id__in=[e.id for e in events])
+    assert len(deliveries) == len(events)
+    assert all(d.done_at is None and d.attempts == 1 and d.last_error for d in deliveries)
+    assert ids(await find("vortex")) == []
+
+    # The key is right again: the queued jobs run again (as arq's retries do) and the index
+    # ends exactly as the database.
+    await run_worker(settings)
+    await _settle(settings)
+    assert await OutboxDelivery.filter(done_at=None).count() == 0
+    assert await search.index_versions() == {str(x.id): x.version for x in made}
 
 
 async def _settle(settings=None) -> None:
