@@ -41,7 +41,10 @@ from market.app.processes import (
     http_answers,
     install_stop_signals,
     start_command,
+    start_meilisearch,
+    start_redis,
 )
+from market.config import get_settings
 
 # httpcore imports sniffio on every lock it creates and falls back to asyncio when that fails;
 # anyio >= 4.11 no longer installs sniffio, and Python does not cache failed imports, so each
@@ -167,6 +170,50 @@ def _run_checked(argv: list[str], env: dict[str, str]) -> None:
             f"`{' '.join(argv)}` exited with {result.returncode}:\n"
             f"{(result.stdout + result.stderr).strip()[-2000:]}"
         )
+
+
+@dataclass
+class MarketServices:
+    """What a benchmark's own `market` processes run against (see `start_market_services`)."""
+
+    env: dict[str, str]
+    meili: Running
+    meili_key: str
+    redis: Running
+    queue_name: str
+    market: list[str]  # the `market` command's argv
+
+
+def start_market_services(
+    stack: contextlib.ExitStack, name: str, work: Path, database_url: str, index: str
+) -> MarketServices:
+    """Meilisearch and Redis of the benchmark's own (stopped with `stack`), the database
+    migrated, and the children's settings applied to this process too (it imports, reindexes
+    and seeds with them). ServiceError, saying what failed, when any of it does not work."""
+    meili_key = secrets.token_urlsafe(24)
+    try:
+        meili = stack.enter_context(start_meilisearch(work / "meili", meili_key))
+        redis = stack.enter_context(start_redis(work / "redis"))
+    except ServiceError as exc:
+        raise ServiceError(f"a service did not start: {exc}") from exc
+    var_dir = work / "var"
+    var_dir.mkdir()
+    ours = dict(
+        DATABASE_URL=database_url,
+        MARKET_VAR_DIR=str(var_dir),
+        SECRET_KEY=secrets.token_urlsafe(48),
+        MEILI_URL=meili.url,
+        MEILI_KEY=meili_key,
+        MEILI_INDEX=index,
+        REDIS_URL=redis.url,
+        QUEUE_NAME=f"bench-{name}:{secrets.token_hex(4)}",
+    )
+    env = {**_base_env(), **ours}
+    os.environ.update(ours)
+    get_settings.cache_clear()
+    market = _market_argv()
+    _run_checked([*market, "migrate"], env)
+    return MarketServices(env, meili, meili_key, redis, ours["QUEUE_NAME"], market)
 
 
 def _start_http(

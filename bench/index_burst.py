@@ -48,11 +48,9 @@ import httpx  # noqa: E402
 import redis as redis_lib  # noqa: E402
 
 from bench.http_pages import (  # noqa: E402  (also applies its sniffio work-around)
-    _base_env,
-    _market_argv,
     _pin,
-    _run_checked,
     _start_http,
+    start_market_services,
 )
 from bench.search import (  # noqa: E402
     INDEX,
@@ -73,8 +71,6 @@ from market.app.processes import (  # noqa: E402
     ServiceError,
     install_stop_signals,
     start_command,
-    start_meilisearch,
-    start_redis,
 )
 
 POLL = 0.05
@@ -316,35 +312,12 @@ def report(
 def benchmark(args: argparse.Namespace, work: Path, database_url: str) -> int:
     with contextlib.ExitStack() as stack:
         try:
-            meili_key = secrets.token_urlsafe(24)
-            meili = stack.enter_context(start_meilisearch(work / "meili", meili_key))
-            redis = stack.enter_context(start_redis(work / "redis"))
-        except ServiceError as exc:
-            print(f"index_burst: a service did not start: {exc}", file=sys.stderr)
-            return 2
-        var_dir = work / "var"
-        var_dir.mkdir()
-        ours = dict(
-            DATABASE_URL=database_url,
-            MARKET_VAR_DIR=str(var_dir),
-            SECRET_KEY=secrets.token_urlsafe(48),
-            MEILI_URL=meili.url,
-            MEILI_KEY=meili_key,
-            MEILI_INDEX=INDEX,
-            REDIS_URL=redis.url,
-            QUEUE_NAME=f"bench-burst:{secrets.token_hex(4)}",
-        )
-        env = {**_base_env(), **ours}
-        os.environ.update(ours)
-        from market.config import get_settings
-
-        get_settings.cache_clear()
-        market = _market_argv()
-        try:
-            _run_checked([*market, "migrate"], env)
+            services = start_market_services(stack, "index_burst", work, database_url, INDEX)
         except ServiceError as exc:
             print(f"index_burst: {exc}", file=sys.stderr)
             return 2
+        env, meili, redis, market = services.env, services.meili, services.redis, services.market
+        meili_key = services.meili_key
         world = _run(setup(args.listings, database_url))
         shared = _word()
         count = int(args.rate * args.seconds)
@@ -374,7 +347,7 @@ def benchmark(args: argparse.Namespace, work: Path, database_url: str) -> int:
                     [*market, "worker"],
                     log_path=work / "worker.log",
                     env=env,
-                    ready=_worker_ready(redis.url, ours["QUEUE_NAME"]),
+                    ready=_worker_ready(redis.url, services.queue_name),
                 )
             )
         except ServiceError as exc:
@@ -392,7 +365,7 @@ def benchmark(args: argparse.Namespace, work: Path, database_url: str) -> int:
         direct = Target("meilisearch", meili.url, meili_key)
         # Submitting the drafts queued one event each (listing.changed): the worker works them
         # off before the burst, so the burst is measured alone.
-        _wait_for_empty_queue(redis.url, ours["QUEUE_NAME"])
+        _wait_for_empty_queue(redis.url, services.queue_name)
         _run(_meili_idle(direct, limit_s=300))
         print(f"approving {count} listings at {args.rate:g}/s", file=sys.stderr, flush=True)
         result = _run(burst(web.url, token, drafts, args.rate, direct, shared))

@@ -38,7 +38,6 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -55,18 +54,17 @@ import httpx  # noqa: E402
 from bench.http_pages import (  # noqa: E402  (also applies its sniffio work-around)
     _base_env,
     _cpu_seconds,
-    _market_argv,
     _pin,
     _run_checked,
     _start_http,
+    start_market_services,
 )
 from bench.support import PG_ADMIN_URL, create_database, drop_database  # noqa: E402
 from market.app.processes import (  # noqa: E402
     ServiceError,
     install_stop_signals,
-    start_meilisearch,
-    start_redis,
 )
+from market.app.seed import DEMO_PASSWORD  # noqa: E402
 
 LOGIN = "enterprise@techmarket.example"
 SEARCH_QUERY = "q=membrane"
@@ -340,37 +338,13 @@ def _cpu_split() -> tuple[set[int], set[int] | None]:
 def benchmark(args: argparse.Namespace, work: Path, database_url: str) -> int:
     with contextlib.ExitStack() as stack:
         try:
-            meili_key = secrets.token_urlsafe(24)
-            meili = stack.enter_context(start_meilisearch(work / "meili", meili_key))
-            redis = stack.enter_context(start_redis(work / "redis"))
-        except ServiceError as exc:
-            print(f"pages: a service did not start: {exc}", file=sys.stderr)
-            return 2
-        var_dir = work / "var"
-        var_dir.mkdir()
-        ours = dict(
-            DATABASE_URL=database_url,
-            MARKET_VAR_DIR=str(var_dir),
-            SECRET_KEY=secrets.token_urlsafe(48),
-            MEILI_URL=meili.url,
-            MEILI_KEY=meili_key,
-            MEILI_INDEX=INDEX,
-            REDIS_URL=redis.url,
-            QUEUE_NAME=f"bench-pages:{secrets.token_hex(4)}",
-        )
-        env = {**_base_env(), **ours}
-        os.environ.update(ours)  # this process reindexes with the children's settings
-        from market.app.seed import DEMO_PASSWORD
-        from market.config import get_settings
-
-        get_settings.cache_clear()
-        market = _market_argv()
-        try:
-            _run_checked([*market, "migrate"], env)
-            _run_checked([*market, "seed", "--demo"], env)
+            services = start_market_services(stack, "pages", work, database_url, INDEX)
+            _run_checked([*services.market, "seed", "--demo"], services.env)
         except ServiceError as exc:
             print(f"pages: {exc}", file=sys.stderr)
             return 2
+        env, meili, redis, market = services.env, services.meili, services.redis, services.market
+        meili_key = services.meili_key
         world = asyncio.run(_world(database_url))
         bare_env = {
             **_base_env(),

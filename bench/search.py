@@ -54,11 +54,9 @@ import httpx  # noqa: E402
 import redis as redis_lib  # noqa: E402
 
 from bench.http_pages import (  # noqa: E402  (also applies its sniffio work-around)
-    _base_env,
-    _market_argv,
     _pin,
-    _run_checked,
     _start_http,
+    start_market_services,
 )
 from bench.support import (  # noqa: E402
     PG_ADMIN_URL,
@@ -71,8 +69,6 @@ from market.app.processes import (  # noqa: E402
     ServiceError,
     install_stop_signals,  # noqa: E402
     start_command,
-    start_meilisearch,
-    start_redis,
 )
 
 # The shared records sit beside the checkout (../shared/data); a worktree one level deeper
@@ -776,36 +772,12 @@ async def _meili_idle(meili: Target, limit_s: float = 120) -> None:
 def benchmark(args: argparse.Namespace, work: Path, database_url: str) -> int:
     with contextlib.ExitStack() as stack:
         try:
-            meili_key = secrets.token_urlsafe(24)
-            meili = stack.enter_context(start_meilisearch(work / "meili", meili_key))
-            redis = stack.enter_context(start_redis(work / "redis"))
-        except ServiceError as exc:
-            print(f"search: a service did not start: {exc}", file=sys.stderr)
-            return 2
-        var_dir = work / "var"
-        var_dir.mkdir()
-        ours = dict(
-            DATABASE_URL=database_url,
-            MARKET_VAR_DIR=str(var_dir),
-            SECRET_KEY=secrets.token_urlsafe(48),
-            MEILI_URL=meili.url,
-            MEILI_KEY=meili_key,
-            MEILI_INDEX=INDEX,
-            REDIS_URL=redis.url,
-            QUEUE_NAME=f"bench-search:{secrets.token_hex(4)}",
-        )
-        env = {**_base_env(), **ours}
-        # This process imports, reindexes and publishes with the same settings as the children.
-        os.environ.update(ours)
-        from market.config import get_settings
-
-        get_settings.cache_clear()
-        market = _market_argv()
-        try:
-            _run_checked([*market, "migrate"], env)
+            services = start_market_services(stack, "search", work, database_url, INDEX)
         except ServiceError as exc:
             print(f"search: {exc}", file=sys.stderr)
             return 2
+        env, meili, redis, market = services.env, services.meili, services.redis, services.market
+        meili_key = services.meili_key
         world = _run(setup(args.listings, database_url))
         mix = build_mix()
         api_target_url = ""
@@ -833,7 +805,7 @@ def benchmark(args: argparse.Namespace, work: Path, database_url: str) -> int:
                     [*market, "worker"],
                     log_path=work / "worker.log",
                     env=env,
-                    ready=_worker_ready(redis.url, ours["QUEUE_NAME"]),
+                    ready=_worker_ready(redis.url, services.queue_name),
                 )
             )
         except ServiceError as exc:
