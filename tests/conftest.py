@@ -127,6 +127,26 @@ async def database(settings: Settings) -> AsyncIterator[None]:
     await close_db()
 
 
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def database_kind(request, settings: Settings, tmp_path: Path) -> AsyncIterator[str]:
+    """The suite's PostgreSQL, or (as `market dev` has it) a SQLite file of its own: a test
+    that asks for it runs on both."""
+    from market.db import close_db, init_db, migrate
+
+    if request.param == "postgresql":
+        yield request.param
+        return
+    on_file = settings.model_copy(update={"database_url": f"sqlite://{tmp_path}/market.sqlite3"})
+    await close_db()
+    await migrate(on_file)
+    await init_db(on_file)
+    try:
+        yield request.param
+    finally:
+        await close_db()
+        await init_db(settings)
+
+
 @pytest.fixture(autouse=True)
 async def clean_tables() -> AsyncIterator[None]:
     yield

@@ -9,7 +9,6 @@ import asyncio
 import hashlib
 import threading
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
@@ -29,7 +28,7 @@ from listings.search import SearchQuery
 from market import outbox
 from market.accounts.models import Organization, User
 from market.audit import AuditEntry
-from market.db import close_db, init_db, migrate, unit_of_work
+from market.db import unit_of_work
 from market.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from market.notify import Notification
 from market.outbox import OutboxEvent
@@ -202,23 +201,6 @@ async def test_the_database_refuses_a_second_contract_for_an_offer() -> None:
                 amount_due=1,
                 currency="USD",
             )
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-async def database_kind(request, settings, tmp_path) -> AsyncIterator[str]:
-    """The suite's PostgreSQL, or (as `make run` has it) a SQLite file of its own."""
-    if request.param == "postgresql":
-        yield request.param
-        return
-    on_file = settings.model_copy(update={"database_url": f"sqlite://{tmp_path}/market.sqlite3"})
-    await close_db()
-    await migrate(on_file)
-    await init_db(on_file)
-    try:
-        yield request.param
-    finally:
-        await close_db()
-        await init_db(settings)
 
 
 async def test_a_slow_render_holds_no_lock_that_other_writes_wait_for(

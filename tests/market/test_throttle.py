@@ -4,36 +4,18 @@ claims, several buckets at once, windows, giving back, rollback and the sweep.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
 
 from market import throttle
 from market.clock import utcnow
-from market.db import close_db, init_db, migrate, unit_of_work
+from market.db import unit_of_work
 from market.errors import TooManyRequests
 from market.throttle import Bucket, ThrottleCount
 
 TEN = Bucket("test.ten", 10, 60, "Slow down; try again in {wait}.")
 ONE = Bucket("test.one", 1, 600, "Once only; try again in {wait}.")
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-async def database_kind(request, settings, tmp_path) -> AsyncIterator[str]:
-    """The suite's PostgreSQL, or (as `market dev` has it) a SQLite file of its own."""
-    if request.param == "postgresql":
-        yield request.param
-        return
-    on_file = settings.model_copy(update={"database_url": f"sqlite://{tmp_path}/market.sqlite3"})
-    await close_db()
-    await migrate(on_file)
-    await init_db(on_file)
-    try:
-        yield request.param
-    finally:
-        await close_db()
-        await init_db(settings)
 
 
 @pytest.fixture
