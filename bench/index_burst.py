@@ -49,7 +49,6 @@ import redis as redis_lib  # noqa: E402
 
 from bench.http_pages import (  # noqa: E402  (also applies its sniffio work-around)
     _pin,
-    _start_http,
     start_market_services,
 )
 from bench.search import (  # noqa: E402
@@ -63,14 +62,13 @@ from bench.search import (  # noqa: E402
     _mib,
     _pct,
     _run,
-    _worker_ready,
     setup,
+    start_web_and_worker,
 )
 from bench.support import PG_ADMIN_URL, create_database, drop_database  # noqa: E402
 from market.app.processes import (  # noqa: E402
     ServiceError,
     install_stop_signals,
-    start_command,
 )
 
 POLL = 0.05
@@ -316,7 +314,7 @@ def benchmark(args: argparse.Namespace, work: Path, database_url: str) -> int:
         except ServiceError as exc:
             print(f"index_burst: {exc}", file=sys.stderr)
             return 2
-        env, meili, redis, market = services.env, services.meili, services.redis, services.market
+        meili, redis = services.meili, services.redis
         meili_key = services.meili_key
         world = _run(setup(args.listings, database_url))
         shared = _word()
@@ -324,32 +322,7 @@ def benchmark(args: argparse.Namespace, work: Path, database_url: str) -> int:
         print(f"creating and submitting {count} drafts", file=sys.stderr, flush=True)
         token, drafts = _run(prepare(world, count, shared))
         try:
-            web = stack.enter_context(
-                _start_http(
-                    "market",
-                    lambda port: [
-                        *market,
-                        "serve",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                        "--workers",
-                        "1",
-                    ],
-                    env,
-                    work,
-                )
-            )
-            worker = stack.enter_context(
-                start_command(
-                    "worker",
-                    [*market, "worker"],
-                    log_path=work / "worker.log",
-                    env=env,
-                    ready=_worker_ready(redis.url, services.queue_name),
-                )
-            )
+            web, worker = start_web_and_worker(stack, services, work)
         except ServiceError as exc:
             print(f"index_burst: a server did not start: {exc}", file=sys.stderr)
             return 2

@@ -54,6 +54,7 @@ import httpx  # noqa: E402
 import redis as redis_lib  # noqa: E402
 
 from bench.http_pages import (  # noqa: E402  (also applies its sniffio work-around)
+    MarketServices,
     _pin,
     _start_http,
     start_market_services,
@@ -769,6 +770,40 @@ async def _meili_idle(meili: Target, limit_s: float = 120) -> None:
     raise RuntimeError(f"Meilisearch still had tasks to run after {limit_s:.0f} s")
 
 
+def start_web_and_worker(
+    stack: contextlib.ExitStack, services: MarketServices, work: Path
+) -> tuple[Running, Running]:
+    """`market serve` (one process) and `market worker` on the benchmark's services, stopped
+    with `stack`; ServiceError when either does not start."""
+    web = stack.enter_context(
+        _start_http(
+            "market",
+            lambda port: [
+                *services.market,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            services.env,
+            work,
+        )
+    )
+    worker = stack.enter_context(
+        start_command(
+            "worker",
+            [*services.market, "worker"],
+            log_path=work / "worker.log",
+            env=services.env,
+            ready=_worker_ready(services.redis.url, services.queue_name),
+        )
+    )
+    return web, worker
+
+
 def benchmark(args: argparse.Namespace, work: Path, database_url: str) -> int:
     with contextlib.ExitStack() as stack:
         try:
@@ -776,38 +811,13 @@ def benchmark(args: argparse.Namespace, work: Path, database_url: str) -> int:
         except ServiceError as exc:
             print(f"search: {exc}", file=sys.stderr)
             return 2
-        env, meili, redis, market = services.env, services.meili, services.redis, services.market
+        meili, redis = services.meili, services.redis
         meili_key = services.meili_key
         world = _run(setup(args.listings, database_url))
         mix = build_mix()
         api_target_url = ""
         try:
-            web = stack.enter_context(
-                _start_http(
-                    "market",
-                    lambda port: [
-                        *market,
-                        "serve",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                        "--workers",
-                        "1",
-                    ],
-                    env,
-                    work,
-                )
-            )
-            worker = stack.enter_context(
-                start_command(
-                    "worker",
-                    [*market, "worker"],
-                    log_path=work / "worker.log",
-                    env=env,
-                    ready=_worker_ready(redis.url, services.queue_name),
-                )
-            )
+            web, worker = start_web_and_worker(stack, services, work)
         except ServiceError as exc:
             print(f"search: a server did not start: {exc}", file=sys.stderr)
             return 2
