@@ -5,9 +5,12 @@ whatever our app costs on top of its two handlers is the price of our own code a
 not of Starlette and uvicorn.
 
 `pages_app()` (for `bench/pages.py`, a uvicorn factory): the same main pages as plain handlers,
-each reading the rows its page shows with hand-written asyncpg queries (the session's user and
-organisation first where the page needs a login) and rendering them with one small Jinja2
-template. No ORM, no middleware, no CSRF, no translations: the raw stack our pages are built on.
+each reading the rows its page shows with hand-written asyncpg queries and rendering them with
+one small Jinja2 template. Every page reads what ours reads for the logged-in visitor the
+benchmark sends: the session's user, organisation and unread count first, then the page's own
+rows (the listing page its media and grants, and counts the visit as ours does; the contract
+page its signatures, documents and payments). No ORM, no middleware, no CSRF, no
+translations: the raw stack our pages are built on.
 """
 
 from __future__ import annotations
@@ -117,7 +120,8 @@ _LAYOUT = """<!doctype html>
 <link rel="stylesheet" href="/static/css/site.css"></head>
 <body><header class="site-header"><nav><ul>
 <li><a href="/listings">Listings</a></li><li><a href="/search">Search</a></li>
-{%- if user %}<li><a href="/dashboard">{{ user.name }}</a></li>{% endif %}
+{%- if user %}<li><a href="/dashboard">{{ user.name }}</a></li>
+<li><a href="/notifications">Notifications {{ user.unread }}</a></li>{% endif %}
 </ul></nav></header>
 <main id="main" class="container">{% block main %}{% endblock %}</main></body></html>
 """
@@ -147,7 +151,12 @@ _TEMPLATES = {
 <dt>Fields of use</dt><dd>{{ l.fields_of_use|join(", ") }}</dd>
 <dt>Price</dt><dd>{{ l.price_model }} {{ l.asking_amount or "" }} {{ l.asking_currency or "" }}</dd>
 <dt>Contact</dt><dd>{{ l.contact_name }} &lt;{{ l.contact_email }}&gt;</dd>
-<dt>Published</dt><dd>{{ l.published_at }}</dd></dl></article>{% endblock %}""",
+<dt>Published</dt><dd>{{ l.published_at }}</dd></dl>
+<ul>{% for m in media %}<li><a href="/media/{{ m.id }}">{{ m.original_name }}</a></li>
+{% endfor %}</ul>
+<ul>{% for g in grants %}<li>{{ g.license_type }} {{ g.territories|join(", ") }}
+{{ g.fields_of_use|join(", ") }} {{ g.grantee_name }}</li>{% endfor %}</ul>
+</article>{% endblock %}""",
     "listings.html": """{% extends "layout.html" %}{% from "card.html" import card %}
 {% block title %}Listings{% endblock %}{% block main %}<h1>Listings ({{ total }})</h1>
 {% for l in listings %}{{ card(l) }}{% endfor %}{% endblock %}""",
@@ -176,6 +185,9 @@ _TEMPLATES = {
 <dl><dt>Licensor</dt><dd>{{ c.seller_name }}</dd><dt>Licensee</dt><dd>{{ c.buyer_name }}</dd></dl>
 <pre>{{ c.snapshot }}</pre><ul>{% for s in signatures %}
 <li>{{ s.side }}: {{ s.full_name }} {{ s.signed_at }}</li>{% endfor %}</ul>
+<ul>{% for d in documents %}<li>{{ d.number }} {{ d.kind }} {{ d.sha256 }} {{ d.created_at }}</li>
+{% endfor %}</ul><ul>{% for p in payments %}<li>{{ p.item }} {{ p.state }} {{ p.amount }}
+{{ p.currency }} {{ p.method }}</li>{% endfor %}</ul>
 {% endblock %}""",
     "dashboard.html": """{% extends "layout.html" %}{% block title %}Dashboard{% endblock %}
 {% block main %}<h1>{{ user.name }}</h1>
@@ -195,7 +207,9 @@ SELECT l.id, l.title, l.summary, l.kind, l.trl, l.keywords, o.name AS org_name,
 FROM listing l JOIN organization o ON o.id = l.institute_id
 WHERE l.state = 'published' ORDER BY l.published_at DESC, l.id LIMIT 20 OFFSET $1"""
 _SESSION_USER = """
-SELECT u.id, u.name, m.role, m.organization_id AS org_id, o.name AS org_name
+SELECT u.id, u.name, m.role, m.organization_id AS org_id, o.name AS org_name,
+       (SELECT count(*) FROM notification n WHERE n.user_id = u.id AND n.read_at IS NULL)
+           AS unread
 FROM session s JOIN "user" u ON u.id = s.user_id
 LEFT JOIN membership m ON m.user_id = u.id LEFT JOIN organization o ON o.id = m.organization_id
 WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND u.is_active"""
@@ -206,6 +220,13 @@ FROM offer f JOIN listing l ON l.id = f.listing_id
 JOIN organization b ON b.id = f.buyer_id JOIN organization s ON s.id = f.seller_id
 LEFT JOIN offer_terms t ON t.offer_id = f.id AND t.number = f.terms_number
 WHERE f.buyer_id = $1 OR f.seller_id = $1 ORDER BY f.updated_at DESC LIMIT 20"""
+_MEDIA = """
+SELECT id, kind, original_name FROM listing_media
+WHERE listing_id = $1 AND NOT confidential ORDER BY created_at, id"""
+_GRANTS = """
+SELECT g.license_type, g.territories, g.fields_of_use, o.name AS grantee_name
+FROM listing_grant g JOIN organization o ON o.id = g.grantee_id
+WHERE g.listing_id = $1 ORDER BY g.created_at"""
 _CONTRACT = """
 SELECT c.*, l.title, b.name AS buyer_name, s.name AS seller_name
 FROM contract c JOIN listing l ON l.id = c.listing_id
@@ -251,23 +272,32 @@ def pages_app() -> Starlette:
         return await conn.fetchrow(_SESSION_USER, hashlib.sha256(token.encode()).hexdigest())
 
     async def listing(request: Request) -> Response:
+        listing_id = request.path_params["listing_id"]
         async with state["pool"].acquire() as conn:
-            row = await conn.fetchrow(_LISTING, request.path_params["listing_id"])
-        if row is None:
-            return PlainTextResponse("not found", 404)
-        return page("listing.html", l=row, user=None)
+            user = await user_of(request, conn)
+            row = await conn.fetchrow(_LISTING, listing_id)
+            if row is None:
+                return PlainTextResponse("not found", 404)
+            # The visit, counted as our page counts it.
+            await conn.execute("INSERT INTO listing_view (listing_id) VALUES ($1)", listing_id)
+            media = await conn.fetch(_MEDIA, listing_id)
+            grants = await conn.fetch(_GRANTS, listing_id)
+        return page("listing.html", l=row, user=user, media=media, grants=grants)
 
     async def listings(request: Request) -> Response:
         async with state["pool"].acquire() as conn:
+            user = await user_of(request, conn)
             rows = await conn.fetch(_LISTINGS, 0)
             total = await conn.fetchval("SELECT count(*) FROM listing WHERE state = 'published'")
-        return page("listings.html", listings=rows, total=total, user=None)
+        return page("listings.html", listings=rows, total=total, user=user)
 
     async def search(request: Request) -> Response:
+        async with state["pool"].acquire() as conn:
+            user = await user_of(request, conn)
         answer = await state["http"].post(search_url, json=search_body)
         answer.raise_for_status()
         return page(
-            "search.html", result=answer.json(), q=request.query_params.get("q", ""), user=None
+            "search.html", result=answer.json(), q=request.query_params.get("q", ""), user=user
         )
 
     async def offers(request: Request) -> Response:
@@ -296,7 +326,24 @@ def pages_app() -> Starlette:
                 " ORDER BY signed_at",
                 row["id"],
             )
-        return page("contract.html", c=row, signatures=signatures, user=user)
+            documents = await conn.fetch(
+                "SELECT number, kind, sha256, created_at FROM contract_document"
+                " WHERE contract_id = $1 ORDER BY number",
+                row["id"],
+            )
+            payments = await conn.fetch(
+                "SELECT item, state, amount, currency, method FROM payment WHERE contract_id = $1"
+                " ORDER BY created_at",
+                row["id"],
+            )
+        return page(
+            "contract.html",
+            c=row,
+            signatures=signatures,
+            documents=documents,
+            payments=payments,
+            user=user,
+        )
 
     async def dashboard(request: Request) -> Response:
         async with state["pool"].acquire() as conn:
@@ -308,11 +355,7 @@ def pages_app() -> Starlette:
                 " ORDER BY created_at DESC LIMIT 10",
                 user["id"],
             )
-            unread = await conn.fetchval(
-                "SELECT count(*) FROM notification WHERE user_id = $1 AND read_at IS NULL",
-                user["id"],
-            )
-        return page("dashboard.html", user=user, notifications=notifications, unread=unread)
+        return page("dashboard.html", user=user, notifications=notifications, unread=user["unread"])
 
     return Starlette(
         routes=[

@@ -88,7 +88,6 @@ async def index(request: Request) -> Response:
 async def show(request: Request) -> Response:
     actor = await get_actor(request)
     listing = await service.view_listing(actor, _id(request))
-    await listing.fetch_related("institute")
     roles = service.roles_on(actor, listing)
     insider = bool(roles & {"member", "admin"})
     revision = await service.pending_revision(listing) if insider else None

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.sqlite.client import SqliteTransactionWrapper
 from tortoise.transactions import in_transaction
 
 from market.config import Settings, get_settings
@@ -103,12 +104,29 @@ async def unit_of_work() -> AsyncIterator[UnitOfWork]:
     uow = UnitOfWork()
     token = _current.set(uow)
     try:
-        async with in_transaction():
+        async with in_transaction() as connection:
+            await _take_write_lock_first(connection)
             yield uow
     finally:
         _current.reset(token)
     for callback in uow.after_commit:
         await callback()
+
+
+async def _take_write_lock_first(connection: Any) -> None:
+    """On SQLite, hold the database's write lock from the start of the transaction.
+
+    Tortoise opens SQLite transactions with a plain (deferred) BEGIN. In WAL mode a deferred
+    transaction that has read cannot become a writer once another connection (the worker, say)
+    has committed since: SQLite answers "database is locked" at once, without waiting out the
+    busy timeout. BEGIN IMMEDIATE queues for the write lock up front, under the busy timeout,
+    so a unit of work never fails half-way for that reason. PostgreSQL needs nothing of this.
+    """
+    if not isinstance(connection, SqliteTransactionWrapper):
+        return
+    # Nothing has run in the deferred transaction yet, so ending it loses nothing.
+    await connection._connection.execute("COMMIT")
+    await connection._connection.execute("BEGIN IMMEDIATE")
 
 
 def __getattr__(name: str) -> Any:

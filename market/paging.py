@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
 from tortoise.functions import Count
@@ -23,14 +23,19 @@ async def page_by_state(
     per_page: int,
     related: Sequence[str],
     order: str = "-updated_at",
+    counts: Mapping[str, int] | None = None,
 ) -> tuple[list[M], int]:
     """One page of `query` (in `state` when given), most recently changed first unless
-    `order` says otherwise, with the total it is a page of."""
+    `order` says otherwise, with the total it is a page of. A page that shows the counts by
+    state (`count_by_state` of the same query) passes them, and the total is read off them."""
     if state:
         if state not in set(states):
             raise validation_error("state", "Unknown state.")
         query = query.filter(state=state)
-    total = await query.count()
+    if counts is None:
+        total = await query.count()
+    else:
+        total = counts.get(state, 0) if state else sum(counts.values())
     items = (
         await query.order_by(order)
         .offset((page - 1) * per_page)

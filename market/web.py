@@ -90,6 +90,10 @@ class _PageVars:
 @jinja2.pass_eval_context
 def _gettext(eval_ctx: EvalContext, message: str, **variables: Any) -> str:
     text = _rendering.get().translations.gettext(message)
+    if not variables and "%" not in text:
+        # Nothing to put in: `Markup % {}` would still walk the text to escape an empty dict,
+        # on every label of every row.
+        return Markup(text) if eval_ctx.autoescape else text
     return (Markup(text) if eval_ctx.autoescape else text) % variables
 
 
@@ -133,7 +137,12 @@ async def get_actor(request: Request) -> Actor:
     if auth.lower().startswith("bearer "):
         actor = await accounts.actor_from_api_token(auth[7:].strip(), ip=ip)
     elif token := request.cookies.get(SESSION_COOKIE):
-        actor = await accounts.actor_from_session(token, ip=ip)
+        reading = await accounts.read_session(token, ip=ip)
+        if reading is not None:
+            actor = reading.actor
+            # Read with the session, in the same statement; the badge shows it as it was
+            # when the request began.
+            request.state.unread = reading.unread
     request.state.actor = actor or Actor.anonymous(ip)
     return request.state.actor
 
@@ -275,8 +284,7 @@ async def render(
         "lang": lang,
         "languages": i18n.LANGUAGES,
         "csrf_token": csrf_token(request),
-        # The navigation's unread badge: one COUNT on an index, for logged-in users only.
-        "unread_notifications": await unread_count(actor.user) if actor.user else 0,
+        "unread_notifications": await _unread(request, actor),
         "errors": {},
         "values": {},
         "message": "",
@@ -289,6 +297,15 @@ async def render(
     if FLASH_COOKIE in request.cookies:
         response.delete_cookie(FLASH_COOKIE)
     return _finish(request, response)
+
+
+async def _unread(request: Request, actor: Actor) -> int:
+    """The navigation's unread badge: read with the session (see `get_actor`), else one COUNT
+    on an index, for logged-in users only."""
+    known = getattr(request.state, "unread", None)
+    if known is not None:
+        return int(known)
+    return await unread_count(actor.user) if actor.user else 0
 
 
 def _no_settings(context: dict[str, Any]) -> None:

@@ -87,12 +87,15 @@ async def index(request: Request) -> Response:
     actor = await require_login(request)
     state = request.query_params.get("state") or ""
     page = page_number(request)
-    items, total = await agreements.list_contracts(actor, state=state, page=page, per_page=PER_PAGE)
+    counts = await agreements.contract_counts(actor)
+    items, total = await agreements.list_contracts(
+        actor, state=state, page=page, per_page=PER_PAGE, counts=counts
+    )
     rows = [(c, agreements.side_of(actor, c)) for c in items]
     context = {
         "rows": rows,
         "total": total,
-        "counts": await agreements.contract_counts(actor),
+        "counts": counts,
         "state": state,
         "page": page,
         "per_page": PER_PAGE,
@@ -292,13 +295,14 @@ async def _queue_page(
     if state is None:
         state = request.query_params.get("state") or ContractState.PENDING_APPROVAL.value
     page = page_number(request)
+    counts = await agreements.contract_counts(actor)
     contracts, total = await agreements.list_contracts(
-        actor, state=state, page=page, per_page=QUEUE_PER_PAGE
+        actor, state=state, page=page, per_page=QUEUE_PER_PAGE, counts=counts
     )
     context = {
         "items": await _queue_items(actor, contracts),
         "total": total,
-        "counts": await agreements.contract_counts(actor),
+        "counts": counts,
         "state": state,
         "page": page,
         "per_page": QUEUE_PER_PAGE,

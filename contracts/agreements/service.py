@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -866,9 +867,15 @@ def _scoped(actor: Actor) -> QuerySet[Contract]:
 
 
 async def list_contracts(
-    actor: Actor, *, state: str = "", page: int = 1, per_page: int = 20
+    actor: Actor,
+    *,
+    state: str = "",
+    page: int = 1,
+    per_page: int = 20,
+    counts: Mapping[str, int] | None = None,
 ) -> tuple[list[Contract], int]:
-    """The contracts of the actor's organisation (either side); administrators see all."""
+    """The contracts of the actor's organisation (either side); administrators see all.
+    `counts`: `contract_counts`, when the caller has them."""
     return await paging.page_by_state(
         _scoped(actor),
         state=state,
@@ -876,6 +883,7 @@ async def list_contracts(
         page=page,
         per_page=per_page,
         related=("listing", "seller", "buyer"),
+        counts=counts,
     )
 
 

@@ -178,16 +178,18 @@ async def index(request: Request) -> Response:
     actor = await get_actor(request)
     page, per_page = page_number(request), page_size(request)
     side = request.query_params.get("side", "")
+    counts = await service.offer_counts(actor, side=side)
     items, total = await service.list_offers(
         actor,
         side=side,
         state=request.query_params.get("state", ""),
         page=page,
         per_page=per_page,
+        counts=counts,
     )
     terms = await _current_terms(items)
     data = paged([offer_json(o, terms.get(str(o.id))) for o in items], page, per_page, total)
-    data["counts"] = await service.offer_counts(actor, side=side)
+    data["counts"] = counts
     return json_response(data)
 
 

@@ -141,8 +141,9 @@ async def inbox(request: Request) -> Response:
         side = _default_side(actor)
     state = request.query_params.get("state") or ""
     page = page_number(request)
+    counts = await service.offer_counts(actor, side=side)
     items, total = await service.list_offers(
-        actor, side=side, state=state, page=page, per_page=PER_PAGE
+        actor, side=side, state=state, page=page, per_page=PER_PAGE, counts=counts
     )
     terms = await _current_terms(items)
     rows = [(offer, terms.get(str(offer.id)), service.side_of(actor, offer)) for offer in items]
@@ -152,7 +153,7 @@ async def inbox(request: Request) -> Response:
         {
             "rows": rows,
             "total": total,
-            "counts": await service.offer_counts(actor, side=side),
+            "counts": counts,
             "side": side,
             "state": state,
             "page": page,

@@ -5,7 +5,7 @@ acting party first and does its writes, audit entries and outbox events in one t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,8 +23,8 @@ from contracts.offers.models import (
 from contracts.offers.schemas import MessageIn, OfferIn, OfferTermsIn
 from listings.models import Listing, ListingState
 from listings.service import get_listing
-from market import audit, outbox, paging, throttle
-from market.accounts.models import OrganizationKind
+from market import audit, outbox, paging, rows, throttle
+from market.accounts.models import Organization, OrganizationKind
 from market.accounts.service import require_verified
 from market.actor import Actor
 from market.clock import utcnow
@@ -635,10 +635,16 @@ OFFER_STATES = tuple(s.value for s in OfferState)
 
 
 async def list_offers(
-    actor: Actor, *, side: str = "", state: str = "", page: int = 1, per_page: int = 20
+    actor: Actor,
+    *,
+    side: str = "",
+    state: str = "",
+    page: int = 1,
+    per_page: int = 20,
+    counts: Mapping[str, int] | None = None,
 ) -> tuple[list[Offer], int]:
     """The offers the actor's organisation made (buyer) or received (seller); administrators
-    see every offer."""
+    see every offer. `counts`: `offer_counts` for the same side, when the caller has them."""
     return await paging.page_by_state(
         _scoped(actor, side),
         state=state,
@@ -646,6 +652,7 @@ async def list_offers(
         page=page,
         per_page=per_page,
         related=("listing", "buyer", "seller"),
+        counts=counts,
     )
 
 
@@ -681,7 +688,32 @@ ListingRights = tuple[list[Grant], list[rights.Availability]]
 
 async def listing_rights(listing: Listing) -> ListingRights:
     """The grants a listing has made and what each licence type it offers still has free."""
-    return (await listing_rights_for([listing]))[str(listing.id)]
+    # On every listing page: one statement with the grantees, written out (market/rows.py).
+    grants = []
+    for row in await _GRANTS.fetch([listing.id]):
+        grant = rows.build(Grant, row, "g")
+        grant.grantee = rows.build(Organization, row, "o")  # type: ignore[union-attr]
+        grants.append(grant)
+    return grants, _availability(listing, grants)  # type: ignore[arg-type]
+
+
+_GRANTS = rows.Statement(
+    """
+SELECT {g}, {o} FROM listing_grant g JOIN organization o ON o.id = g.grantee_id
+WHERE g.listing_id = $1 ORDER BY g.created_at
+""",
+    g=Grant,
+    o=Organization,
+)
+
+
+def _availability(listing: Listing, grants: list[Grant]) -> list[rights.Availability]:
+    return rights.availability(
+        listing.license_types or [],
+        listing.territories or ["WORLD"],
+        listing.fields_of_use or ["all"],
+        [scope_of(g) for g in grants],
+    )
 
 
 async def listing_rights_for(listings: Iterable[Listing]) -> dict[str, ListingRights]:
@@ -697,15 +729,7 @@ async def listing_rights_for(listings: Iterable[Listing]) -> dict[str, ListingRi
         ):
             grants[str(grant.listing_id)].append(grant)  # type: ignore[attr-defined]
     return {
-        listing_id: (
-            grants[listing_id],
-            rights.availability(
-                listing.license_types or [],
-                listing.territories or ["WORLD"],
-                listing.fields_of_use or ["all"],
-                [scope_of(g) for g in grants[listing_id]],
-            ),
-        )
+        listing_id: (grants[listing_id], _availability(listing, grants[listing_id]))
         for listing_id, listing in by_id.items()
     }
 

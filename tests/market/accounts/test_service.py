@@ -1,4 +1,5 @@
 import asyncio
+from datetime import timedelta
 
 import pytest
 
@@ -13,6 +14,7 @@ from market.accounts.models import (
 )
 from market.accounts.schemas import LoginIn, RegisterIn, TokenIn
 from market.actor import Actor
+from market.clock import utcnow
 from market.errors import (
     Conflict,
     Forbidden,
@@ -274,3 +276,30 @@ async def test_unknown_or_malformed_ids_are_not_found() -> None:
         await service.verify_organization(admin, "not-a-uuid")
     with pytest.raises(NotFound):
         await service.verify_organization(admin, "00000000-0000-0000-0000-000000000000")
+
+
+async def test_a_session_reads_as_its_actor_with_the_unread_count(database_kind) -> None:
+    """One statement reads the session, the user, the organisation and the badge's count, on
+    PostgreSQL and on SQLite (`market dev`); what it builds is what the ORM would have."""
+    from market import notify
+
+    user, org = await a_user()
+    token = await service.start_session(user)
+    for n in range(3):
+        await notify.notify(user, f"Note {n}", "body", dedup_key=f"note-{n}")
+    await notify.Notification.filter(dedup_key="note-0").update(read_at=utcnow())
+
+    reading = await service.read_session(token, ip="203.0.113.5")
+    assert reading is not None
+    expected = await service.actor_for(user, ip="203.0.113.5")
+    assert reading.actor.user.id == user.id and reading.actor.user.email == user.email
+    assert reading.actor.organization.id == org.id
+    assert reading.actor.organization.kind == expected.organization.kind
+    assert reading.actor.organization.verification == expected.organization.verification
+    assert reading.actor.role == expected.role and reading.actor.ip == "203.0.113.5"
+    assert reading.unread == 2
+
+    # Expired: the session is there and unrevoked, and still reads as nobody.
+    await Session.filter(user_id=user.id).update(expires_at=utcnow() - timedelta(seconds=1))
+    assert await service.read_session(token) is None
+    assert await service.read_session("not-a-token") is None
