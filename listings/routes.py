@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from contracts.offers import routes as offer_pages
-from listings import forms, ipc, markdown, service, states
+from listings import forms, ipc, labels, markdown, service, states
 from listings.models import Listing, ListingState
 from listings.schemas import KINDS, LICENSE_TYPES, PRICE_MODELS, ListingIn, ListingPatch
 from market.accounts.models import OrganizationKind
@@ -28,6 +28,7 @@ from market.web import (
     render,
     render_error,
     require_login,
+    template_global,
 )
 
 try:  # listings/media.py is written separately; the pages work without it.
@@ -36,6 +37,8 @@ except ImportError:  # pragma: no cover - depends on what has landed
     visible_media = None
 
 PER_PAGE = 20
+# Every page that shows a listing (offers, contracts, search, admin) names its values so.
+template_global("listing_labels", labels.FOR_TEMPLATES)
 # Helpers the listing templates call; plain functions, no queries.
 HELPERS: dict[str, Any] = {
     "markdown": markdown.render,

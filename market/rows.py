@@ -13,7 +13,9 @@ Everything else keeps using the ORM: this is for reads on the hot path, never fo
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, TypeVar
+from uuid import UUID
 
 from tortoise import Tortoise
 from tortoise.models import Model
@@ -31,16 +33,21 @@ class Statement:
                   l=Listing, o=Organization)
 
     The columns are filled in on first use: the models know their foreign-key columns only
-    once Tortoise is initialised, after the modules that hold statements are imported."""
+    once Tortoise is initialised, after the modules that hold statements are imported. `parts`
+    fills other `{name}`s with fixed SQL of the caller's (a WHERE clause chosen from a few)."""
 
-    def __init__(self, template: str, **models: type[Model]) -> None:
+    def __init__(
+        self, template: str, parts: Mapping[str, str] | None = None, **models: type[Model]
+    ) -> None:
         self._template = template
+        self._parts = dict(parts or {})
         self._models = models
         self._text: dict[str, str] = {}
 
     def _make(self) -> str:
         return self._template.format(
-            **{alias: columns(model, alias) for alias, model in self._models.items()}
+            **self._parts,
+            **{alias: columns(model, alias) for alias, model in self._models.items()},
         )
 
     async def fetch(self, values: list[Any]) -> list[dict[str, Any]]:
@@ -53,6 +60,9 @@ class Statement:
             if dialect != "postgres":
                 text = _PLACEHOLDER.sub("?", text)
             self._text[dialect] = text
+        if dialect != "postgres":
+            # Tortoise keeps UUIDs as text on SQLite, and sqlite3 binds no UUID.
+            values = [str(v) if isinstance(v, UUID) else v for v in values]
         return await conn.execute_query_dict(text, values)
 
 

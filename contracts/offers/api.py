@@ -187,8 +187,11 @@ async def index(request: Request) -> Response:
         per_page=per_page,
         counts=counts,
     )
-    terms = await _current_terms(items)
-    data = paged([offer_json(o, terms.get(str(o.id))) for o in items], page, per_page, total)
+    # The list read each offer's current terms; their authors are named too.
+    terms = [o.current_terms for o in items if o.current_terms is not None]
+    if terms:
+        await OfferTerms.fetch_for_list(terms, "author")
+    data = paged([offer_json(o, o.current_terms) for o in items], page, per_page, total)
     data["counts"] = counts
     return json_response(data)
 

@@ -11,11 +11,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from tortoise.expressions import Q
 
 from contracts.agreements import service as agreements
 from contracts.offers import forms, service, states
-from contracts.offers.models import Offer, OfferState, OfferTerms
+from contracts.offers.models import Offer, OfferState
 from contracts.offers.schemas import MessageIn, OfferIn, OfferTermsIn, ReasonIn
 from listings import forms as listing_forms
 from listings import service as listings
@@ -126,14 +125,6 @@ def _default_side(actor: Actor) -> str:
     return "seller" if org is not None and org.kind == OrganizationKind.INSTITUTE else "buyer"
 
 
-async def _current_terms(offers: list[Offer]) -> dict[str, OfferTerms]:
-    """Each offer's current terms, in one query."""
-    if not offers:
-        return {}
-    wanted = Q(*(Q(offer_id=o.id, number=o.terms_number) for o in offers), join_type="OR")
-    return {str(t.offer_id): t for t in await OfferTerms.filter(wanted)}  # type: ignore[attr-defined]
-
-
 async def inbox(request: Request) -> Response:
     actor = await require_login(request)
     side = request.query_params.get("side")
@@ -145,8 +136,7 @@ async def inbox(request: Request) -> Response:
     items, total = await service.list_offers(
         actor, side=side, state=state, page=page, per_page=PER_PAGE, counts=counts
     )
-    terms = await _current_terms(items)
-    rows = [(offer, terms.get(str(offer.id)), service.side_of(actor, offer)) for offer in items]
+    rows = [(offer, offer.current_terms, service.side_of(actor, offer)) for offer in items]
     return await _page(
         request,
         "offers/index.html",

@@ -1,0 +1,94 @@
+"""The reads written out for speed (market/rows.py) return what the ORM returns, on PostgreSQL
+and on SQLite (`market dev`): the same rows, the same values, in the same order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise.models import Model
+
+from contracts.offers import service as offers
+from contracts.offers.models import Offer, OfferState, OfferTerms
+from listings import service as listings
+from listings.models import Listing
+from market.accounts.models import User
+from tests.builders import (
+    a_published_listing,
+    a_verified_enterprise,
+    a_verified_institute,
+    actor_of,
+    an_admin,
+    an_offer,
+)
+
+
+def values_of(row: Model) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in row._meta.db_fields}
+
+
+async def test_the_listing_page_read_is_the_orm_row_with_its_institute(database_kind) -> None:
+    listing = await a_published_listing()
+    viewer, _ = await a_verified_enterprise()
+    read = await listings.view_listing(await actor_of(viewer), str(listing.id))
+    orm = await Listing.get(id=listing.id).prefetch_related("institute")
+    expected = values_of(orm)
+    expected["view_count"] += 1  # the page counts this visit
+    assert values_of(read) == expected
+    assert values_of(read.institute) == values_of(orm.institute)
+
+
+async def test_the_public_list_is_the_orm_page_with_its_total(database_kind) -> None:
+    user, _ = await a_verified_institute()
+    made = [await a_published_listing(user, title=f"Listing {n}") for n in range(5)]
+    admin = await actor_of(await an_admin())
+    await listings.withdraw_listing(await actor_of(user), str(made[0].id))
+    anyone = await actor_of(user)
+    for page, state in ((1, None), (2, None), (1, "published"), (3, None)):
+        items, total = await listings.list_listings(anyone, page=page, per_page=2, state=state)
+        query = Listing.filter(state__in=[state] if state else ["published", "licensed"])
+        expected = await query.order_by("-updated_at", "id").offset((page - 1) * 2).limit(2)
+        assert [i.id for i in items] == [e.id for e in expected]
+        assert total == await query.count() == 4
+        for item, orm in zip(items, expected, strict=True):
+            assert item.institute.name == (await orm.institute).name
+    assert await listings.list_listings(admin, state="draft") == ([], 0)
+
+
+async def test_the_inbox_is_the_orm_page_for_every_scope(database_kind) -> None:
+    seller, institute = await a_verified_institute()
+    listing = await a_published_listing(seller)
+    buyers = [await a_verified_enterprise() for _ in range(3)]
+    made = [await an_offer(listing, user) for user, _ in buyers]
+    # The institute buys too: an offer on another institute's listing.
+    bought = await an_offer(await a_published_listing(), seller)
+    await offers.reject_offer(await actor_of(seller), str(made[1].id), reason="No.")
+
+    # (who, side, state, every offer of that side): the counts are over the side, the page
+    # over the side in that state.
+    admin = await an_admin()
+    cases: list[tuple[User, str, str, Any]] = [
+        (seller, "seller", "", Offer.filter(seller_id=institute.id)),
+        (seller, "buyer", "", Offer.filter(buyer_id=institute.id)),
+        (seller, "", "", Offer.filter(id__in=[o.id for o in [*made, bought]])),
+        (seller, "seller", "open", Offer.filter(seller_id=institute.id)),
+        (buyers[0][0], "", "", Offer.filter(buyer_id=buyers[0][1].id)),
+        (admin, "", "rejected", Offer.all()),
+        (admin, "", "", Offer.all()),
+    ]
+    for user, side, state, scope in cases:
+        actor = await actor_of(user)
+        items, total = await offers.list_offers(actor, side=side, state=state, per_page=2)
+        shown = scope.filter(state=state) if state else scope
+        expected = await shown.order_by("-updated_at", "id").limit(2)
+        assert [o.id for o in items] == [e.id for e in expected], (side, state)
+        assert total == await shown.count(), (side, state)
+        counts = await offers.offer_counts(actor, side=side)
+        for each in OfferState:
+            assert counts[each.value] == await scope.filter(state=each.value).count(), each
+        for offer, orm in zip(items, expected, strict=True):
+            assert values_of(offer) == values_of(orm)
+            assert offer.listing.title == (await orm.listing).title
+            assert offer.buyer.name == (await orm.buyer).name
+            assert offer.seller.name == (await orm.seller).name
+            terms = await OfferTerms.get(offer_id=orm.id, number=orm.terms_number)
+            assert values_of(offer.current_terms) == values_of(terms)
