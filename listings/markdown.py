@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 
 from markupsafe import Markup
 
@@ -53,6 +54,10 @@ def _inline(escaped: str) -> str:
     )
 
 
+# A pure function of the text, shown on every view of a listing: each process keeps the
+# recent ones rather than parsing the same description again (issue 16). Bounded, so hostile
+# texts cannot grow it: 256 entries of at most 50,000 characters (and their HTML) each.
+@lru_cache(maxsize=256)
 def render(text: str | None) -> Markup:
     """Markdown subset -> safe HTML."""
     lines = html.escape(text or "", quote=True).replace("\r\n", "\n").replace("\r", "\n")

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.sqlite.client import SqliteTransactionWrapper
 from tortoise.transactions import in_transaction
 
@@ -27,9 +28,26 @@ MODEL_MODULES = [
 ]
 
 
+async def _nothing_to_reset(connection: Any) -> None:
+    """What a pooled PostgreSQL connection needs, past asyncpg's own rollback of an open
+    transaction, before its next use: nothing. asyncpg's default sends `SELECT
+    pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` after every statement Tortoise
+    runs outside a transaction, one more round trip each; none of our code leaves such state on
+    a connection (no SET, LISTEN, held cursor or session-level advisory lock: `search_sync`
+    takes a transaction-level one), and tests/market/test_db.py keeps it so."""
+
+
+def _connection(url: str) -> str | dict[str, Any]:
+    if not url.startswith(("postgres://", "postgresql://")):
+        return url
+    config = expand_db_url(url)
+    config["credentials"]["reset"] = _nothing_to_reset
+    return config
+
+
 def tortoise_config(settings: Settings) -> dict[str, Any]:
     return {
-        "connections": {"default": settings.effective_database_url},
+        "connections": {"default": _connection(settings.effective_database_url)},
         "apps": {
             "models": {
                 "models": MODEL_MODULES,

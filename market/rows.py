@@ -13,7 +13,7 @@ Everything else keeps using the ORM: this is for reads on the hot path, never fo
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -34,10 +34,15 @@ class Statement:
 
     The columns are filled in on first use: the models know their foreign-key columns only
     once Tortoise is initialised, after the modules that hold statements are imported. `parts`
-    fills other `{name}`s with fixed SQL of the caller's (a WHERE clause chosen from a few)."""
+    fills other `{name}`s with fixed SQL of the caller's (a WHERE clause chosen from a few). A
+    model given with names, `d=(ContractDocument, ("number", "kind"))`, gives those columns
+    only (read them with `values`)."""
 
     def __init__(
-        self, template: str, parts: Mapping[str, str] | None = None, **models: type[Model]
+        self,
+        template: str,
+        parts: Mapping[str, str] | None = None,
+        **models: type[Model] | tuple[type[Model], Sequence[str]],
     ) -> None:
         self._template = template
         self._parts = dict(parts or {})
@@ -45,10 +50,13 @@ class Statement:
         self._text: dict[str, str] = {}
 
     def _make(self) -> str:
-        return self._template.format(
-            **self._parts,
-            **{alias: columns(model, alias) for alias, model in self._models.items()},
-        )
+        made = {}
+        for alias, model in self._models.items():
+            if isinstance(model, tuple):
+                made[alias] = columns(model[0], alias, model[1])
+            else:
+                made[alias] = columns(model, alias)
+        return self._template.format(**self._parts, **made)
 
     async def fetch(self, values: list[Any]) -> list[dict[str, Any]]:
         """The rows, from the default connection, whichever database that is."""
@@ -66,9 +74,19 @@ class Statement:
         return await conn.execute_query_dict(text, values)
 
 
-def columns(model: type[Model], alias: str) -> str:
-    """`alias.col AS "alias__col", ...` for every column of the model."""
-    return ", ".join(f'{alias}."{c}" AS "{alias}__{c}"' for c in _db_columns(model))
+def columns(model: type[Model], alias: str, names: Sequence[str] | None = None) -> str:
+    """`alias.col AS "alias__col", ...` for every column of the model, or the named fields'."""
+    if names is None:
+        chosen = _db_columns(model)
+    else:
+        chosen = [model._meta.fields_db_projection[name] for name in names]
+    return ", ".join(f'{alias}."{c}" AS "{alias}__{c}"' for c in chosen)
+
+
+def values(model: type[Model], row: dict[str, Any], alias: str, names: Sequence[str]) -> dict:
+    """The named fields of a row, as the ORM's `.values(*names)` gives them."""
+    fields = model._meta.fields_map
+    return {n: fields[n].to_python_value(row[f"{alias}__{n}"]) for n in names}
 
 
 def build(model: type[M], row: dict[str, Any], alias: str) -> M | None:

@@ -117,6 +117,7 @@ async def _contract_page(
 ) -> Response:
     view = await agreements.get_contract(actor, contract_id)
     contract = view.contract
+    shown = await payments.payments_of(actor, contract)
     context = {
         "view": view,
         "contract": contract,
@@ -130,8 +131,8 @@ async def _contract_page(
         "decisions": [a for a in view.actions if a in ADMIN_ACTIONS],
         "failed": failed,
         "values": values or {},
-        "payments": await payments.payments_of(actor, contract),
-        "may_pay": await payments.owes_now(actor, contract),
+        "payments": shown,
+        "may_pay": await payments.owes_now(actor, contract, shown),
     }
     return await _page(request, "contracts/show.html", context, error=error)
 

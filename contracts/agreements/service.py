@@ -35,7 +35,7 @@ from contracts.offers import service as offers
 from contracts.offers.models import Grant, Offer, OfferState, OfferTerms, Side
 from listings.models import Listing, ListingState
 from listings.service import license_listing
-from market import audit, outbox, paging
+from market import audit, outbox, paging, rows
 from market.accounts.models import Organization
 from market.accounts.service import require_admin, require_verified
 from market.actor import Actor
@@ -827,14 +827,21 @@ DOCUMENT_COLUMNS = ("number", "kind", "sha256", "reason", "created_at")
 async def get_contract(actor: Actor, contract_id: str) -> ContractView:
     """A contract, its document versions (without their bodies) and signatures: for the two
     parties and administrators; anyone else is told there is no such contract."""
-    contract = await _load_visible(actor, contract_id)
-    await contract.fetch_related("seller", "buyer", "listing")
-    docs = (
-        await ContractDocument.filter(contract_id=contract.id)
-        .order_by("number")
-        .values(*DOCUMENT_COLUMNS)
-    )
-    signatures = await Signature.filter(contract_id=contract.id).order_by("signed_at")
+    if actor.user is None and not actor.is_system:
+        raise NotAuthenticated("Log in first.")
+    # The contract with its listing and parties in one statement (market/rows.py).
+    found = await _WITH_PARTIES.fetch([object_id(contract_id, "contract")])
+    contract = rows.build(Contract, found[0], "c") if found else None
+    if contract is None or not can_see(actor, contract):
+        raise NotFound("No such contract.")
+    contract.listing = rows.build(Listing, found[0], "l")
+    contract.seller = rows.build(Organization, found[0], "s")
+    contract.buyer = rows.build(Organization, found[0], "b")
+    docs = [
+        rows.values(ContractDocument, row, "d", DOCUMENT_COLUMNS)
+        for row in await _DOCUMENTS.fetch([contract.id])
+    ]
+    signatures = [rows.build(Signature, row, "g") for row in await _SIGNATURES.fetch([contract.id])]
     signed = {str(s.side) for s in signatures}
     return ContractView(
         contract=contract,
@@ -843,6 +850,31 @@ async def get_contract(actor: Actor, contract_id: str) -> ContractView:
         side=side_of(actor, contract),
         actions=actions_for(actor, contract, signed),
     )
+
+
+_WITH_PARTIES = rows.Statement(
+    """
+SELECT {c}, {l}, {s}, {b} FROM contract c
+JOIN listing l ON l.id = c.listing_id
+JOIN organization s ON s.id = c.seller_id
+JOIN organization b ON b.id = c.buyer_id
+WHERE c.id = $1
+""",
+    c=Contract,
+    l=Listing,
+    s=Organization,
+    b=Organization,
+)
+
+
+_DOCUMENTS = rows.Statement(
+    "SELECT {d} FROM contract_document d WHERE d.contract_id = $1 ORDER BY d.number",
+    d=(ContractDocument, DOCUMENT_COLUMNS),
+)
+_SIGNATURES = rows.Statement(
+    "SELECT {g} FROM contract_signature g WHERE g.contract_id = $1 ORDER BY g.signed_at",
+    g=Signature,
+)
 
 
 async def contract_id_for_offer(offer_id: Any) -> str | None:

@@ -57,7 +57,7 @@ from contracts.payments.models import (
     Refund,
     StripeEvent,
 )
-from market import audit, currencies, outbox, paging
+from market import audit, currencies, outbox, paging, rows
 from market.accounts.service import require_admin, require_verified
 from market.actor import Actor
 from market.clock import utcnow
@@ -204,11 +204,22 @@ class Item:
     currency: str
 
 
+_TERMS = rows.Statement(
+    "SELECT {t} FROM offer_terms t WHERE t.offer_id = $1 AND t.number = $2", t=OfferTerms
+)
+_PAYMENTS = rows.Statement(
+    "SELECT {p} FROM payment p WHERE p.contract_id = $1 ORDER BY p.created_at", p=Payment
+)
+
+
 async def items_of(contract: Contract) -> list[Item]:
-    terms = await OfferTerms.get(
-        offer_id=contract.offer_id,  # type: ignore[attr-defined]
-        number=contract.terms_number,
-    )
+    """What the contract asks to be paid: the upfront fee, then each milestone."""
+    offer_id = contract.offer_id  # type: ignore[attr-defined]
+    found = await _TERMS.fetch([offer_id, contract.terms_number])
+    if not found:
+        raise RuntimeError(f"contract {contract.id} names terms that do not exist")
+    terms = rows.build(OfferTerms, found[0], "t")
+    assert terms is not None
     items = [Item("upfront", "Upfront fee", contract.amount_due, contract.currency)]
     for n, milestone in enumerate(terms.milestones or [], start=1):
         items.append(
@@ -783,7 +794,7 @@ async def payment_counts(actor: Actor) -> dict[str, int]:
 async def payments_of(actor: Actor, contract: Contract) -> list[Payment]:
     if not can_see(actor, contract):
         return []
-    return await Payment.filter(contract_id=contract.id).order_by("created_at")
+    return [rows.build(Payment, row, "p") for row in await _PAYMENTS.fetch([contract.id])]  # type: ignore[misc]
 
 
 async def get_payment(actor: Actor, payment_id: str) -> tuple[Payment, Contract, list[Refund]]:
@@ -802,15 +813,14 @@ def may_pay(actor: Actor, contract: Contract) -> bool:
     )
 
 
-async def owes_now(actor: Actor, contract: Contract) -> bool:
-    """Whether the actor has something to pay on this contract now."""
+async def owes_now(actor: Actor, contract: Contract, payments: list[Payment] | None = None) -> bool:
+    """Whether the actor has something to pay on this contract now. `payments`: every payment
+    of the contract, when the caller has read them (the contract page has)."""
     if not may_pay(actor, contract):
         return False
-    paid = set(
-        await Payment.filter(contract_id=contract.id, state__in=list(PAID_STATES)).values_list(
-            "item", flat=True
-        )
-    )
+    if payments is None:
+        payments = await Payment.filter(contract_id=contract.id)
+    paid = {p.item for p in payments if p.state in PAID_STATES}
     return any(
         item.amount > 0
         and item.key not in paid
