@@ -20,7 +20,7 @@ import jinja2
 from tortoise import fields
 from tortoise.models import Model
 
-from market import outbox
+from market import outbox, rows
 from market.accounts.models import User
 from market.clock import utcnow
 from market.config import ROOT, get_settings
@@ -177,6 +177,18 @@ async def unread_count(user: User | None) -> int:
     if user is None:
         return 0
     return await Notification.filter(user_id=user.id, read_at=None).count()
+
+
+_RECENT = rows.Statement(
+    "SELECT {n} FROM notification n WHERE n.user_id = $1 ORDER BY n.created_at DESC, n.id DESC"
+    " LIMIT $2",
+    n=Notification,
+)
+
+
+async def recent(user: User, n: int = 10) -> list[Notification]:
+    """The user's newest notifications, for the dashboard (written out: market/rows.py)."""
+    return [rows.build(Notification, row, "n") for row in await _RECENT.fetch([user.id, n])]  # type: ignore[misc]
 
 
 async def list_notifications(

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from market import notify
 from market.accounts import service
 from market.accounts.api import set_session_cookie
 from market.accounts.models import Organization
@@ -18,7 +19,6 @@ from market.accounts.schemas import (
     countries,
 )
 from market.errors import DomainError
-from market.notify import Notification
 from market.validation import parse
 from market.web import (
     SESSION_COOKIE,
@@ -100,9 +100,8 @@ async def logout(request: Request) -> Response:
 
 async def dashboard(request: Request) -> Response:
     actor = await require_login(request)
-    notifications = (
-        await Notification.filter(user_id=actor.user_id).order_by("-created_at").limit(10)
-    )
+    assert actor.user is not None
+    notifications = await notify.recent(actor.user)
     return await render(request, "accounts/dashboard.html", {"notifications": notifications})
 
 
