@@ -54,7 +54,9 @@ from listings.schemas import (
     submission_problems,
 )
 from market import audit, outbox
+from market.accounts import roles
 from market.accounts.models import MemberRole, Membership, Organization, OrganizationKind, User
+from market.accounts.roles import Permission
 from market.accounts.service import require_admin, require_verified
 from market.actor import Actor
 from market.audit import AuditEntry
@@ -156,6 +158,7 @@ def require_importer(actor: Actor) -> None:
         raise NotAuthenticated("Log in first.")
     if actor.organization is None or actor.organization.kind != OrganizationKind.INSTITUTE:
         raise Forbidden("Only members of a research institute can import listings.")
+    roles.require(actor, Permission.LIST)
     require_verified(actor, "import listings")
 
 

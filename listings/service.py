@@ -13,7 +13,9 @@ from listings import states
 from listings.models import Listing, ListingRevision, ListingState, RevisionState
 from listings.schemas import ListingIn, ListingPatch, submission_problems
 from market import audit, outbox, rows
+from market.accounts import roles
 from market.accounts.models import Organization, OrganizationKind
+from market.accounts.roles import Permission, may
 from market.accounts.service import require_admin, require_verified
 from market.actor import Actor
 from market.clock import utcnow
@@ -75,10 +77,13 @@ def field_value(listing: Listing, name: str) -> Any:
 
 
 def roles_on(actor: Actor, listing: Listing) -> set[str]:
-    roles = actor.standing()
-    if actor.organization_id and actor.organization_id == str(listing.institute_id):  # type: ignore[attr-defined]
-        roles.add("member")
-    return roles
+    """The actor's standing, and "member" for a member of the listing's institute whose role
+    lets them list (market/accounts/roles.py)."""
+    held = actor.standing()
+    institute = str(listing.institute_id)  # type: ignore[attr-defined]
+    if actor.organization_id == institute and may(actor, Permission.LIST):
+        held.add("member")
+    return held
 
 
 def _announced(listing: Listing, actor: Actor) -> dict[str, Any]:
@@ -105,6 +110,7 @@ def _require_institute_member(actor: Actor, doing: str) -> None:
         raise NotAuthenticated("Log in first.")
     if actor.organization is None or actor.organization.kind != OrganizationKind.INSTITUTE:
         raise Forbidden(f"Only members of a research institute can {doing}.")
+    roles.require(actor, Permission.LIST)
     require_verified(actor, doing)
 
 

@@ -18,6 +18,8 @@ class Actor:
     role: MemberRole | None = None
     ip: str = ""
     via_token: bool = False
+    # The membership's right to sign contracts for the organisation (market/accounts/roles.py).
+    may_sign: bool = False
 
     @classmethod
     def anonymous(cls, ip: str = "") -> Actor:

@@ -197,8 +197,15 @@ async def run_crons(settings: Any, *names: str) -> int:
         await worker.close()
 
 
-async def a_colleague(org: Organization, *, active: bool = True, **overrides: Any) -> User:
-    """Another member of an existing organisation."""
+async def a_colleague(
+    org: Organization,
+    *,
+    active: bool = True,
+    role: str = "member",
+    may_sign: bool = False,
+    **overrides: Any,
+) -> User:
+    """Another member of an existing organisation, with this role and signing right."""
     from market.accounts.models import Membership
 
     n = next(_seq)
@@ -209,7 +216,7 @@ async def a_colleague(org: Organization, *, active: bool = True, **overrides: An
         is_active=active,
         **overrides,
     )
-    await Membership.create(user=user, organization=org)
+    await Membership.create(user=user, organization=org, role=role, may_sign=may_sign)
     return user
 
 

@@ -36,7 +36,9 @@ from contracts.offers.models import Grant, Offer, OfferState, OfferTerms, Side
 from listings.models import Listing, ListingState
 from listings.service import license_listing
 from market import audit, outbox, paging, rows
+from market.accounts import roles
 from market.accounts.models import Organization
+from market.accounts.roles import Permission
 from market.accounts.service import require_admin, require_verified
 from market.actor import Actor
 from market.clock import utcnow
@@ -80,8 +82,9 @@ def side_of(actor: Actor, contract: Contract) -> Side | None:
 
 
 def has_authority(actor: Actor) -> bool:
-    """Owners (and admins) of an organisation sign for it; plain members do not."""
-    return actor.role is not None and str(actor.role) in states.SIGNING_ROLES
+    """Whether the actor signs for their organisation: the right an owner grants
+    (market/accounts/roles.py), whatever the member's role."""
+    return roles.may(actor, Permission.SIGN)
 
 
 def roles_on(actor: Actor, contract: Contract) -> set[str]:
@@ -117,11 +120,7 @@ def _require_signatory(actor: Actor, contract: Contract, doing: str) -> Side:
     side = side_of(actor, contract)
     if side is None:
         raise Forbidden(f"Only the two parties to a contract may {doing}; administrators do not.")
-    if not has_authority(actor):
-        raise Forbidden(
-            f"Only an owner or admin of {actor.organization.name if actor.organization else ''} "
-            f"may {doing} for it; ask one of them."
-        )
+    roles.require(actor, Permission.SIGN, doing)
     require_verified(actor, doing)
     return side
 

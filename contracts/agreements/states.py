@@ -38,8 +38,5 @@ CONTRACT = {
     ("awaiting_payment", "activate"): rule("active", "system", event="contract.active"),
 }
 
-# Membership roles that may sign (and cancel) for an organisation; plain members may not.
-SIGNING_ROLES = frozenset({"owner", "admin"})
-
 # Licence types whose grant a signed contract fixes in the listing's rights.
 FIXED_BY_SIGNING = frozenset({"exclusive", "sole", "assignment"})

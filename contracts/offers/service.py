@@ -24,7 +24,9 @@ from contracts.offers.schemas import MessageIn, OfferIn, OfferTermsIn
 from listings.models import Listing, ListingState
 from listings.service import get_listing
 from market import audit, outbox, rows, throttle
+from market.accounts import roles
 from market.accounts.models import Organization, OrganizationKind
+from market.accounts.roles import Permission, may
 from market.accounts.service import require_verified
 from market.actor import Actor
 from market.clock import utcnow
@@ -51,20 +53,20 @@ SIDE_NAMES = {"seller": "the institute", "buyer": "the buyer"}
 
 
 def roles_on(actor: Actor, offer: Offer) -> set[str]:
-    roles = actor.standing()
-    org = actor.organization_id
-    if org and org == str(offer.seller_id):  # type: ignore[attr-defined]
-        roles.add("seller")
-    if org and org == str(offer.buyer_id):  # type: ignore[attr-defined]
-        roles.add("buyer")
-    return roles
+    """The actor's standing, and their side when their role lets them negotiate."""
+    held = actor.standing()
+    side = side_of(actor, offer)
+    if side is not None and may(actor, Permission.NEGOTIATE):
+        held.add(side.value)
+    return held
 
 
 def side_of(actor: Actor, offer: Offer) -> Side | None:
-    roles = roles_on(actor, offer)
-    if "seller" in roles:
+    """The side the actor's organisation is on, whatever their role."""
+    org = actor.organization_id
+    if org and org == str(offer.seller_id):  # type: ignore[attr-defined]
         return Side.SELLER
-    if "buyer" in roles:
+    if org and org == str(offer.buyer_id):  # type: ignore[attr-defined]
         return Side.BUYER
     return None
 
@@ -116,6 +118,7 @@ def _require_party(actor: Actor, offer: Offer, doing: str) -> Side:
     side = side_of(actor, offer)
     if side is None:
         raise Forbidden(f"Only the two sides of an offer may {doing}.")
+    roles.require(actor, Permission.NEGOTIATE)
     require_verified(actor, doing)
     return side
 
@@ -227,6 +230,7 @@ def offer_refusal(actor: Actor, listing: Listing) -> DomainError | None:
     if str(listing.institute_id) == actor.organization_id:  # type: ignore[attr-defined]
         return Forbidden("You cannot make an offer on your own organisation's listing.")
     try:
+        roles.require(actor, Permission.NEGOTIATE)
         require_verified(actor, "make offers")
     except Forbidden as exc:
         return exc

@@ -45,7 +45,7 @@ from tortoise.expressions import F, Q
 
 from contracts.agreements import service as agreements
 from contracts.agreements.models import Contract
-from contracts.agreements.service import can_see, has_authority, side_of
+from contracts.agreements.service import can_see, side_of
 from contracts.offers.models import OfferTerms, Side
 from contracts.payments import gateway, ledger, states
 from contracts.payments.models import (
@@ -58,6 +58,8 @@ from contracts.payments.models import (
     StripeEvent,
 )
 from market import audit, currencies, outbox, paging, rows
+from market.accounts import roles
+from market.accounts.roles import Permission, may
 from market.accounts.service import require_admin, require_verified
 from market.actor import Actor
 from market.clock import utcnow
@@ -110,8 +112,7 @@ def can_see_payment(actor: Actor, contract: Contract) -> bool:
 def _require_payer(actor: Actor, contract: Contract) -> None:
     if side_of(actor, contract) != Side.BUYER:
         raise Forbidden("Only the buyer pays a contract.")
-    if not has_authority(actor):
-        raise Forbidden("Only an owner or admin of the buying organisation may pay for it.")
+    roles.require(actor, Permission.PAY)
     require_verified(actor, "pay contracts")
 
 
@@ -155,7 +156,7 @@ async def audit_payment(
 async def roles_on(actor: Actor, payment: Payment) -> set[str]:
     roles = actor.standing()
     contract = await Contract.get(id=payment.contract_id)  # type: ignore[attr-defined]
-    if side_of(actor, contract) == Side.BUYER and has_authority(actor):
+    if side_of(actor, contract) == Side.BUYER and may(actor, Permission.PAY):
         roles.add("buyer")
     return roles
 
@@ -808,7 +809,7 @@ def may_pay(actor: Actor, contract: Contract) -> bool:
     possible); `owes_now` says whether anything is due."""
     return (
         side_of(actor, contract) == Side.BUYER
-        and has_authority(actor)
+        and may(actor, Permission.PAY)
         and str(contract.state) in states.PAYABLE_IN["upfront"] | states.PAYABLE_IN["milestone"]
     )
 

@@ -21,7 +21,10 @@ class Verification(StrEnum):
 
 
 class MemberRole(StrEnum):
+    """What a member may do is market/accounts/roles.py's table."""
+
     OWNER = "owner"
+    ADMIN = "admin"
     MEMBER = "member"
 
 
@@ -71,6 +74,8 @@ class Membership(Model):
         "models.Organization", related_name="memberships", on_delete=fields.CASCADE
     )
     role = fields.CharEnumField(MemberRole, max_length=16, default=MemberRole.MEMBER)
+    # Signing binds the organisation: an owner grants it to a member, whatever their role.
+    may_sign = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -10,7 +10,7 @@ from datetime import timedelta
 from tortoise.exceptions import IntegrityError
 
 from market import audit, outbox, rows, throttle
-from market.accounts import states
+from market.accounts import roles, states
 from market.accounts.models import (
     ApiToken,
     MemberRole,
@@ -22,6 +22,7 @@ from market.accounts.models import (
     Verification,
 )
 from market.accounts.passwords import hash_password, needs_rehash, verify_password
+from market.accounts.roles import Permission, may
 from market.accounts.schemas import (
     LoginIn,
     OrganizationUpdate,
@@ -107,8 +108,10 @@ async def register(data: RegisterIn, *, ip: str = "") -> tuple[User, Organizatio
         async with unit_of_work():
             org = await Organization.create(**data.organization.model_dump())
             user = await User.create(email=data.email, name=data.name, password_hash=password_hash)
-            await Membership.create(user=user, organization=org, role=MemberRole.OWNER)
-            actor = Actor(user=user, organization=org, role=MemberRole.OWNER, ip=ip)
+            await Membership.create(
+                user=user, organization=org, role=MemberRole.OWNER, may_sign=True
+            )
+            actor = Actor(user=user, organization=org, role=MemberRole.OWNER, ip=ip, may_sign=True)
             await audit.record(
                 actor, "organization.registered", "organization", org.id, after=org_snapshot(org)
             )
@@ -192,6 +195,7 @@ async def actor_for(user: User, *, ip: str = "", via_token: bool = False) -> Act
         role=membership.role,
         ip=ip,
         via_token=via_token,
+        may_sign=membership.may_sign,
     )
 
 
@@ -243,7 +247,13 @@ async def read_session(token: str, *, ip: str = "") -> SessionReading | None:
     if membership is None or organization is None:
         actor = Actor(user=user, ip=ip)
     else:
-        actor = Actor(user=user, organization=organization, role=membership.role, ip=ip)
+        actor = Actor(
+            user=user,
+            organization=organization,
+            role=membership.role,
+            ip=ip,
+            may_sign=membership.may_sign,
+        )
     return SessionReading(actor=actor, unread=int(row["unread"]))
 
 
@@ -315,8 +325,7 @@ async def update_profile(actor: Actor, data: ProfileIn) -> User:
 
 async def update_organization(actor: Actor, data: OrganizationUpdate) -> Organization:
     org = _require_org(actor)
-    if actor.role != MemberRole.OWNER:
-        raise Forbidden("Only the organisation's owner may change its profile.")
+    roles.require(actor, Permission.EDIT_ORGANIZATION)
     async with unit_of_work():
         current = await lock_existing(Organization, org.id)
         before = {k: getattr(current, k) for k in ("name", "country", "region", "website")}
@@ -351,10 +360,12 @@ def require_verified(actor: Actor, doing: str) -> Organization:
 
 
 def roles_on(actor: Actor, org: Organization) -> set[str]:
-    roles = actor.standing()
-    if actor.organization_id == str(org.id) and actor.role == MemberRole.OWNER:
-        roles.add("owner")
-    return roles
+    """The actor's standing, and "owner" (the verification table's word) for a member who may
+    edit the organisation's profile."""
+    held = actor.standing()
+    if actor.organization_id == str(org.id) and may(actor, Permission.EDIT_ORGANIZATION):
+        held.add("owner")
+    return held
 
 
 VERIFYING = Lifecycle(
@@ -455,7 +466,9 @@ async def create_admin(email: str, password: str, name: str = "Administrator") -
                 verification=Verification.VERIFIED,
             )
         user = await User.create(email=email, name=name, password_hash=password_hash)
-        await Membership.create(user=user, organization=platform, role=MemberRole.OWNER)
+        await Membership.create(
+            user=user, organization=platform, role=MemberRole.OWNER, may_sign=True
+        )
         await audit.record(
             Actor.system(),
             "user.admin_created",

@@ -317,7 +317,7 @@ async def test_signing_refusals_change_nothing(client) -> None:
         headers=await bearer(member),
         json={"full_name": "Plain Member", "document_sha256": sha},
     )
-    assert "owner or admin" in error["message"]
+    assert "Only members who may sign for" in error["message"]
     # Administrators do not sign.
     await refused(
         client,

@@ -375,7 +375,7 @@ async def test_a_plain_member_cannot_sign(client) -> None:
     await page_login(client, member.email)
     html = (await client.get(f"/contracts/{contract.id}")).text
     assert sign_form_of(html) is None
-    assert "Waiting for an owner or administrator" in html
+    assert "Waiting for a member who may sign" in html
     before = await snapshot(contract.id)
     response = await client.post(
         f"/contracts/{contract.id}/sign",
@@ -387,7 +387,7 @@ async def test_a_plain_member_cannot_sign(client) -> None:
         },
     )
     assert response.status_code == 403
-    assert "owner or admin" in response.text
+    assert "Only members who may sign for" in response.text
     assert await snapshot(contract.id) == before
 
 
