@@ -19,7 +19,7 @@ class Actor:
     ip: str = ""
     via_token: bool = False
     # The membership's right to sign contracts for the organisation (market/accounts/roles.py).
-    may_sign: bool = False
+    can_sign: bool = False
 
     @classmethod
     def anonymous(cls, ip: str = "") -> Actor:

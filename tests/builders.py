@@ -202,21 +202,25 @@ async def a_colleague(
     *,
     active: bool = True,
     role: str = "member",
-    may_sign: bool = False,
+    can_sign: bool = False,
+    password: str | None = None,
     **overrides: Any,
 ) -> User:
-    """Another member of an existing organisation, with this role and signing right."""
+    """Another member of an existing organisation, with this role and signing right; one that
+    can log in when given a password."""
     from market.accounts.models import Membership
+    from market.accounts.passwords import hash_password
 
     n = next(_seq)
     user = await User.create(
         email=overrides.pop("email", f"colleague{n}@example.org"),
         name=overrides.pop("name", f"Colleague {n}"),
-        password_hash="!",  # cannot log in; these tests do not need it
+        # Without a password: cannot log in (most tests act through the services).
+        password_hash=await hash_password(password) if password else "!",
         is_active=active,
         **overrides,
     )
-    await Membership.create(user=user, organization=org, role=role, may_sign=may_sign)
+    await Membership.create(user=user, organization=org, role=role, can_sign=can_sign)
     return user
 
 

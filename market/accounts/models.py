@@ -75,7 +75,7 @@ class Membership(Model):
     )
     role = fields.CharEnumField(MemberRole, max_length=16, default=MemberRole.MEMBER)
     # Signing binds the organisation: an owner grants it to a member, whatever their role.
-    may_sign = fields.BooleanField(default=False)
+    can_sign = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -115,3 +115,31 @@ class ApiToken(Model):
 
     class Meta:
         table = "api_token"
+
+
+# An invitation to join an organisation. The mailed link holds a random token; only its hash is
+# kept, and each mailing makes a new one (the link of an earlier mail stops working).
+class Invitation(Model):
+    id = fields.UUIDField(primary_key=True)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name="invitations", on_delete=fields.CASCADE
+    )
+    # Lower-cased, as User.email is.
+    email = fields.CharField(max_length=254)
+    role = fields.CharEnumField(MemberRole, max_length=16, default=MemberRole.MEMBER)
+    invited_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="invitations_sent", null=True, on_delete=fields.SET_NULL
+    )
+    token_hash = fields.CharField(max_length=64, default="", db_index=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+    expires_at = fields.DatetimeField()
+    accepted_at = fields.DatetimeField(null=True)
+    accepted_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="invitations_accepted", null=True, on_delete=fields.SET_NULL
+    )
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "invitation"
+        indexes = (("organization_id", "email"),)

@@ -22,7 +22,7 @@ class Permission(StrEnum):
     EDIT_ORGANIZATION = "edit_organization"  # the organisation's profile
     MANAGE_MEMBERS = "manage_members"  # invite, remove, and change roles below owner
     MANAGE_OWNERS = "manage_owners"  # make and unmake owners, grant and withdraw signing
-    SIGN = "sign"  # not a role's: granted to a member (`Membership.may_sign`)
+    SIGN = "sign"  # not a role's: granted to a member (`Membership.can_sign`)
 
 
 TABLE: dict[MemberRole, frozenset[Permission]] = {
@@ -70,7 +70,7 @@ def may(actor: Actor, permission: Permission) -> bool:
     if actor.organization is None or actor.role is None:
         return False
     if permission == Permission.SIGN:
-        return actor.may_sign
+        return actor.can_sign
     return permission in TABLE[MemberRole(actor.role)]
 
 

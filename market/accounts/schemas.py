@@ -108,3 +108,26 @@ class TokenIn(Strict):
 
 class ReasonIn(Strict):
     reason: str = Field(min_length=3, max_length=2000)
+
+
+class InvitationIn(Strict):
+    email: EmailStr = Field(max_length=254)
+    role: Literal["owner", "admin", "member"] = "member"
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+class MemberPatch(Strict):
+    role: Literal["owner", "admin", "member"] | None = None
+    can_sign: bool | None = None
+
+
+class AcceptIn(Strict):
+    """Accepting an invitation: nothing when logged in as the invited address, or the name and
+    password of the account to create for it."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    password: str | None = Field(default=None, min_length=10, max_length=128)

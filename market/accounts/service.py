@@ -109,9 +109,9 @@ async def register(data: RegisterIn, *, ip: str = "") -> tuple[User, Organizatio
             org = await Organization.create(**data.organization.model_dump())
             user = await User.create(email=data.email, name=data.name, password_hash=password_hash)
             await Membership.create(
-                user=user, organization=org, role=MemberRole.OWNER, may_sign=True
+                user=user, organization=org, role=MemberRole.OWNER, can_sign=True
             )
-            actor = Actor(user=user, organization=org, role=MemberRole.OWNER, ip=ip, may_sign=True)
+            actor = Actor(user=user, organization=org, role=MemberRole.OWNER, ip=ip, can_sign=True)
             await audit.record(
                 actor, "organization.registered", "organization", org.id, after=org_snapshot(org)
             )
@@ -195,7 +195,7 @@ async def actor_for(user: User, *, ip: str = "", via_token: bool = False) -> Act
         role=membership.role,
         ip=ip,
         via_token=via_token,
-        may_sign=membership.may_sign,
+        can_sign=membership.can_sign,
     )
 
 
@@ -252,7 +252,7 @@ async def read_session(token: str, *, ip: str = "") -> SessionReading | None:
             organization=organization,
             role=membership.role,
             ip=ip,
-            may_sign=membership.may_sign,
+            can_sign=membership.can_sign,
         )
     return SessionReading(actor=actor, unread=int(row["unread"]))
 
@@ -467,7 +467,7 @@ async def create_admin(email: str, password: str, name: str = "Administrator") -
             )
         user = await User.create(email=email, name=name, password_hash=password_hash)
         await Membership.create(
-            user=user, organization=platform, role=MemberRole.OWNER, may_sign=True
+            user=user, organization=platform, role=MemberRole.OWNER, can_sign=True
         )
         await audit.record(
             Actor.system(),
@@ -497,3 +497,9 @@ def _require_org(actor: Actor) -> Organization:
     if actor.organization is None:
         raise Forbidden("Your account belongs to no organisation.")
     return actor.organization
+
+
+async def account_exists(email: str) -> bool:
+    """Whether an address has an account (an invitation's page asks, to offer a log-in or a
+    registration; the link already proves the visitor reads that address's mail)."""
+    return await User.filter(email=email.strip().lower()).exists()

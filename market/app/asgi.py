@@ -31,6 +31,7 @@ from listings import search_routes as listings_search_routes
 from listings.search import close_search_clients
 from market import api, notification_routes, outbox, pages
 from market.accounts import api as accounts_api
+from market.accounts import member_routes, members_api
 from market.accounts import routes as accounts_routes
 from market.admin import api as admin_api
 from market.admin import routes as admin_routes
@@ -42,6 +43,7 @@ from market.security import SecurityHeadersMiddleware
 
 API_ROUTERS = (
     accounts_api.router,
+    members_api.router,
     admin_api.router,
     listings_api.router,
     listings_media_routes.router,
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         api.routes(*API_ROUTERS),
         *pages.routes,
         *accounts_routes.routes,
+        *member_routes.routes,
         *admin_routes.routes,
         *listings_routes.routes,
         *listings_media_routes.routes,

@@ -46,7 +46,7 @@ def expected(role: MemberRole, sign: bool, permission: Permission) -> bool:
 
 
 async def member_of(org: Organization, role: MemberRole, sign: bool) -> Any:
-    return await actor_of(await a_colleague(org, role=role.value, may_sign=sign))
+    return await actor_of(await a_colleague(org, role=role.value, can_sign=sign))
 
 
 async def listing_as(role: MemberRole, sign: bool) -> str:
