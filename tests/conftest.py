@@ -13,6 +13,7 @@ import email
 import email.policy
 import os
 import secrets
+import shutil
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -127,6 +128,9 @@ async def database(settings: Settings) -> AsyncIterator[None]:
     await close_db()
 
 
+_migrated_sqlite: Path | None = None
+
+
 @pytest.fixture(params=["postgresql", "sqlite"])
 async def database_kind(request, settings: Settings, tmp_path: Path) -> AsyncIterator[str]:
     """The suite's PostgreSQL, or (as `market dev` has it) a SQLite file of its own: a test
@@ -138,7 +142,13 @@ async def database_kind(request, settings: Settings, tmp_path: Path) -> AsyncIte
         return
     on_file = settings.model_copy(update={"database_url": f"sqlite://{tmp_path}/market.sqlite3"})
     await close_db()
-    await migrate(on_file)
+    # Migrated once per run (seconds each time), then copied: each test gets a fresh file.
+    global _migrated_sqlite
+    if _migrated_sqlite is None:
+        template = tmp_path.parent / f"migrated-{RUN_ID}.sqlite3"
+        await migrate(settings.model_copy(update={"database_url": f"sqlite://{template}"}))
+        _migrated_sqlite = template
+    shutil.copyfile(_migrated_sqlite, tmp_path / "market.sqlite3")
     await init_db(on_file)
     try:
         yield request.param
