@@ -188,6 +188,11 @@ async def release(ticket: Ticket) -> None:
             await conn.execute_query(_sql(_RELEASE, conn.capabilities.dialect), [key, resets_at])
 
 
+async def forget(bucket: Bucket, subject: str) -> None:
+    """Clear a subject's count in a bucket (a password reset lifts the account's lockout)."""
+    await ThrottleCount.filter(key=bucket.key(subject)).delete()
+
+
 async def sweep() -> None:
     """Delete buckets whose window ended long ago, a batch at a time. Runs after a claim that
     started a window commits, so the table holds about the subjects active in the last day."""

@@ -19,13 +19,14 @@ from listings import importer, search_sync
 from listings import service as listings
 from market import notify, outbox
 from market.accounts import events as account_events
-from market.accounts import members
+from market.accounts import members, recovery
 from market.accounts import service as accounts
 
 # What each module emits, named here so that the check below sees every declaration.
 DECLARED = (
     accounts.EVENTS
     | members.EVENTS
+    | recovery.EVENTS
     | notify.EVENTS
     | listings.EVENTS
     | importer.EVENTS
@@ -47,6 +48,8 @@ HANDLERS: outbox.Handlers = {
     "organization.pending": (),
     # teams: the invitation's link goes by e-mail (a new one each time it is sent)
     members.INVITED: (members.mail_invitation,),
+    # a password reset's link goes by e-mail
+    recovery.RESET_REQUESTED: (recovery.mail_reset,),
     # e-mail of every in-app notification
     notify.MAIL_EVENT: (notify.mail_notification,),
     # listings: the search index follows every change

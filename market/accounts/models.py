@@ -143,3 +143,19 @@ class Invitation(Model):
     class Meta:
         table = "invitation"
         indexes = (("organization_id", "email"),)
+
+
+# A password reset asked for by e-mail. The mailed link holds a random token made when the mail
+# goes out; only its hash is kept. Used once, within an hour.
+class PasswordReset(Model):
+    id = fields.UUIDField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="password_resets", on_delete=fields.CASCADE
+    )
+    token_hash = fields.CharField(max_length=64, default="", db_index=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "password_reset"

@@ -131,3 +131,16 @@ class AcceptIn(Strict):
 
     name: str | None = Field(default=None, min_length=1, max_length=120)
     password: str | None = Field(default=None, min_length=10, max_length=128)
+
+
+class ResetRequestIn(Strict):
+    email: str = Field(min_length=3, max_length=254)
+
+
+class PasswordIn(Strict):
+    password: str = Field(min_length=10, max_length=128)
+
+
+class PasswordChangeIn(Strict):
+    current_password: str = Field(min_length=1, max_length=1024)
+    password: str = Field(min_length=10, max_length=128)

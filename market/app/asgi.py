@@ -31,7 +31,7 @@ from listings import search_routes as listings_search_routes
 from listings.search import close_search_clients
 from market import api, notification_routes, outbox, pages
 from market.accounts import api as accounts_api
-from market.accounts import member_routes, members_api
+from market.accounts import member_routes, members_api, recovery_api, recovery_routes
 from market.accounts import routes as accounts_routes
 from market.admin import api as admin_api
 from market.admin import routes as admin_routes
@@ -44,6 +44,7 @@ from market.security import SecurityHeadersMiddleware
 API_ROUTERS = (
     accounts_api.router,
     members_api.router,
+    recovery_api.router,
     admin_api.router,
     listings_api.router,
     listings_media_routes.router,
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         *pages.routes,
         *accounts_routes.routes,
         *member_routes.routes,
+        *recovery_routes.routes,
         *admin_routes.routes,
         *listings_routes.routes,
         *listings_media_routes.routes,
