@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     smtp_user: str = ""
     smtp_password: str = ""
     session_days: int = 14
+    # A session unused this long ends, whatever its absolute expiry.
+    session_idle_hours: int = 72
     # Throttling thresholds for failed logins within `login_window_minutes`.
     login_max_failures_per_account: int = 5
     login_max_failures_per_ip: int = 20

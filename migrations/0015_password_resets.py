@@ -23,4 +23,9 @@ class Migration(migrations.Migration):
             options={'table': 'password_reset', 'app': 'models', 'pk_attr': 'id'},
             bases=['Model'],
         ),
+        ops.AddField(
+            model_name='Session',
+            name='last_seen_at',
+            field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+        ),
     ]

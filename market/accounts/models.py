@@ -95,6 +95,8 @@ class Session(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     expires_at = fields.DatetimeField()
     revoked_at = fields.DatetimeField(null=True)
+    # When it was last used, to a few minutes (see `accounts.service.read_session`).
+    last_seen_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "session"

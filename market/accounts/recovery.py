@@ -139,12 +139,14 @@ async def change_password(actor: Actor, current: str, password: str, *, keep: st
 
 
 async def list_sessions(actor: Actor) -> list[Session]:
-    """The user's live sessions, newest first."""
+    """The user's live sessions (not ended, expired or idle too long), newest first."""
     if actor.user is None:
         raise NotAuthenticated("Log in first.")
-    return await Session.filter(
+    idle_since = utcnow() - timedelta(hours=get_settings().session_idle_hours)
+    found = await Session.filter(
         user_id=actor.user.id, revoked_at=None, expires_at__gt=utcnow()
     ).order_by("-created_at")
+    return [s for s in found if (s.last_seen_at or s.created_at) > idle_since]
 
 
 async def revoke_session(actor: Actor, session_id: str) -> None:

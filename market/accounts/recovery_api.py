@@ -24,6 +24,7 @@ def session_json(session: Session, current: str) -> dict[str, Any]:
         "user_agent": session.user_agent,
         "created_at": session.created_at.isoformat(),
         "expires_at": session.expires_at.isoformat(),
+        "last_seen_at": (session.last_seen_at or session.created_at).isoformat(),
         "current": session.token_hash == current,
     }
 

@@ -204,7 +204,8 @@ async def actor_for(user: User, *, ip: str = "", via_token: bool = False) -> Act
 # its own, in one statement (see market/rows.py).
 _SESSION_ACTOR = rows.Statement(
     """
-SELECT s.expires_at AS expires_at, {u}, {m}, {o},
+SELECT s.id AS session_id, s.expires_at AS expires_at, s.created_at AS created_at,
+       s.last_seen_at AS last_seen_at, {u}, {m}, {o},
        (SELECT count(*) FROM notification n WHERE n.user_id = u.id AND n.read_at IS NULL)
            AS unread
 FROM session s
@@ -219,6 +220,10 @@ WHERE s.token_hash = $1 AND s.revoked_at IS NULL
     m=Membership,
     o=Organization,
 )
+
+
+# How often a session's `last_seen_at` is brought up to date.
+SEEN_EVERY = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -238,10 +243,17 @@ async def read_session(token: str, *, ip: str = "") -> SessionReading | None:
     row = found[0]
     # Compared here, not in SQL: the one comparison of a datetime that SQLite (as `market dev`
     # stores it, text) and PostgreSQL would each need written their own way.
-    expires_at = Session._meta.fields_map["expires_at"].to_python_value(row["expires_at"])
+    when = Session._meta.fields_map["expires_at"].to_python_value
+    now = utcnow()
+    seen = when(row["last_seen_at"] or row["created_at"])
     user = rows.build(User, row, "u")
-    if user is None or not user.is_active or expires_at <= utcnow():
+    if user is None or not user.is_active or when(row["expires_at"]) <= now:
         return None
+    if now - seen > timedelta(hours=get_settings().session_idle_hours):
+        return None  # idle too long: as good as ended
+    if now - seen > SEEN_EVERY:
+        # At most one write per session every few minutes, not one per page.
+        await Session.filter(id=row["session_id"]).update(last_seen_at=now)
     membership = rows.build(Membership, row, "m")
     organization = rows.build(Organization, row, "o")
     if membership is None or organization is None:

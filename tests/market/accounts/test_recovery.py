@@ -189,3 +189,24 @@ async def test_the_reset_pages(client, settings, mailbox, redis_client) -> None:
 async def log_in_ok(client: httpx.AsyncClient, email: str, password: str) -> int:
     answer = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
     return answer.status_code
+
+
+async def test_an_idle_session_ends_and_a_used_one_is_seen(app, redis_client) -> None:
+    from market.accounts.models import Session
+
+    user, _ = await a_user()
+    async with a_client(app, "203.0.113.50") as browser:
+        await log_in(browser, user.email)
+        session = await Session.get(user_id=user.id)
+        # Used a while ago: the next page brings last_seen_at up to date.
+        await Session.filter(id=session.id).update(last_seen_at=utcnow() - timedelta(hours=1))
+        assert (await browser.get("/api/v1/me")).status_code == 200
+        seen = (await Session.get(id=session.id)).last_seen_at
+        assert seen is not None and utcnow() - seen < timedelta(minutes=1)
+        listed = (await browser.get("/api/v1/me/sessions")).json()["items"]
+        assert [s["id"] for s in listed] == [str(session.id)]
+        # Unused for longer than the idle timeout: ended, though not yet expired.
+        idle = utcnow() - timedelta(hours=73)
+        await Session.filter(id=session.id).update(last_seen_at=idle)
+        assert (await browser.get("/api/v1/me")).status_code == 401
+        assert (await Session.get(id=session.id)).expires_at > utcnow()
