@@ -20,6 +20,8 @@ class Actor:
     via_token: bool = False
     # The membership's right to sign contracts for the organisation (market/accounts/roles.py).
     can_sign: bool = False
+    # Acting through an API token whose scope is "read": the API refuses every write.
+    read_only: bool = False
 
     @classmethod
     def anonymous(cls, ip: str = "") -> Actor:

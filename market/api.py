@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from market.errors import DomainError, NotAuthenticated, ValidationFailed
+from market.errors import DomainError, Forbidden, NotAuthenticated, ValidationFailed
 from market.validation import parse
 from market.web import check_api_csrf, error_json, get_actor, read_json
 
@@ -105,8 +105,11 @@ def _guarded(op: Operation) -> Endpoint:
         try:
             if op.method in UNSAFE:
                 check_api_csrf(request)
-            if op.auth and not (await get_actor(request)).is_authenticated:
+            actor = await get_actor(request)
+            if op.auth and not actor.is_authenticated:
                 raise NotAuthenticated("Log in or send a valid API token.")
+            if op.method in UNSAFE and actor.read_only:
+                raise Forbidden("This API token may only read; make one that may also write.")
             return await op.endpoint(request)
         except DomainError as exc:
             return error_json(exc)

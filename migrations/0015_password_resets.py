@@ -24,6 +24,16 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.AddField(
+            model_name='ApiToken',
+            name='expires_at',
+            field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+        ),
+        ops.AddField(
+            model_name='ApiToken',
+            name='scope',
+            field=fields.CharField(default='read_write', max_length=16),
+        ),
+        ops.AddField(
             model_name='Session',
             name='last_seen_at',
             field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),

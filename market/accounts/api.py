@@ -63,6 +63,8 @@ def token_json(token: ApiToken) -> dict[str, Any]:
         "prefix": token.prefix,
         "created_at": token.created_at.isoformat(),
         "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
+        "scope": token.scope,
+        "expires_at": token.expires_at.isoformat() if token.expires_at else None,
     }
 
 

@@ -114,6 +114,10 @@ class ApiToken(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     last_used_at = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)
+    # Optional: a token made for a job can end on its own.
+    expires_at = fields.DatetimeField(null=True)
+    # "read": GET only; "read_write": everything its user may do.
+    scope = fields.CharField(max_length=16, default="read_write")
 
     class Meta:
         table = "api_token"

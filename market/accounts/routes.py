@@ -157,6 +157,8 @@ async def tokens_page(request: Request) -> Response:
         try:
             form = await read_form(request)
             values = nest(form)
+            if not values.get("expires_in_days"):
+                values.pop("expires_in_days", None)  # left empty: it lasts until revoked
             _, new_token = await service.create_api_token(actor, parse(TokenIn, values))
         except DomainError as exc:
             tokens = await service.list_api_tokens(actor)

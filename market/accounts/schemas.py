@@ -104,6 +104,10 @@ class ProfileIn(Strict):
 
 class TokenIn(Strict):
     name: str = Field(min_length=1, max_length=100)
+    # "read": the token may only read (GET); "read_write": all its user may do.
+    scope: Literal["read", "read_write"] = "read_write"
+    # Empty: the token lasts until revoked.
+    expires_in_days: int | None = Field(default=None, ge=1, le=365)
 
 
 class ReasonIn(Strict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from tortoise.exceptions import IntegrityError
@@ -284,8 +284,16 @@ async def actor_from_api_token(token: str, *, ip: str = "") -> Actor | None:
     )
     if api_token is None or not api_token.user.is_active:
         return None
-    await ApiToken.filter(id=api_token.id).update(last_used_at=utcnow())
-    return await actor_for(api_token.user, ip=ip, via_token=True)
+    now = utcnow()
+    if api_token.expires_at is not None and api_token.expires_at <= now:
+        return None
+    if api_token.last_used_at is None or now - api_token.last_used_at > SEEN_EVERY:
+        # As for sessions: kept to a few minutes, not written on every call.
+        await ApiToken.filter(id=api_token.id).update(last_used_at=now)
+    actor = await actor_for(api_token.user, ip=ip, via_token=True)
+    if api_token.scope == "read":
+        actor = replace(actor, read_only=True)
+    return actor
 
 
 # --- personal API tokens ----------------------------------------------------------------
@@ -295,11 +303,23 @@ async def create_api_token(actor: Actor, data: TokenIn) -> tuple[ApiToken, str]:
     user = _require_user(actor)
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     async with unit_of_work():
+        expires_at = (
+            utcnow() + timedelta(days=data.expires_in_days) if data.expires_in_days else None
+        )
         token = await ApiToken.create(
-            user=user, name=data.name, token_hash=digest(raw), prefix=raw[:10]
+            user=user,
+            name=data.name,
+            token_hash=digest(raw),
+            prefix=raw[:10],
+            scope=data.scope,
+            expires_at=expires_at,
         )
         await audit.record(
-            actor, "api_token.created", "api_token", token.id, after={"name": data.name}
+            actor,
+            "api_token.created",
+            "api_token",
+            token.id,
+            after={"name": data.name, "scope": data.scope, "expires_in_days": data.expires_in_days},
         )
     return token, raw
 

@@ -210,3 +210,39 @@ async def test_an_idle_session_ends_and_a_used_one_is_seen(app, redis_client) ->
         await Session.filter(id=session.id).update(last_seen_at=idle)
         assert (await browser.get("/api/v1/me")).status_code == 401
         assert (await Session.get(id=session.id)).expires_at > utcnow()
+
+
+async def test_a_read_token_reads_and_an_expired_token_is_nothing(client) -> None:
+    from market.accounts.models import ApiToken
+
+    user, _ = await a_user()
+    actor = await actor_of(user)
+    _, read = await accounts.create_api_token(actor, TokenIn(name="dashboards", scope="read"))
+    token, expiring = await accounts.create_api_token(actor, TokenIn(name="job", expires_in_days=1))
+    reader = {"Authorization": f"Bearer {read}"}
+    assert (await client.get("/api/v1/me", headers=reader)).status_code == 200
+    refused = await client.patch(
+        "/api/v1/me", json={"name": "Changed", "locale": "en"}, headers=reader
+    )
+    assert refused.status_code == 403 and "only read" in refused.json()["error"]["message"]
+    assert (await User.get(id=user.id)).name != "Changed"
+
+    job = {"Authorization": f"Bearer {expiring}"}
+    assert (await client.get("/api/v1/me", headers=job)).status_code == 200
+    await ApiToken.filter(id=token.id).update(expires_at=utcnow() - timedelta(seconds=1))
+    assert (await client.get("/api/v1/me", headers=job)).status_code == 401
+
+    _, writer = await accounts.create_api_token(actor, TokenIn(name="writer"))
+    cases = [
+        ({"name": "x", "scope": "admin"}, "scope"),
+        ({"name": "x", "expires_in_days": 0}, "expires_in_days"),
+        ({"name": "x", "expires_in_days": 10_000}, "expires_in_days"),
+        ({"name": "x", "expires_in_days": "soon"}, "expires_in_days"),
+    ]
+    before = await ApiToken.filter(user_id=user.id).count()
+    for bad, field in cases:
+        answer = await client.post(
+            "/api/v1/tokens", json=bad, headers={"Authorization": f"Bearer {writer}"}
+        )
+        assert answer.status_code == 422 and field in answer.json()["error"]["fields"], bad
+    assert await ApiToken.filter(user_id=user.id).count() == before
