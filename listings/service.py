@@ -580,6 +580,15 @@ async def _public_page(state: str | None, page: int, per_page: int) -> tuple[lis
     return items, int(found[0]["total"])  # type: ignore[return-value]
 
 
+async def published_by(org_id: Any, limit: int = 50) -> list[Listing]:
+    """An organisation's public listings, newest first, for its profile."""
+    return (
+        await Listing.filter(institute_id=org_id, state__in=list(PUBLIC_STATES))
+        .order_by("-published_at", "id")
+        .limit(limit)
+    )
+
+
 async def state_counts(actor: Actor) -> dict[str, int]:
     if actor.organization is None:
         raise NotAuthenticated("Log in first.")

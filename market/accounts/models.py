@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -41,6 +44,12 @@ class Organization(Model):
     rejection_reason = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
+    # The public profile's address, /organizations/<slug>: made once, kept through renames so
+    # links to it keep working (see `slug_for`).
+    slug = fields.CharField(max_length=80, unique=True, null=True)
+    # A short public description, in English and in Chinese.
+    about = fields.TextField(default="")
+    about_zh = fields.TextField(default="")
 
     class Meta:
         table = "organization"
@@ -48,6 +57,24 @@ class Organization(Model):
     @property
     def is_verified(self) -> bool:
         return self.verification == Verification.VERIFIED
+
+    async def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.slug:
+            self.slug = slug_for(self.name, self.id)
+            fields_given = kwargs.get("update_fields")
+            if fields_given is not None:
+                kwargs["update_fields"] = [*fields_given, "slug"]
+        await super().save(*args, **kwargs)
+
+
+def slug_for(name: str, org_id: Any) -> str:
+    """Lower-case ASCII words of the name and the start of the id (so two organisations of one
+    name differ, and no check is needed): "ningbo-institute-of-magnetic-materials-3f2a9c". A
+    name with no ASCII letters (a Chinese one) gives "org-3f2a9c"."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", ascii_name.lower())
+    stem = "-".join(words)[:60].strip("-") or "org"
+    return f"{stem}-{str(org_id).replace('-', '')[:6]}"
 
 
 class User(Model):

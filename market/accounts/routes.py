@@ -10,6 +10,7 @@ from market import notify
 from market.accounts import service
 from market.accounts.api import set_session_cookie
 from market.accounts.models import Organization
+from market.accounts.roles import Permission, may
 from market.accounts.schemas import (
     LoginIn,
     OrganizationUpdate,
@@ -124,11 +125,22 @@ async def organization_page(request: Request) -> Response:
     actor = await require_login(request)
     org: Organization | None = actor.organization
     values = (
-        {"name": org.name, "country": org.country, "region": org.region, "website": org.website}
+        {
+            "name": org.name,
+            "country": org.country,
+            "region": org.region,
+            "website": org.website,
+            "about": org.about,
+            "about_zh": org.about_zh,
+        }
         if org
         else {}
     )
-    context = {"countries": countries(), "organization": org}
+    context = {
+        "countries": countries(),
+        "organization": org,
+        "can_edit": may(actor, Permission.EDIT_ORGANIZATION),
+    }
     if request.method == "GET":
         return await render(request, "accounts/organization.html", {**context, "values": values})
     try:

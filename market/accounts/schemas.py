@@ -58,6 +58,9 @@ class OrganizationUpdate(Strict):
     country: str = Field(min_length=2, max_length=2)
     region: str = Field(default="", max_length=100)
     website: str = Field(default="", max_length=300)
+    # The public profile's short description; left out, it stays as it is.
+    about: str | None = Field(default=None, max_length=2000)
+    about_zh: str | None = Field(default=None, max_length=2000)
 
     @field_validator("country")
     @classmethod

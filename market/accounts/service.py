@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from uuid import UUID
 
 from tortoise.exceptions import IntegrityError
 
@@ -106,7 +107,7 @@ async def register(data: RegisterIn, *, ip: str = "") -> tuple[User, Organizatio
     password_hash = await hash_password(data.password)
     try:
         async with unit_of_work():
-            org = await Organization.create(**data.organization.model_dump())
+            org = await Organization.create(**data.organization.model_dump(exclude_none=True))
             user = await User.create(email=data.email, name=data.name, password_hash=password_hash)
             await Membership.create(
                 user=user, organization=org, role=MemberRole.OWNER, can_sign=True
@@ -360,15 +361,16 @@ async def update_organization(actor: Actor, data: OrganizationUpdate) -> Organiz
     roles.require(actor, Permission.EDIT_ORGANIZATION)
     async with unit_of_work():
         current = await lock_existing(Organization, org.id)
-        before = {k: getattr(current, k) for k in ("name", "country", "region", "website")}
-        await Organization.filter(id=org.id).update(**data.model_dump())
+        changes = data.model_dump(exclude_none=True)
+        before = {k: getattr(current, k) for k in changes}
+        await Organization.filter(id=org.id).update(**changes)
         await audit.record(
             actor,
             "organization.updated",
             "organization",
             org.id,
             before=before,
-            after=data.model_dump(),
+            after=changes,
         )
     return await Organization.get(id=org.id)
 
@@ -535,3 +537,17 @@ async def account_exists(email: str) -> bool:
     """Whether an address has an account (an invitation's page asks, to offer a log-in or a
     registration; the link already proves the visitor reads that address's mail)."""
     return await User.filter(email=email.strip().lower()).exists()
+
+
+async def public_organization(actor: Actor, id_or_slug: str) -> Organization:
+    """An organisation's public profile: verified institutes and enterprises, to anyone; one not
+    (yet) verified, only to its members and administrators."""
+    key = id_or_slug.strip()
+    try:
+        org = await Organization.get_or_none(id=UUID(key))
+    except ValueError:
+        org = await Organization.get_or_none(slug=key.lower()) if len(key) <= 80 else None
+    insider = actor.is_admin or (org is not None and actor.organization_id == str(org.id))
+    if org is None or org.kind == OrganizationKind.PLATFORM or not (org.is_verified or insider):
+        raise NotFound("No such organisation.")
+    return org

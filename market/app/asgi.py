@@ -35,6 +35,7 @@ from market.accounts import member_routes, members_api, recovery_api, recovery_r
 from market.accounts import routes as accounts_routes
 from market.admin import api as admin_api
 from market.admin import routes as admin_routes
+from market.app import profiles
 from market.config import ROOT, Settings, get_settings
 from market.db import close_db, init_db
 from market.errors import DomainError
@@ -45,6 +46,7 @@ API_ROUTERS = (
     accounts_api.router,
     members_api.router,
     recovery_api.router,
+    profiles.router,
     admin_api.router,
     listings_api.router,
     listings_media_routes.router,
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         *accounts_routes.routes,
         *member_routes.routes,
         *recovery_routes.routes,
+        *profiles.routes,
         *admin_routes.routes,
         *listings_routes.routes,
         *listings_media_routes.routes,

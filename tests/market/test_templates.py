@@ -257,6 +257,8 @@ def test_organization(env, role, state):
         organization=org,
         values=values,
         countries={"DE": "Germany", "FR": "France"},
+        # What market/accounts/roles.py gives each role (the route asks it).
+        can_edit=role == "owner",
     )
     page = check_page(html)
     assert_escaped(html)

@@ -1,8 +1,25 @@
+import re
+import unicodedata
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from tortoise.fields.base import OnDelete
 from uuid import uuid4
 from tortoise import fields
+
+def slug_for(name, org_id) -> str:
+    # As market.accounts.models.slug_for made them when this migration was written.
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", ascii_name.lower())
+    stem = "-".join(words)[:60].strip("-") or "org"
+    return f"{stem}-{str(org_id).replace('-', '')[:6]}"
+
+
+async def give_slugs(apps, schema_editor) -> None:
+    """Every organisation registered before profiles gets its address, as new ones do."""
+    Organization = apps.get_model("models", "Organization")
+    for org in await Organization.filter(slug=None):
+        await Organization.filter(id=org.id).update(slug=slug_for(org.name, org.id))
+
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0014_teams')]
@@ -34,8 +51,24 @@ class Migration(migrations.Migration):
             field=fields.CharField(default='read_write', max_length=16),
         ),
         ops.AddField(
+            model_name='Organization',
+            name='about',
+            field=fields.TextField(default='', unique=False),
+        ),
+        ops.AddField(
+            model_name='Organization',
+            name='about_zh',
+            field=fields.TextField(default='', unique=False),
+        ),
+        ops.AddField(
+            model_name='Organization',
+            name='slug',
+            field=fields.CharField(null=True, unique=True, max_length=80),
+        ),
+        ops.AddField(
             model_name='Session',
             name='last_seen_at',
             field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
         ),
+        ops.RunPython(give_slugs, ops.RunPython.noop),
     ]
