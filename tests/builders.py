@@ -423,3 +423,17 @@ async def audit_entries(n: int, **overrides: Any) -> list[Any]:
     ]
     await AuditEntry.bulk_create(made)
     return made
+
+
+async def a_mailed_link(settings: Any, mailbox: Any, address: str, path: str) -> str:
+    """Run the worker, then the token of the newest link to `/<path>/<token>` mailed to the
+    address (an invitation, a password reset) through the test SMTP server."""
+    import re
+
+    await run_worker(settings)
+    pattern = re.compile(rf"https?://\S+/{path}/([A-Za-z0-9_-]+)")
+    for mail in reversed(mailbox.to(address)):
+        found = pattern.search(mail.get_body(preferencelist=("plain",)).get_content())
+        if found:
+            return found.group(1)
+    raise AssertionError(f"no /{path}/ link reached {address}; mail went to {mailbox.recipients}")

@@ -5,7 +5,6 @@ when the contract is ready, the colleague is told who signs and only the owner c
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -17,13 +16,13 @@ from listings.models import Listing, ListingState
 from market.accounts.models import MemberRole, Membership, User
 from tests.builders import (
     PASSWORD,
+    a_mailed_link,
     a_published_listing,
     a_verified_enterprise,
     a_verified_institute,
     actor_of,
     an_admin,
     an_offer,
-    run_worker,
 )
 
 pytestmark = pytest.mark.browser
@@ -33,7 +32,6 @@ COLLEAGUE = {
     "name": "Wang Lei",
     "password": "north wind copper kettle",
 }
-LINK = re.compile(r"https?://\S+/invitations/([A-Za-z0-9_-]+)")
 
 
 async def a_page(browser: Browser, live_server: str) -> tuple[BrowserContext, Page]:
@@ -73,14 +71,10 @@ async def test_an_owner_invites_a_colleague_who_lists_and_negotiates_but_only_th
         await expect(flash(owner_page)).to_contain_text(COLLEAGUE["email"])
 
         # 2. The link arrives by e-mail (the worker sends it through SMTP).
-        await run_worker(settings)
-        [mail] = [m for m in mailbox.to(COLLEAGUE["email"]) if "Join" in str(m["Subject"])]
-        text = mail.get_body(preferencelist=("plain",)).get_content()
-        link = LINK.search(text)
-        assert link, text
+        token = await a_mailed_link(settings, mailbox, COLLEAGUE["email"], "invitations")
 
         # 3. The colleague opens it, creates an account and is in the institute.
-        await colleague_page.goto(f"/invitations/{link.group(1)}")
+        await colleague_page.goto(f"/invitations/{token}")
         await expect(colleague_page.locator("main")).to_contain_text(institute.name)
         await colleague_page.get_by_label("Your name").fill(COLLEAGUE["name"])
         await colleague_page.get_by_label("Password").fill(COLLEAGUE["password"])

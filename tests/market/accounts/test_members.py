@@ -5,7 +5,6 @@ the last owner kept, and a removed member's sessions and tokens ended at once.""
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -22,13 +21,12 @@ from market.errors import Conflict
 from tests.builders import (
     PASSWORD,
     a_colleague,
+    a_mailed_link,
     a_verified_institute,
     actor_of,
     log_in,
-    run_worker,
 )
 
-LINK = re.compile(r"https?://\S+/invitations/([A-Za-z0-9_-]+)")
 NEW_PASSWORD = "a long and fresh passphrase"
 
 
@@ -38,14 +36,7 @@ async def bearer(user: User) -> dict[str, str]:
 
 
 async def mailed_link(settings: Any, mailbox: Any, address: str) -> str:
-    """Run the worker, and the token of the newest invitation link mailed to the address."""
-    await run_worker(settings)
-    mails = [m for m in mailbox.to(address) if str(m["Subject"]).startswith("Join ")]
-    assert mails, f"no invitation reached {address}; mail went to {mailbox.recipients}"
-    text = mails[-1].get_body(preferencelist=("plain",)).get_content()
-    found = LINK.search(text)
-    assert found, f"no invitation link in: {text}"
-    return found.group(1)
+    return await a_mailed_link(settings, mailbox, address, "invitations")
 
 
 async def state_of(org: Organization) -> dict[str, Any]:

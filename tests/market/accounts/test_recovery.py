@@ -5,7 +5,6 @@ with a reason and nothing changed."""
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -17,10 +16,9 @@ from market.accounts.models import PasswordReset, User
 from market.accounts.schemas import TokenIn
 from market.clock import utcnow
 from market.errors import Conflict
-from tests.builders import PASSWORD, a_user, actor_of, log_in, run_worker
+from tests.builders import PASSWORD, a_mailed_link, a_user, actor_of, log_in, run_worker
 from tests.market.accounts.test_pages import csrf_of
 
-LINK = re.compile(r"https?://\S+/password-reset/([A-Za-z0-9_-]+)")
 NEW = "a brand new passphrase"
 
 
@@ -30,12 +28,7 @@ def a_client(app: Any, ip: str) -> httpx.AsyncClient:
 
 
 async def reset_link(settings: Any, mailbox: Any, address: str) -> str:
-    await run_worker(settings)
-    mails = [m for m in mailbox.to(address) if "password" in str(m["Subject"]).lower()]
-    assert mails, f"no reset mail reached {address}; mail went to {mailbox.recipients}"
-    found = LINK.search(mails[-1].get_body(preferencelist=("plain",)).get_content())
-    assert found, "no reset link in the mail"
-    return found.group(1)
+    return await a_mailed_link(settings, mailbox, address, "password-reset")
 
 
 async def test_a_reset_link_lets_the_owner_back_in_and_everyone_else_out(
