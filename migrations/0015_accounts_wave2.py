@@ -62,6 +62,16 @@ class Migration(migrations.Migration):
         ),
         ops.AddField(
             model_name='Organization',
+            name='proposed_country',
+            field=fields.CharField(default='', max_length=2),
+        ),
+        ops.AddField(
+            model_name='Organization',
+            name='proposed_name',
+            field=fields.CharField(default='', max_length=200),
+        ),
+        ops.AddField(
+            model_name='Organization',
             name='slug',
             field=fields.CharField(null=True, unique=True, max_length=80),
         ),

@@ -46,6 +46,10 @@ HANDLERS: outbox.Handlers = {
     "organization.rejected": (account_events.tell_owners_rejected,),
     # Asked again after a rejection: it is back in the administrators' verification queue.
     "organization.pending": (),
+    # a verified organisation's new name or country waits for an administrator
+    "organization.identity_proposed": (account_events.tell_admins_of_identity_change,),
+    "organization.identity_approved": (account_events.tell_owners_of_identity_decision,),
+    "organization.identity_rejected": (account_events.tell_owners_of_identity_decision,),
     # teams: the invitation's link goes by e-mail (a new one each time it is sent)
     members.INVITED: (members.mail_invitation,),
     # a password reset's link goes by e-mail

@@ -52,6 +52,12 @@ def organization_json(org: Organization | None) -> dict[str, Any] | None:
         "website": org.website,
         "verification": str(org.verification),
         "rejection_reason": org.rejection_reason,
+        "slug": org.slug,
+        "about": org.about,
+        "about_zh": org.about_zh,
+        # A verified organisation's change waiting for an administrator ("" when none).
+        "proposed_name": org.proposed_name,
+        "proposed_country": org.proposed_country,
         "created_at": org.created_at.isoformat(),
     }
 

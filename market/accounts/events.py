@@ -49,3 +49,41 @@ async def tell_owners_rejected(event: OutboxEvent) -> None:
             "Correct the organisation's profile and ask for verification again.",
             dedup_key=f"{event.id}:{user.id}",
         )
+
+
+async def tell_admins_of_identity_change(event: OutboxEvent) -> None:
+    org = await Organization.get_or_none(id=event.payload["organization_id"])
+    if org is None:
+        return
+    admins = await Membership.filter(organization__kind=OrganizationKind.PLATFORM).select_related(
+        "user"
+    )
+    wanted = ", ".join(
+        f"{what} {value}"
+        for what, value in (("name", org.proposed_name), ("country", org.proposed_country))
+        if value
+    )
+    for membership in admins:
+        await notify(
+            membership.user,
+            f"{org.name} asks to change its verified details",
+            f"{org.name} asks for a new {wanted}. Until you approve it, the verified details "
+            "stay in force and public.",
+            dedup_key=f"{event.id}:{membership.user.id}",
+        )
+
+
+async def tell_owners_of_identity_decision(event: OutboxEvent) -> None:
+    approved = event.event_type == "organization.identity_approved"
+    reason = event.payload.get("reason", "")
+    for user in await _owners(event.payload["organization_id"]):
+        await notify(
+            user,
+            "Your organisation's new details are approved"
+            if approved
+            else "Your organisation's new details were not approved",
+            "They are now shown on techmarket."
+            if approved
+            else f"The administrator's reason: {reason}\nThe verified details stay as they were.",
+            dedup_key=f"{event.id}:{user.id}",
+        )

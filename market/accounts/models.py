@@ -50,6 +50,10 @@ class Organization(Model):
     # A short public description, in English and in Chinese.
     about = fields.TextField(default="")
     about_zh = fields.TextField(default="")
+    # A verified organisation's new name or country, waiting for an administrator: the public
+    # keeps seeing the verified ones until then. Empty: nothing is waiting.
+    proposed_name = fields.CharField(max_length=200, default="")
+    proposed_country = fields.CharField(max_length=2, default="")
 
     class Meta:
         table = "organization"

@@ -126,8 +126,9 @@ async def organization_page(request: Request) -> Response:
     org: Organization | None = actor.organization
     values = (
         {
-            "name": org.name,
-            "country": org.country,
+            # What the owner asked for last, where it still waits for an administrator.
+            "name": org.proposed_name or org.name,
+            "country": org.proposed_country or org.country,
             "region": org.region,
             "website": org.website,
             "about": org.about,

@@ -6,9 +6,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 
 from market import audit, outbox, rows, throttle
 from market.accounts import roles, states
@@ -37,6 +39,7 @@ from market.clock import utcnow
 from market.config import Settings, get_settings
 from market.db import unit_of_work
 from market.errors import (
+    Conflict,
     Forbidden,
     NotAuthenticated,
     NotFound,
@@ -48,7 +51,13 @@ from market.throttle import Bucket
 from market.transitions import Lifecycle, apply, events_of
 from market.validation import object_id
 
-EVENTS = outbox.declare("organization.registered", *events_of(states.VERIFICATION))
+EVENTS = outbox.declare(
+    "organization.registered",
+    "organization.identity_proposed",
+    "organization.identity_approved",
+    "organization.identity_rejected",
+    *events_of(states.VERIFICATION),
+)
 PLATFORM_NAME = "techmarket platform"
 TOKEN_PREFIX = "tm_"
 BAD_LOGIN = "Wrong e-mail or password."
@@ -362,8 +371,11 @@ async def update_organization(actor: Actor, data: OrganizationUpdate) -> Organiz
     async with unit_of_work():
         current = await lock_existing(Organization, org.id)
         changes = data.model_dump(exclude_none=True)
+        proposed = _identity_changes(current, changes)
         before = {k: getattr(current, k) for k in changes}
         await Organization.filter(id=org.id).update(**changes)
+        if proposed:
+            await outbox.emit(IDENTITY_PROPOSED, {"organization_id": str(org.id)})
         await audit.record(
             actor,
             "organization.updated",
@@ -371,6 +383,64 @@ async def update_organization(actor: Actor, data: OrganizationUpdate) -> Organiz
             org.id,
             before=before,
             after=changes,
+        )
+    return await Organization.get(id=org.id)
+
+
+# What verification relied on: a verified organisation's change to these waits for an
+# administrator, and the verified values stay in force (and public) until then.
+IDENTITY = {"name": "proposed_name", "country": "proposed_country"}
+IDENTITY_PROPOSED = "organization.identity_proposed"
+
+
+def _identity_changes(current: Organization, changes: dict[str, Any]) -> dict[str, str]:
+    """Move a verified organisation's new name or country from `changes` into its proposal;
+    returns the proposal (empty when nothing verification relied on changed)."""
+    if not current.is_verified:
+        return {}
+    proposed: dict[str, str] = {}
+    for field, slot in IDENTITY.items():
+        value = changes.pop(field, None)
+        if value is not None and value != getattr(current, field):
+            proposed[slot] = value
+        elif value is not None:
+            proposed[slot] = ""  # set back to the verified value: nothing waits
+    changes.update(proposed)
+    return {k: v for k, v in proposed.items() if v}
+
+
+async def decide_identity(
+    actor: Actor, org_id: str, *, approve: bool, reason: str = ""
+) -> Organization:
+    """An administrator applies a verified organisation's proposed name and country, or turns
+    them down with a reason (the organisation is told either way)."""
+    require_admin(actor)
+    if not approve and len(reason.strip()) < 3:
+        raise validation_error("reason", "Say why, so the organisation can put it right.")
+    async with unit_of_work():
+        org = await lock(Organization, object_id(org_id, "organization"))
+        if org is None or org.kind == OrganizationKind.PLATFORM:
+            raise NotFound("No such organisation.")
+        if not (org.proposed_name or org.proposed_country):
+            raise Conflict("This organisation has no change waiting.", state="none")
+        before = {"name": org.name, "country": org.country}
+        proposal = {"name": org.proposed_name, "country": org.proposed_country}
+        changes: dict[str, Any] = {"proposed_name": "", "proposed_country": ""}
+        if approve:
+            changes.update({k: v for k, v in proposal.items() if v})
+        await Organization.filter(id=org.id).update(**changes)
+        event = "organization.identity_approved" if approve else "organization.identity_rejected"
+        await audit.record(
+            actor,
+            event,
+            "organization",
+            org.id,
+            before=before,
+            after={**proposal, "reason": reason.strip()},
+            organization_id=org.id,
+        )
+        await outbox.emit(
+            event, {"organization_id": str(org.id), "reason": reason.strip(), **proposal}
         )
     return await Organization.get(id=org.id)
 
@@ -446,14 +516,20 @@ async def resubmit_organization(actor: Actor) -> Organization:
     return await _move_organization(actor, str(org.id), "resubmit")
 
 
+# The verification queue's filter for verified organisations with a proposed name or country.
+CHANGES = "changes"
+
+
 async def list_organizations(
     actor: Actor, *, state: str | None = None, page: int = 1, per_page: int = 50
 ) -> tuple[list[Organization], int]:
     require_admin(actor)
     query = Organization.exclude(kind=OrganizationKind.PLATFORM)
-    if state:
+    if state == CHANGES:
+        query = query.filter(Q(proposed_name__not="") | Q(proposed_country__not=""))
+    elif state:
         if state not in {v.value for v in Verification}:
-            raise validation_error("state", "Use pending, verified or rejected.")
+            raise validation_error("state", "Use pending, verified, rejected or changes.")
         query = query.filter(verification=state)
     total = await query.count()
     items = await query.order_by("created_at").offset((page - 1) * per_page).limit(per_page)

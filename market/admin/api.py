@@ -38,7 +38,7 @@ def audit_json(entry: AuditEntry) -> dict[str, Any]:
 @router.route(
     "/admin/organizations",
     summary="Organisations by verification state",
-    query={"state": filter_of(Verification), "page": PAGE},
+    query={"state": filter_of([*Verification, accounts.CHANGES]), "page": PAGE},
 )
 async def organizations(request: Request) -> Response:
     page = page_number(request)
@@ -66,6 +66,32 @@ async def reject(request: Request) -> Response:
     data = await body(request, ReasonIn)
     org = await accounts.reject_organization(
         await get_actor(request), request.path_params["org_id"], data.reason
+    )
+    return json_response({"organization": organization_json(org)})
+
+
+@router.route(
+    "/admin/organizations/{org_id}/approve-identity",
+    "POST",
+    summary="Apply a verified organisation's proposed name and country",
+)
+async def approve_identity(request: Request) -> Response:
+    org = await accounts.decide_identity(
+        await get_actor(request), request.path_params["org_id"], approve=True
+    )
+    return json_response({"organization": organization_json(org)})
+
+
+@router.route(
+    "/admin/organizations/{org_id}/reject-identity",
+    "POST",
+    summary="Turn down a verified organisation's proposed name and country, with the reason",
+    body=ReasonIn,
+)
+async def reject_identity(request: Request) -> Response:
+    data = await body(request, ReasonIn)
+    org = await accounts.decide_identity(
+        await get_actor(request), request.path_params["org_id"], approve=False, reason=data.reason
     )
     return json_response({"organization": organization_json(org)})
 

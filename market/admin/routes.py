@@ -11,7 +11,7 @@ from market.accounts import service as accounts
 from market.errors import DomainError
 from market.web import get_actor, nest, page_number, read_form, redirect, render
 
-STATES = ("pending", "rejected", "verified")
+STATES = ("pending", "rejected", "verified", accounts.CHANGES)
 
 
 async def organizations(request: Request) -> Response:
@@ -46,6 +46,24 @@ async def reject(request: Request) -> Response:
     return redirect("/admin/organizations", f"{org.name} is rejected.")
 
 
+async def decide_identity(request: Request) -> Response:
+    actor = await get_actor(request)
+    form = nest(await read_form(request))
+    approve = request.path_params["decision"] == "approve"
+    queue = f"/admin/organizations?state={accounts.CHANGES}"
+    reason = str(form.get("reason", ""))
+    try:
+        org = await accounts.decide_identity(
+            actor, request.path_params["org_id"], approve=approve, reason=reason
+        )
+    except DomainError as exc:
+        if exc.status not in (409, 422):
+            raise
+        return redirect(queue, exc.message)
+    done = "approved: it is now shown" if approve else "turned down"
+    return redirect(queue, f"{org.name}: the change is {done}.")
+
+
 async def audit_browser(request: Request) -> Response:
     actor = await get_actor(request)
     accounts.require_admin(actor)
@@ -66,5 +84,10 @@ routes = [
     Route("/admin/organizations", organizations),
     Route("/admin/organizations/{org_id}/verify", verify, methods=["POST"]),
     Route("/admin/organizations/{org_id}/reject", reject, methods=["POST"]),
+    Route(
+        "/admin/organizations/{org_id}/identity/{decision:str}",
+        decide_identity,
+        methods=["POST"],
+    ),
     Route("/admin/audit", audit_browser),
 ]
