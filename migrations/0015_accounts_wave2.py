@@ -80,5 +80,10 @@ class Migration(migrations.Migration):
             name='last_seen_at',
             field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
         ),
+        ops.AddField(
+            model_name='Session',
+            name='organization_id',
+            field=fields.UUIDField(null=True),
+        ),
         ops.RunPython(give_slugs, ops.RunPython.noop),
     ]

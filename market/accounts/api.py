@@ -14,6 +14,7 @@ from market.accounts.schemas import (
     OrganizationUpdate,
     ProfileIn,
     RegisterIn,
+    SwitchIn,
     TokenIn,
 )
 from market.api import ApiRouter, body
@@ -137,6 +138,20 @@ async def me(request: Request) -> Response:
             "csrf_token": csrf_token(request),
         }
     )
+
+
+@router.route(
+    "/me/organization",
+    "POST",
+    summary="Act for another of your organisations in this session",
+    body=SwitchIn,
+)
+async def switch_organization(request: Request) -> Response:
+    data = await body(request, SwitchIn)
+    org = await service.switch_organization(
+        await get_actor(request), request.cookies.get(SESSION_COOKIE, ""), data.organization_id
+    )
+    return json_response({"organization": organization_json(org)})
 
 
 @router.route("/me", "PATCH", summary="Change the profile", body=ProfileIn)

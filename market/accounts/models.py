@@ -128,6 +128,9 @@ class Session(Model):
     revoked_at = fields.DatetimeField(null=True)
     # When it was last used, to a few minutes (see `accounts.service.read_session`).
     last_seen_at = fields.DatetimeField(null=True)
+    # The organisation the user acts for in this session, among theirs (switched on the
+    # organisation page); none: the one they joined first.
+    organization_id = fields.UUIDField(null=True)
 
     class Meta:
         table = "session"

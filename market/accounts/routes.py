@@ -141,6 +141,7 @@ async def organization_page(request: Request) -> Response:
         "countries": countries(),
         "organization": org,
         "can_edit": may(actor, Permission.EDIT_ORGANIZATION),
+        "memberships": await service.memberships_of(actor),
     }
     if request.method == "GET":
         return await render(request, "accounts/organization.html", {**context, "values": values})
@@ -153,6 +154,15 @@ async def organization_page(request: Request) -> Response:
             request, exc, "accounts/organization.html", {**context, "values": values}
         )
     return redirect("/organization", "The organisation's profile is saved.")
+
+
+async def switch(request: Request) -> Response:
+    actor = await require_login(request)
+    form = nest(await read_form(request))
+    org = await service.switch_organization(
+        actor, request.cookies.get(SESSION_COOKIE, ""), str(form.get("organization_id", ""))
+    )
+    return redirect("/dashboard", f"You now act for {org.name}.")
 
 
 async def resubmit(request: Request) -> Response:
@@ -202,6 +212,7 @@ routes = [
     Route("/account", profile_page, methods=["GET", "POST"]),
     Route("/organization", organization_page, methods=["GET", "POST"]),
     Route("/organization/resubmit", resubmit, methods=["POST"]),
+    Route("/organization/switch", switch, methods=["POST"]),
     Route("/account/tokens", tokens_page, methods=["GET", "POST"]),
     Route("/account/tokens/{token_id}/revoke", revoke_token, methods=["POST"]),
 ]

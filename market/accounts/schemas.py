@@ -151,3 +151,7 @@ class PasswordIn(Strict):
 class PasswordChangeIn(Strict):
     current_password: str = Field(min_length=1, max_length=1024)
     password: str = Field(min_length=10, max_length=128)
+
+
+class SwitchIn(Strict):
+    organization_id: str = Field(min_length=1, max_length=64)

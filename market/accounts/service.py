@@ -222,7 +222,8 @@ FROM session s
 JOIN "user" u ON u.id = s.user_id
 LEFT JOIN membership m ON m.id = (
     SELECT m1.id FROM membership m1 WHERE m1.user_id = u.id
-    ORDER BY m1.created_at LIMIT 1)
+    ORDER BY CASE WHEN m1.organization_id = s.organization_id THEN 0 ELSE 1 END, m1.created_at
+    LIMIT 1)
 LEFT JOIN organization o ON o.id = m.organization_id
 WHERE s.token_hash = $1 AND s.revoked_at IS NULL
 """,
@@ -627,3 +628,30 @@ async def public_organization(actor: Actor, id_or_slug: str) -> Organization:
     if org is None or org.kind == OrganizationKind.PLATFORM or not (org.is_verified or insider):
         raise NotFound("No such organisation.")
     return org
+
+
+async def memberships_of(actor: Actor) -> list[Membership]:
+    """The organisations the user belongs to, the one they joined first first."""
+    user = _require_user(actor)
+    return (
+        await Membership.filter(user_id=user.id)
+        .select_related("organization")
+        .order_by("created_at")
+    )
+
+
+async def switch_organization(actor: Actor, session_token: str, org_id: str) -> Organization:
+    """Act for another of the user's organisations in this session (an API token acts for the
+    one the user joined first)."""
+    user = _require_user(actor)
+    if not session_token:
+        raise Conflict("Only a logged-in session switches organisations; a token cannot.")
+    membership = await Membership.get_or_none(
+        user_id=user.id, organization_id=object_id(org_id, "organization")
+    ).select_related("organization")
+    if membership is None:
+        raise NotFound("You are not a member of that organisation.")
+    await Session.filter(token_hash=digest(session_token), revoked_at=None).update(
+        organization_id=membership.organization.id
+    )
+    return membership.organization

@@ -321,3 +321,42 @@ async def test_the_members_list_is_for_members_only(client, role: str) -> None:
     theirs = await client.get("/api/v1/organization/members", headers=await bearer(outsider))
     assert {m["user"]["id"] for m in theirs.json()["items"]} == {str(outsider.id)}
     assert (await client.get("/api/v1/organization/members")).status_code == 401
+
+
+async def test_one_person_in_two_organisations_switches_between_them(
+    client, settings, mailbox, redis_client
+) -> None:
+    person, first = await a_verified_institute()
+    owner, second = await a_verified_institute()
+    await members.invite(await actor_of(owner), InvitationIn(email=person.email, role="admin"))
+    token = await mailed_link(settings, mailbox, person.email)
+    csrf = await log_in(client, person.email)
+    headers = {"x-csrf-token": csrf}
+    joined = await client.post(f"/api/v1/invitations/{token}/accept", json={}, headers=headers)
+    assert joined.status_code == 200, joined.text
+
+    me = (await client.get("/api/v1/me")).json()
+    assert me["organization"]["id"] == str(first.id) and me["role"] == "owner"
+    switched = await client.post(
+        "/api/v1/me/organization", json={"organization_id": str(second.id)}, headers=headers
+    )
+    assert switched.status_code == 200, switched.text
+    me = (await client.get("/api/v1/me")).json()
+    assert me["organization"]["id"] == str(second.id) and me["role"] == "admin"
+    # What the session acts for, it acts for everywhere: this team's members now.
+    listed = (await client.get("/api/v1/organization/members")).json()["items"]
+    assert {m["user"]["email"] for m in listed} == {owner.email, person.email}
+
+    page = await client.get("/organization")
+    assert first.name in page.text and "You act for it now" in page.text
+    outsider, elsewhere = await a_verified_institute()
+    refused = await client.post(
+        "/api/v1/me/organization", json={"organization_id": str(elsewhere.id)}, headers=headers
+    )
+    assert refused.status_code == 404
+    assert (await client.get("/api/v1/me")).json()["organization"]["id"] == str(second.id)
+    back = await client.post(
+        "/organization/switch", data={"organization_id": str(first.id), "csrf_token": csrf}
+    )
+    assert back.status_code == 303
+    assert (await client.get("/api/v1/me")).json()["organization"]["id"] == str(first.id)
