@@ -22,6 +22,11 @@ class Actor:
     can_sign: bool = False
     # Acting through an API token whose scope is "read": the API refuses every write.
     read_only: bool = False
+    # Whether the user proved who they are lately: a session logged in within the last
+    # `REAUTHENTICATE_AFTER` is; an older session or an API token is not, and signing a
+    # contract then asks for the password again. Our own code acting for a user (the seed,
+    # tests, the importer) is.
+    recently_authenticated: bool = True
 
     @classmethod
     def anonymous(cls, ip: str = "") -> Actor:

@@ -165,6 +165,7 @@ async def sign(request: Request) -> Response:
         data.document_sha256,
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent", ""),
+        password=data.password,
     )
     contract = await Contract.get(id=signature.contract_id)  # type: ignore[attr-defined]
     return await _answer(contract, 201, signature=signature_json(signature))

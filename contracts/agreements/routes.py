@@ -128,6 +128,8 @@ async def _contract_page(
             Side.BUYER.value: contract.buyer_name,
         },
         "can_sign": "sign" in view.actions and contract.state == ContractState.AWAITING_SIGNATURES,
+        # An old login signs with its password typed again (accounts.confirm_identity).
+        "reauthenticate": not actor.recently_authenticated,
         "decisions": [a for a in view.actions if a in ADMIN_ACTIONS],
         "failed": failed,
         "values": values or {},
@@ -154,6 +156,7 @@ def _sign_input(form: FormData) -> SignIn:
     data = {
         "full_name": _text(form, "full_name"),
         "document_sha256": _text(form, "document_sha256"),
+        "password": _text(form, "password") or None,
     }
     try:
         parsed = parse(SignIn, data)
@@ -178,6 +181,7 @@ async def sign(request: Request) -> Response:
             data.document_sha256,
             ip=client_ip(request),
             user_agent=request.headers.get("user-agent", ""),
+            password=data.password,
         )
     except DomainError as exc:
         if not _shown(exc):

@@ -17,6 +17,8 @@ class SignIn(BaseModel):
 
     full_name: str = Field(min_length=3, max_length=200)
     document_sha256: str = Field(pattern=SHA256_HEX)
+    # Asked for when the login is not recent, or the call comes with an API token.
+    password: str | None = Field(default=None, max_length=1024)
 
 
 class ReasonRequiredIn(BaseModel):

@@ -39,7 +39,7 @@ from market import audit, outbox, paging, rows
 from market.accounts import roles
 from market.accounts.models import Organization
 from market.accounts.roles import Permission
-from market.accounts.service import require_admin, require_verified
+from market.accounts.service import confirm_identity, require_admin, require_verified
 from market.actor import Actor
 from market.clock import utcnow
 from market.config import get_settings
@@ -503,9 +503,11 @@ async def sign_contract(
     *,
     ip: str | None = None,
     user_agent: str = "",
+    password: str | None = None,
 ) -> Signature:
     """Sign for one's organisation the document whose hash one saw. The signature completing
-    the pair moves the contract to "signed"; the worker then finishes it."""
+    the pair moves the contract to "signed"; the worker then finishes it. A login that is
+    not recent (or an API token) signs only with the password typed again."""
     contract = await _load_visible(actor, contract_id)
     side = _require_signatory(actor, contract, "sign contracts")
     name = " ".join((full_name or "").split())
@@ -513,6 +515,7 @@ async def sign_contract(
         raise validation_error("full_name", "Type your full name to sign.")
     if len(name) > FULL_NAME_MAX:
         raise validation_error("full_name", f"At most {FULL_NAME_MAX} characters.")
+    await confirm_identity(actor, password, doing="sign")
     seen = (document_sha256 or "").strip().lower()
     assert actor.user is not None and actor.organization is not None  # by _require_signatory
     async with unit_of_work():

@@ -235,6 +235,24 @@ WHERE s.token_hash = $1 AND s.revoked_at IS NULL
 
 # How often a session's `last_seen_at` is brought up to date.
 SEEN_EVERY = timedelta(minutes=5)
+# A login older than this signs a contract only with the password typed again.
+REAUTHENTICATE_AFTER = timedelta(minutes=15)
+
+
+async def confirm_identity(actor: Actor, password: str | None, *, doing: str) -> None:
+    """Ask an actor whose login is not recent for their password before something that binds
+    their organisation; counted as a login attempt, so a stolen session cannot guess it."""
+    if actor.recently_authenticated:
+        return
+    user = _require_user(actor)
+    if not password:
+        raise validation_error(
+            "password", f"Type your password again to {doing}: you logged in a while ago."
+        )
+    try:
+        await authenticate(LoginIn(email=user.email, password=password), ip=actor.ip)
+    except NotAuthenticated:
+        raise validation_error("password", "That is not your password.") from None
 
 
 @dataclass(frozen=True)
@@ -267,8 +285,9 @@ async def read_session(token: str, *, ip: str = "") -> SessionReading | None:
         await Session.filter(id=row["session_id"]).update(last_seen_at=now)
     membership = rows.build(Membership, row, "m")
     organization = rows.build(Organization, row, "o")
+    fresh = now - when(row["created_at"]) <= REAUTHENTICATE_AFTER
     if membership is None or organization is None:
-        actor = Actor(user=user, ip=ip)
+        actor = Actor(user=user, ip=ip, recently_authenticated=fresh)
     else:
         actor = Actor(
             user=user,
@@ -276,6 +295,7 @@ async def read_session(token: str, *, ip: str = "") -> SessionReading | None:
             role=membership.role,
             ip=ip,
             can_sign=membership.can_sign,
+            recently_authenticated=fresh,
         )
     return SessionReading(actor=actor, unread=int(row["unread"]))
 
@@ -302,9 +322,8 @@ async def actor_from_api_token(token: str, *, ip: str = "") -> Actor | None:
         # As for sessions: kept to a few minutes, not written on every call.
         await ApiToken.filter(id=api_token.id).update(last_used_at=now)
     actor = await actor_for(api_token.user, ip=ip, via_token=True)
-    if api_token.scope == "read":
-        actor = replace(actor, read_only=True)
-    return actor
+    # A token proves nothing about who holds it now: signing asks for the password.
+    return replace(actor, read_only=api_token.scope == "read", recently_authenticated=False)
 
 
 # --- personal API tokens ----------------------------------------------------------------
