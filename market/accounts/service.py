@@ -220,10 +220,10 @@ SELECT s.id AS session_id, s.expires_at AS expires_at, s.created_at AS created_a
            AS unread
 FROM session s
 JOIN "user" u ON u.id = s.user_id
-LEFT JOIN membership m ON m.id = (
-    SELECT m1.id FROM membership m1 WHERE m1.user_id = u.id
-    ORDER BY CASE WHEN m1.organization_id = s.organization_id THEN 0 ELSE 1 END, m1.created_at
-    LIMIT 1)
+LEFT JOIN membership m ON m.id = COALESCE(
+    (SELECT chosen.id FROM membership chosen
+     WHERE chosen.user_id = u.id AND chosen.organization_id = s.organization_id),
+    (SELECT m1.id FROM membership m1 WHERE m1.user_id = u.id ORDER BY m1.created_at LIMIT 1))
 LEFT JOIN organization o ON o.id = m.organization_id
 WHERE s.token_hash = $1 AND s.revoked_at IS NULL
 """,

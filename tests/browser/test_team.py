@@ -51,7 +51,7 @@ async def test_an_owner_invites_a_colleague_who_lists_and_negotiates_but_only_th
     browser: Browser, live_server: str, settings: Any, mailbox: Any, redis_client: Any
 ) -> None:
     owner, institute = await a_verified_institute()
-    listing = await a_published_listing(owner, title="Low-hysteresis magnetocaloric alloy")
+    listing = await a_published_listing(owner, title="Superelastic nickel-titanium stent wire")
     buyer, _ = await a_verified_enterprise()
 
     owner_context, owner_page = await a_page(browser, live_server)

@@ -7,6 +7,7 @@ from market import audit
 from market.accounts import service, states
 from market.accounts.models import (
     ApiToken,
+    Membership,
     Organization,
     Session,
     User,
@@ -298,6 +299,14 @@ async def test_a_session_reads_as_its_actor_with_the_unread_count(database_kind)
     assert reading.actor.organization.verification == expected.organization.verification
     assert reading.actor.role == expected.role and reading.actor.ip == "203.0.113.5"
     assert reading.unread == 2
+
+    # A second organisation, chosen for this session: the reading acts for it.
+    _, other = await a_user()
+    await Membership.create(user=user, organization=other, role="member")
+    await Session.filter(user_id=user.id).update(organization_id=other.id)
+    switched = await service.read_session(token)
+    assert switched is not None and switched.actor.organization.id == other.id
+    assert switched.actor.role == "member"
 
     # Expired: the session is there and unrevoked, and still reads as nobody.
     await Session.filter(user_id=user.id).update(expires_at=utcnow() - timedelta(seconds=1))
