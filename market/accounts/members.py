@@ -16,18 +16,16 @@ from tortoise.exceptions import IntegrityError
 from market import audit, outbox, throttle
 from market.accounts import roles
 from market.accounts.models import (
-    ApiToken,
     Invitation,
     MemberRole,
     Membership,
     Organization,
-    Session,
     User,
 )
 from market.accounts.passwords import hash_password
 from market.accounts.roles import Permission
 from market.accounts.schemas import AcceptIn, InvitationIn, MemberPatch, password_problem
-from market.accounts.service import digest
+from market.accounts.service import account_exists, digest, end_access, require_org
 from market.actor import Actor
 from market.clock import utcnow
 from market.config import get_settings
@@ -54,7 +52,7 @@ INVITATIONS_PER_HOUR = Bucket(
 
 async def list_members(actor: Actor) -> list[Membership]:
     """The organisation's members with their users, owners first; any member may see them."""
-    org = _org_of(actor)
+    org = require_org(actor)
     found = await Membership.filter(organization_id=org.id).select_related("user")
     rank = {MemberRole.OWNER: 0, MemberRole.ADMIN: 1, MemberRole.MEMBER: 2}
     return sorted(found, key=lambda m: (rank[MemberRole(m.role)], m.user.name.lower()))
@@ -62,11 +60,9 @@ async def list_members(actor: Actor) -> list[Membership]:
 
 async def list_invitations(actor: Actor) -> list[Invitation]:
     """The invitations still waiting for an answer; for those who manage members."""
-    org = _org_of(actor)
+    org = require_org(actor)
     roles.require(actor, Permission.MANAGE_MEMBERS)
-    return await Invitation.filter(
-        organization_id=org.id, accepted_at=None, revoked_at=None, expires_at__gt=utcnow()
-    ).order_by("-created_at")
+    return await _pending(org.id).order_by("-created_at")
 
 
 # --- inviting -----------------------------------------------------------------------------
@@ -74,7 +70,7 @@ async def list_invitations(actor: Actor) -> list[Invitation]:
 
 async def invite(actor: Actor, data: InvitationIn) -> Invitation:
     """Invite an address to the organisation with a role; the link goes by e-mail."""
-    org = _org_of(actor)
+    org = require_org(actor)
     roles.require(actor, Permission.MANAGE_MEMBERS)
     if data.role == MemberRole.OWNER:
         roles.require(actor, Permission.MANAGE_OWNERS, "invite owners")
@@ -109,7 +105,7 @@ async def invite(actor: Actor, data: InvitationIn) -> Invitation:
 async def resend(actor: Actor, invitation_id: str) -> Invitation:
     """Mail a pending invitation again, with a new link and another seven days; the old link
     stops working."""
-    org = _org_of(actor)
+    org = require_org(actor)
     roles.require(actor, Permission.MANAGE_MEMBERS)
     await throttle.claim((INVITATIONS_PER_HOUR, str(org.id)))
     async with unit_of_work():
@@ -126,7 +122,7 @@ async def resend(actor: Actor, invitation_id: str) -> Invitation:
 
 async def revoke(actor: Actor, invitation_id: str) -> Invitation:
     """Withdraw a pending invitation: its link stops working at once."""
-    org = _org_of(actor)
+    org = require_org(actor)
     roles.require(actor, Permission.MANAGE_MEMBERS)
     async with unit_of_work():
         await lock_existing(Organization, org.id)
@@ -209,7 +205,7 @@ async def accept(
                 f"{actor.user.email}. Log out and open the link again."
             )
     else:
-        if await User.filter(email=invitation.email).exists():
+        if await account_exists(invitation.email):
             raise NotAuthenticated(
                 f"{invitation.email} has an account already: log in, then open the link again."
             )
@@ -261,7 +257,7 @@ async def accept(
 async def update_member(actor: Actor, user_id: str, patch: MemberPatch) -> Membership:
     """Change a member's role or signing right. Owners make and unmake owners and signatories;
     an organisation keeps at least one owner."""
-    org = _org_of(actor)
+    org = require_org(actor)
     roles.require(actor, Permission.MANAGE_MEMBERS)
     async with unit_of_work():
         await lock_existing(Organization, org.id)
@@ -296,7 +292,7 @@ async def update_member(actor: Actor, user_id: str, patch: MemberPatch) -> Membe
 async def remove_member(actor: Actor, user_id: str) -> None:
     """Take a member out of the organisation; their sessions and API tokens end at once. A
     member may also leave on their own. An organisation keeps at least one owner."""
-    org = _org_of(actor)
+    org = require_org(actor)
     leaving = str(actor.user_id) == str(user_id)
     if not leaving:
         roles.require(actor, Permission.MANAGE_MEMBERS)
@@ -308,10 +304,8 @@ async def remove_member(actor: Actor, user_id: str) -> None:
                 roles.require(actor, Permission.MANAGE_OWNERS, "remove owners")
             await _keep_an_owner(org, member)
         await Membership.filter(id=member.id).delete()
-        now = utcnow()
         # A session or token acts for the member's organisation: it ends with the membership.
-        await Session.filter(user_id=member.user_id, revoked_at=None).update(revoked_at=now)  # type: ignore[attr-defined]
-        await ApiToken.filter(user_id=member.user_id, revoked_at=None).update(revoked_at=now)  # type: ignore[attr-defined]
+        await end_access(member.user_id)  # type: ignore[attr-defined]
         await audit.record(
             actor,
             "member.removed",
@@ -323,14 +317,6 @@ async def remove_member(actor: Actor, user_id: str) -> None:
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def _org_of(actor: Actor) -> Organization:
-    if actor.user is None:
-        raise NotAuthenticated("Log in first.")
-    if actor.organization is None:
-        raise Forbidden("Your account belongs to no organisation.")
-    return actor.organization
 
 
 def _pending(org_id: Any) -> Any:

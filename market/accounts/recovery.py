@@ -13,15 +13,15 @@ import secrets
 from datetime import timedelta
 
 from market import audit, outbox, throttle
-from market.accounts.models import ApiToken, PasswordReset, Session, User
+from market.accounts.models import PasswordReset, Session, User
 from market.accounts.passwords import hash_password, verify_password
 from market.accounts.schemas import password_problem
-from market.accounts.service import digest, login_buckets
+from market.accounts.service import digest, end_access, login_buckets, require_user
 from market.actor import Actor
 from market.clock import utcnow
 from market.config import get_settings
 from market.db import unit_of_work
-from market.errors import Conflict, NotAuthenticated, NotFound, validation_error
+from market.errors import Conflict, NotFound, validation_error
 from market.notify import render_mail, send_mail
 from market.outbox import OutboxEvent
 from market.throttle import Bucket
@@ -106,7 +106,7 @@ async def reset_password(token: str, password: str, *, ip: str = "") -> User:
         if not await PasswordReset.filter(id=reset.id, used_at=None).update(used_at=utcnow()):
             raise Conflict("This reset link has been used already.", state="used")
         await User.filter(id=user.id).update(password_hash=new_hash)
-        await _end_everything(user)
+        await end_access(user.id)
         await audit.record(Actor(user=user, ip=ip), "user.password_reset", "user", user.id)
     account, _ = login_buckets(get_settings())
     await throttle.forget(account, throttle.subject_of(user.email))
@@ -116,9 +116,7 @@ async def reset_password(token: str, password: str, *, ip: str = "") -> User:
 async def change_password(actor: Actor, current: str, password: str, *, keep: str = "") -> None:
     """Change the password, given the current one; every other session ends (`keep` is the
     cookie token of the one in use)."""
-    if actor.user is None:
-        raise NotAuthenticated("Log in first.")
-    user = await User.get(id=actor.user.id)
+    user = await User.get(id=require_user(actor).id)
     if not await verify_password(user.password_hash, current):
         raise validation_error("current_password", "This is not your current password.")
     problem = password_problem(password, user.email)
@@ -140,20 +138,18 @@ async def change_password(actor: Actor, current: str, password: str, *, keep: st
 
 async def list_sessions(actor: Actor) -> list[Session]:
     """The user's live sessions (not ended, expired or idle too long), newest first."""
-    if actor.user is None:
-        raise NotAuthenticated("Log in first.")
+    user = require_user(actor)
     idle_since = utcnow() - timedelta(hours=get_settings().session_idle_hours)
     found = await Session.filter(
-        user_id=actor.user.id, revoked_at=None, expires_at__gt=utcnow()
+        user_id=user.id, revoked_at=None, expires_at__gt=utcnow()
     ).order_by("-created_at")
     return [s for s in found if (s.last_seen_at or s.created_at) > idle_since]
 
 
 async def revoke_session(actor: Actor, session_id: str) -> None:
-    if actor.user is None:
-        raise NotAuthenticated("Log in first.")
+    user = require_user(actor)
     changed = await Session.filter(
-        id=object_id(session_id, "session"), user_id=actor.user.id, revoked_at=None
+        id=object_id(session_id, "session"), user_id=user.id, revoked_at=None
     ).update(revoked_at=utcnow())
     if not changed:
         raise NotFound("No such session.")
@@ -161,17 +157,8 @@ async def revoke_session(actor: Actor, session_id: str) -> None:
 
 async def log_out_everywhere(actor: Actor) -> int:
     """End every session of the user, this one included; returns how many ended."""
-    if actor.user is None:
-        raise NotAuthenticated("Log in first.")
+    user = require_user(actor)
     async with unit_of_work():
-        ended = await Session.filter(user_id=actor.user.id, revoked_at=None).update(
-            revoked_at=utcnow()
-        )
-        await audit.record(actor, "user.logged_out_everywhere", "user", actor.user.id)
+        ended = await Session.filter(user_id=user.id, revoked_at=None).update(revoked_at=utcnow())
+        await audit.record(actor, "user.logged_out_everywhere", "user", user.id)
     return ended
-
-
-async def _end_everything(user: User) -> None:
-    now = utcnow()
-    await Session.filter(user_id=user.id, revoked_at=None).update(revoked_at=now)
-    await ApiToken.filter(user_id=user.id, revoked_at=None).update(revoked_at=now)

@@ -111,7 +111,7 @@ async def register(data: RegisterIn, *, ip: str = "") -> tuple[User, Organizatio
         # counts too, so the form cannot be used to test thousands of addresses. Without an
         # address the caller is our own code (the demo seed, the test builders).
         await throttle.claim((registration_bucket(get_settings()), ip))
-    if await User.filter(email=data.email).exists():
+    if await account_exists(data.email):
         raise _email_taken()
     password_hash = await hash_password(data.password)
     try:
@@ -244,7 +244,7 @@ async def confirm_identity(actor: Actor, password: str | None, *, doing: str) ->
     their organisation; counted as a login attempt, so a stolen session cannot guess it."""
     if actor.recently_authenticated:
         return
-    user = _require_user(actor)
+    user = require_user(actor)
     if not password:
         raise validation_error(
             "password", f"Type your password again to {doing}: you logged in a while ago."
@@ -330,7 +330,7 @@ async def actor_from_api_token(token: str, *, ip: str = "") -> Actor | None:
 
 
 async def create_api_token(actor: Actor, data: TokenIn) -> tuple[ApiToken, str]:
-    user = _require_user(actor)
+    user = require_user(actor)
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     async with unit_of_work():
         expires_at = (
@@ -355,12 +355,12 @@ async def create_api_token(actor: Actor, data: TokenIn) -> tuple[ApiToken, str]:
 
 
 async def list_api_tokens(actor: Actor) -> list[ApiToken]:
-    user = _require_user(actor)
+    user = require_user(actor)
     return await ApiToken.filter(user=user, revoked_at=None).order_by("-created_at")
 
 
 async def revoke_api_token(actor: Actor, token_id: str) -> None:
-    user = _require_user(actor)
+    user = require_user(actor)
     token_id = object_id(token_id, "token")
     async with unit_of_work():
         updated = await ApiToken.filter(id=token_id, user=user, revoked_at=None).update(
@@ -375,7 +375,7 @@ async def revoke_api_token(actor: Actor, token_id: str) -> None:
 
 
 async def update_profile(actor: Actor, data: ProfileIn) -> User:
-    user = _require_user(actor)
+    user = require_user(actor)
     async with unit_of_work():
         before = {"name": user.name, "locale": user.locale}
         await User.filter(id=user.id).update(name=data.name, locale=data.locale)
@@ -386,7 +386,7 @@ async def update_profile(actor: Actor, data: ProfileIn) -> User:
 
 
 async def update_organization(actor: Actor, data: OrganizationUpdate) -> Organization:
-    org = _require_org(actor)
+    org = require_org(actor)
     roles.require(actor, Permission.EDIT_ORGANIZATION)
     async with unit_of_work():
         current = await lock_existing(Organization, org.id)
@@ -467,7 +467,7 @@ async def decide_identity(
 
 def require_verified(actor: Actor, doing: str) -> Organization:
     """Refuse, with the reason, an action only verified organisations may take."""
-    org = _require_org(actor)
+    org = require_org(actor)
     if org.verification == Verification.REJECTED:
         raise Forbidden(
             f"You cannot {doing}: your organisation's verification was rejected "
@@ -506,7 +506,7 @@ VERIFYING = Lifecycle(
 async def _move_organization(
     actor: Actor, org_id: str, action: str, *, reason: str = ""
 ) -> Organization:
-    _require_user(actor)
+    require_user(actor)
     org_id = object_id(org_id, "organisation")
     async with unit_of_work():
         moved = await apply(
@@ -532,7 +532,7 @@ async def reject_organization(actor: Actor, org_id: str, reason: str) -> Organiz
 
 
 async def resubmit_organization(actor: Actor) -> Organization:
-    org = _require_org(actor)
+    org = require_org(actor)
     return await _move_organization(actor, str(org.id), "resubmit")
 
 
@@ -565,8 +565,7 @@ async def deactivate_user(actor: Actor, user_id: str) -> User:
             raise NotFound("No such user.")
         await User.filter(id=user_id).update(is_active=False)
         # Deactivation ends every way in: sessions and tokens alike.
-        await Session.filter(user_id=user_id, revoked_at=None).update(revoked_at=utcnow())
-        await ApiToken.filter(user_id=user_id, revoked_at=None).update(revoked_at=utcnow())
+        await end_access(user_id)
         await audit.record(
             actor,
             "user.deactivated",
@@ -611,19 +610,27 @@ async def create_admin(email: str, password: str, name: str = "Administrator") -
 
 
 def require_admin(actor: Actor) -> None:
-    _require_user(actor)
+    require_user(actor)
     if not actor.is_admin:
         raise Forbidden("Only platform administrators may do this.")
 
 
-def _require_user(actor: Actor) -> User:
+async def end_access(user_id: Any) -> None:
+    """End every session and API token of a user at once (deactivated, removed from their
+    organisation, or their password reset). Call it inside the use case's unit of work."""
+    now = utcnow()
+    await Session.filter(user_id=user_id, revoked_at=None).update(revoked_at=now)
+    await ApiToken.filter(user_id=user_id, revoked_at=None).update(revoked_at=now)
+
+
+def require_user(actor: Actor) -> User:
     if actor.user is None:
         raise NotAuthenticated("Log in first.")
     return actor.user
 
 
-def _require_org(actor: Actor) -> Organization:
-    _require_user(actor)
+def require_org(actor: Actor) -> Organization:
+    require_user(actor)
     if actor.organization is None:
         raise Forbidden("Your account belongs to no organisation.")
     return actor.organization
@@ -651,7 +658,7 @@ async def public_organization(actor: Actor, id_or_slug: str) -> Organization:
 
 async def memberships_of(actor: Actor) -> list[Membership]:
     """The organisations the user belongs to, the one they joined first first."""
-    user = _require_user(actor)
+    user = require_user(actor)
     return (
         await Membership.filter(user_id=user.id)
         .select_related("organization")
@@ -662,7 +669,7 @@ async def memberships_of(actor: Actor) -> list[Membership]:
 async def switch_organization(actor: Actor, session_token: str, org_id: str) -> Organization:
     """Act for another of the user's organisations in this session (an API token acts for the
     one the user joined first)."""
-    user = _require_user(actor)
+    user = require_user(actor)
     if not session_token:
         raise Conflict("Only a logged-in session switches organisations; a token cannot.")
     membership = await Membership.get_or_none(
