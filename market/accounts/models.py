@@ -54,6 +54,13 @@ class Organization(Model):
     # keeps seeing the verified ones until then. Empty: nothing is waiting.
     proposed_name = fields.CharField(max_length=200, default="")
     proposed_country = fields.CharField(max_length=2, default="")
+    # The number the organisation is registered under (a unified social credit code, a
+    # commercial register number): administrators check it before verifying.
+    registration_number = fields.CharField(max_length=64, default="")
+    # The logo's stored file under var/media/logos (a random name), and its content type;
+    # empty: none.
+    logo_name = fields.CharField(max_length=64, default="")
+    logo_type = fields.CharField(max_length=64, default="")
 
     class Meta:
         table = "organization"
@@ -91,9 +98,16 @@ class User(Model):
     locale = fields.CharField(max_length=8, default="en")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
+    # When the user followed the link mailed to their address; until then the account can
+    # only look after its own profile (market/accounts/roles.py).
+    email_verified_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "user"
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
 
 class Membership(Model):
@@ -199,3 +213,41 @@ class PasswordReset(Model):
 
     class Meta:
         table = "password_reset"
+
+
+# A link mailed to confirm a user's address; like a reset, the token is made when the mail goes
+# out and only its hash is kept. Used once, within `verification.LINK_HOURS`.
+class EmailVerification(Model):
+    id = fields.UUIDField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="email_verifications", on_delete=fields.CASCADE
+    )
+    token_hash = fields.CharField(max_length=64, default="", db_index=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "email_verification"
+
+
+# A document an organisation gives for its verification (a business licence, a registration
+# certificate): seen only by its members and the administrators.
+class VerificationDocument(Model):
+    id = fields.UUIDField(primary_key=True)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name="verification_documents", on_delete=fields.CASCADE
+    )
+    uploaded_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="verification_documents", null=True, on_delete=fields.SET_NULL
+    )
+    content_type = fields.CharField(max_length=64)
+    original_name = fields.CharField(max_length=255)
+    # A random name under var/media/verification: nothing a user typed reaches the file system.
+    stored_name = fields.CharField(max_length=64, unique=True)
+    size = fields.IntField()
+    sha256 = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "verification_document"
