@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.sqlite.client import SqliteTransactionWrapper
 from tortoise.transactions import in_transaction
@@ -81,6 +82,9 @@ async def migrate(settings: Settings) -> None:
     finally:
         # An open aiosqlite thread would keep a failed command from ever exiting.
         await Tortoise.close_connections()
+        # Tortoise caches each table's INSERT by table name; a data migration's model (the
+        # table as it was at that step) would leave ours without the columns added later.
+        EXECUTOR_CACHE.clear()
 
 
 class UnitOfWork:
