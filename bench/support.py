@@ -52,7 +52,8 @@ async def verified_institute() -> tuple[Any, Any, Any]:
                     "region": "Guangdong",
                 },
             }
-        )
+        ),
+        confirmed=True,
     )
     org = await service.verify_organization(await service.actor_for(admin), str(org.id))
     return admin, owner, org

@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from tortoise import Tortoise
-from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.backends.sqlite.client import SqliteTransactionWrapper
 from tortoise.transactions import in_transaction
 
@@ -64,8 +64,18 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
 async def init_db(settings: Settings) -> None:
     if settings.effective_database_url.startswith("sqlite://"):
         settings.var_dir.mkdir(parents=True, exist_ok=True)
+    _forget_statements()
     # The global fallback lets request tasks (not children of the lifespan task) see the ORM.
     await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
+
+
+def _forget_statements() -> None:
+    """Drop Tortoise's cached INSERT and DELETE of every table. It keys them by connection
+    name and table, not by model or database: a data migration's model (the table as it was
+    at that step) would leave ours without the columns added later, and a process that moves
+    to another database (the tests, between PostgreSQL and SQLite) would send it statements
+    written for the other's dialect."""
+    EXECUTOR_CACHE.clear()
 
 
 async def close_db() -> None:
@@ -82,9 +92,7 @@ async def migrate(settings: Settings) -> None:
     finally:
         # An open aiosqlite thread would keep a failed command from ever exiting.
         await Tortoise.close_connections()
-        # Tortoise caches each table's INSERT by table name; a data migration's model (the
-        # table as it was at that step) would leave ours without the columns added later.
-        EXECUTOR_CACHE.clear()
+        _forget_statements()
 
 
 class UnitOfWork:

@@ -13,6 +13,7 @@ from market.accounts.models import Organization, User
 from market.accounts.schemas import OrganizationIn, RegisterIn
 from market.actor import Actor
 from market.audit import AuditEntry
+from market.clock import utcnow
 from market.notify import Notification
 
 PASSWORD = "correct horse battery staple"
@@ -39,8 +40,12 @@ def registration(**overrides: Any) -> dict[str, Any]:
     return data
 
 
-async def a_user(**overrides: Any) -> tuple[User, Organization]:
-    return await service.register(RegisterIn.model_validate(registration(**overrides)))
+async def a_user(confirmed: bool = True, **overrides: Any) -> tuple[User, Organization]:
+    """A registered user and their organisation; `confirmed=False`: the address waits for the
+    mailed link, as after the public registration."""
+    return await service.register(
+        RegisterIn.model_validate(registration(**overrides)), confirmed=confirmed
+    )
 
 
 async def an_admin(email: str = "admin@example.org") -> User:
@@ -218,6 +223,7 @@ async def a_colleague(
         # Without a password: cannot log in (most tests act through the services).
         password_hash=await hash_password(password) if password else "!",
         is_active=active,
+        email_verified_at=overrides.pop("email_verified_at", utcnow()),
         **overrides,
     )
     await Membership.create(user=user, organization=org, role=role, can_sign=can_sign)

@@ -18,13 +18,14 @@ from contracts.payments import service as payments
 from listings import importer, search_sync
 from listings import service as listings
 from market import notify, outbox
+from market.accounts import confirmation, members, recovery
 from market.accounts import events as account_events
-from market.accounts import members, recovery
 from market.accounts import service as accounts
 
 # What each module emits, named here so that the check below sees every declaration.
 DECLARED = (
     accounts.EVENTS
+    | confirmation.EVENTS
     | members.EVENTS
     | recovery.EVENTS
     | notify.EVENTS
@@ -52,6 +53,9 @@ HANDLERS: outbox.Handlers = {
     "organization.identity_rejected": (account_events.tell_owners_of_identity_decision,),
     # teams: the invitation's link goes by e-mail (a new one each time it is sent)
     members.INVITED: (members.mail_invitation,),
+    # signing up: the confirmation link, or word to an address that has an account already
+    accounts.EMAIL_CONFIRMATION_REQUESTED: (confirmation.mail_confirmation,),
+    confirmation.REGISTRATION_REPEATED: (confirmation.mail_registration_repeated,),
     # a password reset's link goes by e-mail
     recovery.RESET_REQUESTED: (recovery.mail_reset,),
     # e-mail of every in-app notification

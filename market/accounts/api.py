@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from market.accounts import service
+from market.accounts import confirmation, service
 from market.accounts.models import ApiToken, Organization, User
 from market.accounts.schemas import (
     LoginIn,
@@ -16,6 +16,7 @@ from market.accounts.schemas import (
     RegisterIn,
     SwitchIn,
     TokenIn,
+    TokenOnlyIn,
 )
 from market.api import ApiRouter, body
 from market.web import (
@@ -37,6 +38,7 @@ def user_json(user: User) -> dict[str, Any]:
         "name": user.name,
         "locale": user.locale,
         "is_active": user.is_active,
+        "email_verified": user.email_verified,
         "created_at": user.created_at.isoformat(),
     }
 
@@ -90,15 +92,40 @@ def set_session_cookie(request: Request, response: Response, token: str) -> None
 @router.route(
     "/auth/register",
     "POST",
-    summary="Register a user with a new organisation",
+    summary="Register a user with a new organisation; the address is confirmed by a mailed "
+    "link (the same answer whether or not the address has an account)",
     body=RegisterIn,
-    status=201,
+    status=202,
     auth=False,
 )
 async def register(request: Request) -> Response:
     data = await body(request, RegisterIn)
-    user, org = await service.register(data, ip=client_ip(request))
-    return json_response({"user": user_json(user), "organization": organization_json(org)}, 201)
+    await confirmation.sign_up(data, ip=client_ip(request))
+    return json_response({"email": data.email, "message": confirmation.CHECK_YOUR_MAIL}, 202)
+
+
+@router.route(
+    "/auth/verify-email",
+    "POST",
+    summary="Confirm the address with the token of the mailed link",
+    body=TokenOnlyIn,
+    auth=False,
+)
+async def verify_email(request: Request) -> Response:
+    data = await body(request, TokenOnlyIn)
+    user = await confirmation.confirm_address(data.token, ip=client_ip(request))
+    return json_response({"user": user_json(user)})
+
+
+@router.route(
+    "/me/verify-email",
+    "POST",
+    summary="Mail a new link to confirm your address",
+    status=202,
+)
+async def send_confirmation_again(request: Request) -> Response:
+    await confirmation.send_again(await get_actor(request))
+    return json_response({"message": "A new link is on its way."}, 202)
 
 
 @router.route(

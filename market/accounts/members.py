@@ -226,12 +226,18 @@ async def accept(
             if not _is_pending(current) or current.token_hash != invitation.token_hash:
                 raise Conflict("This invitation is no longer open.")
             user = actor.user
+            # The link came to the address: whoever follows it reads that mail.
             if user is None:
                 user = await User.create(
-                    email=invitation.email, name=data.name, password_hash=password_hash
+                    email=invitation.email,
+                    name=data.name,
+                    password_hash=password_hash,
+                    email_verified_at=utcnow(),
                 )
             elif await Membership.filter(user_id=user.id, organization_id=org.id).exists():
                 raise Conflict(f"You are a member of {org.name} already.")
+            elif not user.email_verified:
+                await User.filter(id=user.id).update(email_verified_at=utcnow())
             await Membership.create(user=user, organization=org, role=invitation.role)
             current.accepted_at = utcnow()
             current.accepted_by_id = user.id  # type: ignore[attr-defined]

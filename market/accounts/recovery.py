@@ -9,10 +9,10 @@ owner of the address out."""
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 
 from market import audit, outbox, throttle
+from market.accounts import links
 from market.accounts.models import PasswordReset, Session, User
 from market.accounts.passwords import hash_password, verify_password
 from market.accounts.schemas import password_problem
@@ -21,13 +21,14 @@ from market.actor import Actor
 from market.clock import utcnow
 from market.config import get_settings
 from market.db import unit_of_work
-from market.errors import Conflict, NotFound, validation_error
+from market.errors import NotFound, validation_error
 from market.notify import render_mail, send_mail
 from market.outbox import OutboxEvent
 from market.throttle import Bucket
 from market.validation import object_id
 
 RESET_MINUTES = 60
+WHAT = "reset link"
 RESET_REQUESTED = "password.reset_requested"
 EVENTS = outbox.declare(RESET_REQUESTED)
 # Asked for per address and per network: each ask is an e-mail to someone.
@@ -62,8 +63,8 @@ async def mail_reset(event: OutboxEvent) -> None:
     reset = await PasswordReset.get_or_none(id=event.payload["reset_id"])
     if reset is None or reset.used_at is not None or reset.expires_at <= utcnow():
         return
-    token = secrets.token_urlsafe(32)
-    if not await PasswordReset.filter(id=reset.id, used_at=None).update(token_hash=digest(token)):
+    token = await links.fresh_token(PasswordReset, reset.id)
+    if token is None:
         return
     user = await User.get(id=reset.user_id)  # type: ignore[attr-defined]
     link = f"{get_settings().base_url.rstrip('/')}/password-reset/{token}"
@@ -80,16 +81,7 @@ async def mail_reset(event: OutboxEvent) -> None:
 
 async def reset_for(token: str) -> PasswordReset:
     """The open reset a link names; a clear refusal for a forged, used or expired one."""
-    reset = await PasswordReset.get_or_none(token_hash=digest(token)) if token else None
-    if reset is None:
-        raise NotFound(
-            "This reset link is not valid: a newer one may have replaced it. Ask for a new one."
-        )
-    if reset.used_at is not None:
-        raise Conflict("This reset link has been used already. Ask for a new one.", state="used")
-    if reset.expires_at <= utcnow():
-        raise Conflict("This reset link has expired. Ask for a new one.", state="expired")
-    return reset
+    return await links.open_link(PasswordReset, token, WHAT)
 
 
 async def reset_password(token: str, password: str, *, ip: str = "") -> User:
@@ -102,10 +94,11 @@ async def reset_password(token: str, password: str, *, ip: str = "") -> User:
         raise validation_error("password", problem)
     new_hash = await hash_password(password)
     async with unit_of_work():
-        # Used once: of two uses at the same moment, one finds it used.
-        if not await PasswordReset.filter(id=reset.id, used_at=None).update(used_at=utcnow()):
-            raise Conflict("This reset link has been used already.", state="used")
-        await User.filter(id=user.id).update(password_hash=new_hash)
+        await links.use(PasswordReset, reset.id, WHAT)
+        # The link came to the address: it is the user's, if that was not known yet.
+        await User.filter(id=user.id).update(
+            password_hash=new_hash, email_verified_at=user.email_verified_at or utcnow()
+        )
         await end_access(user.id)
         await audit.record(Actor(user=user, ip=ip), "user.password_reset", "user", user.id)
     account, _ = login_buckets(get_settings())

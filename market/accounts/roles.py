@@ -69,6 +69,8 @@ def may(actor: Actor, permission: Permission) -> bool:
     """Whether the actor may do this for the organisation they act for."""
     if actor.organization is None or actor.role is None:
         return False
+    if actor.user is not None and not actor.user.email_verified:
+        return False  # until the address is confirmed, only the user's own profile
     if permission == Permission.SIGN:
         return actor.can_sign
     return permission in TABLE[MemberRole(actor.role)]
@@ -83,6 +85,11 @@ def require(actor: Actor, permission: Permission, doing: str = "") -> None:
         raise Forbidden("Your account belongs to no organisation.")
     if may(actor, permission):
         return
+    if not actor.user.email_verified:
+        raise Forbidden(
+            f"Confirm your e-mail address first: follow the link we mailed to "
+            f"{actor.user.email}, or ask for a new one on your dashboard."
+        )
     name = actor.organization.name
     if permission == Permission.SIGN:
         raise Forbidden(

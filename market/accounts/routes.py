@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from market import notify
-from market.accounts import service
+from market.accounts import confirmation, service
 from market.accounts.api import set_session_cookie
 from market.accounts.models import Organization
 from market.accounts.roles import Permission, may
@@ -24,6 +24,7 @@ from market.validation import parse
 from market.web import (
     SESSION_COOKIE,
     client_ip,
+    get_actor,
     nest,
     read_form,
     redirect,
@@ -42,19 +43,44 @@ async def register_page(request: Request) -> Response:
     try:
         form = await read_form(request)
         values = nest(form)
-        data = parse(RegisterIn, values)
-        user, _ = await service.register(data, ip=client_ip(request))
-        token = await service.start_session(
-            user, ip=client_ip(request), user_agent=request.headers.get("user-agent", "")
-        )
+        await confirmation.sign_up(parse(RegisterIn, values), ip=client_ip(request))
     except DomainError as exc:
         values.pop("password", None)
         return await render_form(
             request, "accounts/register.html", {**context, "values": values}, error=exc
         )
-    response = redirect("/dashboard", "Welcome! An administrator will verify your organisation.")
-    set_session_cookie(request, response, token)
-    return response
+    # The same answer for a known address as for a new one: its mail says which it was.
+    return redirect("/login", confirmation.CHECK_YOUR_MAIL)
+
+
+async def confirm_page(request: Request) -> Response:
+    """The mailed link opens a page with a button: a mail scanner that fetches links does not
+    use it up."""
+    token = request.path_params["token"]
+    try:
+        if request.method == "POST":
+            await read_form(request)
+            user = await confirmation.confirm_address(token, ip=client_ip(request))
+        else:
+            await confirmation.check_link(token)
+    except DomainError as exc:
+        return await render_form(request, "accounts/confirm.html", {"invalid": True}, error=exc)
+    if request.method == "GET":
+        return await render(request, "accounts/confirm.html", {"token": token})
+    actor = await get_actor(request)
+    if actor.user is not None and actor.user.id == user.id:
+        return redirect("/dashboard", "Your address is confirmed.")
+    return redirect("/login?next=/dashboard", "Your address is confirmed. Log in to go on.")
+
+
+async def send_confirmation_again(request: Request) -> Response:
+    actor = await require_login(request)
+    await read_form(request)
+    try:
+        await confirmation.send_again(actor)
+    except DomainError as exc:
+        return redirect("/dashboard", exc.message)
+    return redirect("/dashboard", "A new link is on its way to your address.")
 
 
 async def login_page(request: Request) -> Response:
@@ -206,6 +232,8 @@ async def revoke_token(request: Request) -> Response:
 
 routes = [
     Route("/register", register_page, methods=["GET", "POST"]),
+    Route("/confirm-email/{token}", confirm_page, methods=["GET", "POST"]),
+    Route("/account/confirm-email", send_confirmation_again, methods=["POST"]),
     Route("/login", login_page, methods=["GET", "POST"]),
     Route("/logout", logout, methods=["POST"]),
     Route("/dashboard", dashboard),

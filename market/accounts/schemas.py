@@ -80,6 +80,16 @@ class OrganizationUpdate(Strict):
 
 class OrganizationIn(OrganizationUpdate):
     kind: Literal["institute", "enterprise"]
+    # A unified social credit code, a commercial register number: letters, digits and the
+    # separators registers print. Optional, but the administrators check it when it is given.
+    registration_number: str = Field(default="", max_length=64)
+
+    @field_validator("registration_number")
+    @classmethod
+    def _registration_number(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 ./-]*", value):
+            raise ValueError("Use the letters, digits and separators of the register's number.")
+        return value.upper()
 
 
 class RegisterIn(Strict):
@@ -93,6 +103,10 @@ class RegisterIn(Strict):
     @classmethod
     def _lower(cls, value: str) -> str:
         return value.lower()
+
+
+class TokenOnlyIn(Strict):
+    token: str = Field(min_length=1, max_length=200)
 
 
 class LoginIn(Strict):

@@ -16,6 +16,7 @@ from market import audit, outbox, rows, throttle
 from market.accounts import roles, states
 from market.accounts.models import (
     ApiToken,
+    EmailVerification,
     MemberRole,
     Membership,
     Organization,
@@ -51,7 +52,12 @@ from market.throttle import Bucket
 from market.transitions import Lifecycle, apply, events_of
 from market.validation import object_id
 
+# A confirmation link for a user's address waits to be mailed.
+EMAIL_CONFIRMATION_REQUESTED = "user.email_confirmation_requested"
+# How long a mailed confirmation link works.
+CONFIRMATION_HOURS = 48
 EVENTS = outbox.declare(
+    EMAIL_CONFIRMATION_REQUESTED,
     "organization.registered",
     "organization.identity_proposed",
     "organization.identity_approved",
@@ -102,22 +108,33 @@ def registration_bucket(settings: Settings) -> Bucket:
     )
 
 
-async def register(data: RegisterIn, *, ip: str = "") -> tuple[User, Organization]:
+class EmailTaken(ValidationFailed):
+    """The address has an account already. Only our own callers see this: the public sign-up
+    (market/accounts/confirmation.py) answers as for a new address and mails the owner."""
+
+
+async def register(
+    data: RegisterIn, *, ip: str = "", confirmed: bool = False
+) -> tuple[User, Organization]:
+    """Make a user, their organisation and its first owner. `confirmed`: the address needs no
+    confirmation (our own callers: the demo seed, the test builders); otherwise the account
+    waits for the link `EMAIL_CONFIRMATION_REQUESTED` mails, and the administrators hear of the
+    organisation once its address is confirmed."""
     problem = password_problem(data.password, data.email)
     if problem:
         raise validation_error("password", problem)
-    if ip:
-        # Counted before the address check and the hash: a refused address (already taken)
-        # counts too, so the form cannot be used to test thousands of addresses. Without an
-        # address the caller is our own code (the demo seed, the test builders).
-        await throttle.claim((registration_bucket(get_settings()), ip))
     if await account_exists(data.email):
         raise _email_taken()
     password_hash = await hash_password(data.password)
     try:
         async with unit_of_work():
             org = await Organization.create(**data.organization.model_dump(exclude_none=True))
-            user = await User.create(email=data.email, name=data.name, password_hash=password_hash)
+            user = await User.create(
+                email=data.email,
+                name=data.name,
+                password_hash=password_hash,
+                email_verified_at=utcnow() if confirmed else None,
+            )
             await Membership.create(
                 user=user, organization=org, role=MemberRole.OWNER, can_sign=True
             )
@@ -128,15 +145,27 @@ async def register(data: RegisterIn, *, ip: str = "") -> tuple[User, Organizatio
             await audit.record(
                 actor, "user.registered", "user", user.id, after={"email": user.email}
             )
-            await outbox.emit("organization.registered", {"organization_id": str(org.id)})
+            if confirmed:
+                await outbox.emit("organization.registered", {"organization_id": str(org.id)})
+            else:
+                await ask_to_confirm(user)
     except IntegrityError:
         # Two registrations with one address raced; the unique index let one through.
         raise _email_taken() from None
     return user, org
 
 
-def _email_taken() -> ValidationFailed:
-    return validation_error("email", "An account with this e-mail address already exists.")
+async def ask_to_confirm(user: User) -> None:
+    """Open a confirmation link for the user's address; its mail goes after the commit."""
+    link = await EmailVerification.create(
+        user=user, expires_at=utcnow() + timedelta(hours=CONFIRMATION_HOURS)
+    )
+    await outbox.emit(EMAIL_CONFIRMATION_REQUESTED, {"verification_id": str(link.id)})
+
+
+def _email_taken() -> EmailTaken:
+    why = "An account with this e-mail address already exists."
+    return EmailTaken(why, fields={"email": why})
 
 
 async def authenticate(data: LoginIn, *, ip: str = "") -> User:
@@ -594,7 +623,10 @@ async def create_admin(email: str, password: str, name: str = "Administrator") -
                 country="CN",
                 verification=Verification.VERIFIED,
             )
-        user = await User.create(email=email, name=name, password_hash=password_hash)
+        # Made from the command line by whoever runs the platform: no link to confirm.
+        user = await User.create(
+            email=email, name=name, password_hash=password_hash, email_verified_at=utcnow()
+        )
         await Membership.create(
             user=user, organization=platform, role=MemberRole.OWNER, can_sign=True
         )

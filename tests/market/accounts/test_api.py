@@ -1,17 +1,15 @@
 from market.accounts.models import ApiToken, Organization, User
 from market.audit import AuditEntry
-from tests.builders import PASSWORD, a_user, an_admin, log_in, registration
+from tests.builders import PASSWORD, a_mailed_link, a_user, an_admin, log_in, registration
 
 HOSTILE = "<script>alert('x')</script>"
 
 
-async def test_register_login_me_logout_through_the_api(client) -> None:
+async def test_register_confirm_login_me_logout_through_the_api(client, settings, mailbox) -> None:
     response = await client.post("/api/v1/auth/register", json=registration(email="a@example.org"))
-    assert response.status_code == 201, response.text
-    body = response.json()
-    assert body["user"]["email"] == "a@example.org"
-    assert body["organization"]["verification"] == "pending"
-    assert "password_hash" not in body["user"]
+    assert response.status_code == 202, response.text
+    assert response.json()["email"] == "a@example.org"
+    assert "user" not in response.json()  # nothing that would differ for a known address
 
     login = await client.post(
         "/api/v1/auth/login", json={"email": "A@example.org", "password": PASSWORD}
@@ -21,6 +19,18 @@ async def test_register_login_me_logout_through_the_api(client) -> None:
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
     me = (await client.get("/api/v1/me")).json()
     assert me["user"]["email"] == "a@example.org" and me["csrf_token"]
+    assert me["user"]["email_verified"] is False
+    assert me["organization"]["verification"] == "pending"
+
+    token = await a_mailed_link(settings, mailbox, "a@example.org", "confirm-email")
+    confirmed = await client.post(
+        "/api/v1/auth/verify-email",
+        json={"token": token},
+        headers={"X-CSRF-Token": me["csrf_token"]},
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["user"]["email_verified"] is True
+    assert (await client.get("/api/v1/me")).json()["user"]["email_verified"] is True
 
     refused = await client.post("/api/v1/auth/logout")  # cookie-authenticated: CSRF needed
     assert refused.status_code == 403
@@ -58,21 +68,32 @@ async def test_wrong_types_and_non_json_are_refused_cleanly(client) -> None:
     assert await User.all().count() == 0
 
 
-async def test_duplicate_email_in_another_case_is_a_field_error(client) -> None:
-    await a_user(email="dup@example.org")
-    response = await client.post(
-        "/api/v1/auth/register", json=registration(email="DUP@example.org")
-    )
-    assert response.status_code == 422
-    assert "email" in response.json()["error"]["fields"]
+async def test_registering_a_known_address_answers_as_for_a_new_one(
+    client, settings, mailbox
+) -> None:
+    known, _ = await a_user(email="dup@example.org")
+    again = await client.post("/api/v1/auth/register", json=registration(email="DUP@example.org"))
+    fresh = await client.post("/api/v1/auth/register", json=registration(email="new@example.org"))
+    assert again.status_code == fresh.status_code == 202
+    assert again.json()["message"] == fresh.json()["message"]
+    assert await User.filter(email="dup@example.org").count() == 1
+    assert await Organization.filter(memberships__user_id=known.id).count() == 1
+
+    # The owner of the address hears of it, with what to do instead; the new one gets a link.
+    await a_mailed_link(settings, mailbox, "new@example.org", "confirm-email")
+    [told] = mailbox.to("dup@example.org")
+    text = told.get_body(preferencelist=("plain",)).get_content()
+    assert "already has one" in text and "/password-reset" in text
+    assert "/confirm-email/" not in text
 
 
 async def test_hostile_text_is_stored_as_typed_and_returned_as_data(client) -> None:
     response = await client.post(
-        "/api/v1/auth/register", json=registration(name=HOSTILE, organization={"region": HOSTILE})
+        "/api/v1/auth/register",
+        json=registration(email="h@example.org", name=HOSTILE, organization={"region": HOSTILE}),
     )
-    assert response.status_code == 201
-    assert response.json()["user"]["name"] == HOSTILE
+    assert response.status_code == 202
+    assert (await User.get(email="h@example.org")).name == HOSTILE
     assert response.headers["content-type"].startswith("application/json")
 
 

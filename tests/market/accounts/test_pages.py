@@ -3,7 +3,7 @@ import re
 import httpx
 
 from market.accounts.models import Organization, User
-from tests.builders import PASSWORD, a_user, an_admin, registration
+from tests.builders import PASSWORD, a_mailed_link, a_user, an_admin, registration
 
 HOSTILE = '<script>alert("x")</script>'
 
@@ -31,15 +31,57 @@ async def page_login(client: httpx.AsyncClient, email: str, password: str = PASS
     )
 
 
-async def test_register_through_the_form_lands_on_the_dashboard(client) -> None:
+async def test_register_confirm_the_address_then_log_in_to_the_dashboard(
+    client, settings, mailbox
+) -> None:
     page = await client.get("/register")
-    assert page.status_code == 200
-    data = form_of(registration(email="form@example.org", name="Form Person"))
+    assert page.status_code == 200 and 'name="organization.registration_number"' in page.text
+    data = form_of(
+        registration(
+            email="form@example.org",
+            name="Form Person",
+            organization={"registration_number": "91330200mA2h8x1k2q"},
+        )
+    )
     response = await client.post("/register", data={**data, "csrf_token": csrf_of(page.text)})
-    assert response.status_code == 303 and response.headers["location"].startswith("/dashboard")
+    # Not logged in: the same answer a known address gets, and the mail says which it was.
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+    assert "tm_session" not in response.headers.get("set-cookie", "")
+    user = await User.get(email="form@example.org")
+    assert not user.email_verified
+    org = await Organization.get(memberships__user_id=user.id)
+    assert org.registration_number == "91330200MA2H8X1K2Q"
+
+    # Logged in before confirming: the account looks after its own profile, nothing more.
+    await page_login(client, "form@example.org")
     dashboard = await client.get("/dashboard")
-    assert "Form Person" in dashboard.text
-    assert "verif" in dashboard.text.lower()
+    assert "Confirm your e-mail address" in dashboard.text
+    csrf = {"X-CSRF-Token": (await client.get("/api/v1/me")).json()["csrf_token"]}
+    profile = {"name": "Form Institute", "country": "CN", "about": "Optics."}
+    refused = await client.patch("/api/v1/organization", json=profile, headers=csrf)
+    assert refused.status_code == 403 and "Confirm your e-mail address first" in refused.text
+    assert (await Organization.get(id=org.id)).about == ""
+    again = await client.post(
+        "/account/confirm-email", data={"csrf_token": csrf_of(dashboard.text)}
+    )
+    assert again.status_code == 303
+
+    token = await a_mailed_link(settings, mailbox, "form@example.org", "confirm-email")
+    assert len(mailbox.to("form@example.org")) == 2  # the first link and the one asked again
+    confirm = await client.get(f"/confirm-email/{token}")
+    assert confirm.status_code == 200 and not (await User.get(id=user.id)).email_verified
+    done = await client.post(f"/confirm-email/{token}", data={"csrf_token": csrf_of(confirm.text)})
+    assert done.status_code == 303 and done.headers["location"] == "/dashboard"
+    assert (await User.get(id=user.id)).email_verified
+    dashboard = await client.get("/dashboard")
+    assert "Form Person" in dashboard.text and "Confirm your e-mail address" not in dashboard.text
+    changed = await client.patch("/api/v1/organization", json=profile, headers=csrf)
+    assert changed.status_code == 200, changed.text
+
+    used = await client.get(f"/confirm-email/{token}")
+    assert used.status_code == 409 and "has been used already" in used.text
+    forged = await client.get("/confirm-email/not-a-token")
+    assert forged.status_code == 404 and "is not valid" in forged.text
 
 
 async def test_a_missing_csrf_token_creates_nothing(client) -> None:

@@ -134,13 +134,29 @@ async def test_a_burst_of_registrations_from_one_address_makes_exactly_the_limit
             for i in range(50)
         )
     )
-    assert statuses == {201: limit, 429: 50 - limit}
+    assert statuses == {202: limit, 429: 50 - limit}
     assert await User.all().count() == limit
 
     elsewhere = client_from("198.51.100.22")
     made = await elsewhere.post("/api/v1/auth/register", json=registration())
-    assert made.status_code == 201
+    assert made.status_code == 202
     assert await User.all().count() == limit + 1
+
+
+async def test_registrations_with_one_address_are_limited_from_any_network(
+    client_from, mailbox
+) -> None:
+    """Each registration with an address mails it: a stranger cannot flood someone's inbox
+    by registering their address from many networks."""
+    answers = [
+        await client_from(f"198.51.100.{40 + i}").post(
+            "/api/v1/auth/register", json=registration(email="flooded@example.org")
+        )
+        for i in range(5)
+    ]
+    assert [a.status_code for a in answers] == [202, 202, 202, 429, 429]
+    assert "Several registrations used this address lately" in answers[-1].text
+    assert await User.filter(email="flooded@example.org").count() == 1
 
 
 async def test_the_registration_page_shows_the_limit_with_retry_after(
@@ -148,7 +164,7 @@ async def test_the_registration_page_shows_the_limit_with_retry_after(
 ) -> None:
     monkeypatch.setattr(settings, "registrations_per_ip_per_hour", 1)
     client = client_from("203.0.113.91")
-    assert (await client.post("/api/v1/auth/register", json=registration())).status_code == 201
+    assert (await client.post("/api/v1/auth/register", json=registration())).status_code == 202
     page = await client.get("/register")
     data = {
         "email": "second@example.org",
