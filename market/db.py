@@ -9,6 +9,7 @@ from typing import Any
 
 from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.backends.sqlite.client import SqliteTransactionWrapper
 from tortoise.transactions import in_transaction
 
@@ -81,6 +82,10 @@ async def migrate(settings: Settings) -> None:
     finally:
         # An open aiosqlite thread would keep a failed command from ever exiting.
         await Tortoise.close_connections()
+        # Tortoise keeps each table's INSERT by connection and table name, not by model: a
+        # migration's data step (0015's slugs) left the organisation's INSERT of that time,
+        # without the columns later migrations added, for the models of this process to use.
+        EXECUTOR_CACHE.clear()
 
 
 class UnitOfWork:
