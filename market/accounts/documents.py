@@ -20,19 +20,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from market import audit, files
-from market.accounts import roles
 from market.accounts.models import (
     MemberRole,
     Membership,
     Organization,
-    OrganizationKind,
     VerificationDocument,
 )
-from market.accounts.roles import Permission
-from market.accounts.service import list_organizations, require_admin, require_org
+from market.accounts.service import (
+    list_organizations,
+    require_admin,
+    require_editor,
+    require_org,
+)
 from market.actor import Actor
 from market.db import unit_of_work
-from market.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from market.errors import Conflict, NotFound, ValidationFailed
 from market.locks import lock_existing
 from market.validation import object_id, visible_or_404
 
@@ -54,11 +56,7 @@ def can_see(actor: Actor, document: VerificationDocument) -> bool:
 
 def authorize_upload(actor: Actor) -> Organization:
     """Check before reading a body, so that nobody else can make us take megabytes."""
-    org = require_org(actor)
-    if org.kind == OrganizationKind.PLATFORM:
-        raise Forbidden("The platform is not verified; it has no documents to give.")
-    roles.require(actor, Permission.EDIT_ORGANIZATION, "give verification documents")
-    return org
+    return require_editor(actor, "give verification documents")
 
 
 async def add_document(

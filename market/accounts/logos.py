@@ -12,13 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from market import audit, files
-from market.accounts import roles
-from market.accounts.models import Organization, OrganizationKind
-from market.accounts.roles import Permission
-from market.accounts.service import public_organization, require_org
+from market.accounts.models import Organization
+from market.accounts.service import public_organization, require_editor
 from market.actor import Actor
 from market.db import unit_of_work
-from market.errors import Forbidden, NotFound
+from market.errors import NotFound
 from market.locks import lock_existing
 
 MAX_LOGO_BYTES = 512 * 1024
@@ -36,11 +34,7 @@ def logos_dir() -> Path:
 
 def authorize_upload(actor: Actor) -> Organization:
     """Check before reading a body."""
-    org = require_org(actor)
-    if org.kind == OrganizationKind.PLATFORM:
-        raise Forbidden("The platform has no public profile to show a logo on.")
-    roles.require(actor, Permission.EDIT_ORGANIZATION, "change the logo")
-    return org
+    return require_editor(actor, "change the logo")
 
 
 async def set_logo(actor: Actor, data: bytes) -> Organization:
