@@ -1,23 +1,19 @@
-"""Images and PDF brochures attached to a listing: what may be uploaded, who may see it, and
-where the bytes live (var/media, under random names, outside anything served statically)."""
+"""Images and PDF brochures attached to a listing: what may be uploaded and who may see it.
+The bytes are checked and kept as every upload's are (market/files.py: var/media, under random
+names, outside anything served statically)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-import os
-import re
-import secrets
 from pathlib import Path
 from typing import Any
 
 from listings.models import Listing, ListingMedia, ListingState, MediaKind
 from listings.service import PUBLIC_STATES, _load, can_see, roles_on
-from market import audit, rows
+from market import audit, files, rows
 from market.actor import Actor
-from market.config import get_settings
-from market.db import current_unit_of_work, unit_of_work
+from market.db import unit_of_work
 from market.errors import Conflict, Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from market.locks import lock_existing
 from market.validation import object_id
@@ -27,68 +23,19 @@ log = logging.getLogger(__name__)
 MAX_MEDIA_BYTES = 10 * 1024 * 1024
 MAX_MEDIA_PER_LISTING = 20
 ALLOWED_TEXT = "JPEG, PNG, GIF or WebP images and PDF documents"
-_STORED_NAME = re.compile(r"[0-9a-f]{32}")
-
-# (prefix, content type, kind, usual extensions). Only the bytes decide; names and the
-# client's Content-Type are whatever the uploader chose to say.
-_SIGNATURES: tuple[tuple[bytes, str, MediaKind, tuple[str, ...]], ...] = (
-    (b"\xff\xd8\xff", "image/jpeg", MediaKind.IMAGE, (".jpg", ".jpeg")),
-    (b"\x89PNG\r\n\x1a\n", "image/png", MediaKind.IMAGE, (".png",)),
-    (b"GIF87a", "image/gif", MediaKind.IMAGE, (".gif",)),
-    (b"GIF89a", "image/gif", MediaKind.IMAGE, (".gif",)),
-    (b"%PDF-", "application/pdf", MediaKind.PDF, (".pdf",)),
-)
-_EXTENSIONS = {ctype: exts for _, ctype, _, exts in _SIGNATURES} | {"image/webp": (".webp",)}
-
-
-class TooLarge(ValidationFailed):
-    status = 413
-    code = "too_large"
-
-
-def too_large() -> TooLarge:
-    why = f"The file is larger than {MAX_MEDIA_BYTES // (1024 * 1024)} MiB."
-    return TooLarge(why, fields={"file": why})
-
-
-def _refuse_file(why: str) -> ValidationFailed:
-    return ValidationFailed(why, fields={"file": why})
-
-
-def sniff(data: bytes) -> tuple[str, MediaKind] | None:
-    """The content type the first bytes prove, or None when they prove nothing we accept."""
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp", MediaKind.IMAGE
-    for prefix, content_type, kind, _ in _SIGNATURES:
-        if data.startswith(prefix):
-            return content_type, kind
-    return None
+ACCEPTS = (files.JPEG, files.PNG, files.GIF, files.WEBP, files.PDF)
 
 
 def media_dir() -> Path:
-    return get_settings().var_dir / "media"
+    return files.media_dir()
 
 
 def _path_of(media: ListingMedia) -> Path:
-    # A stored name is always ours, but a row edited by hand must still not walk the disk.
-    if not _STORED_NAME.fullmatch(media.stored_name):
-        raise NotFound("No such file.")
-    return media_dir() / media.stored_name
-
-
-def _clean_name(filename: str) -> str:
-    name = "".join(ch for ch in filename if ch.isprintable()).strip()
-    return name[:255] or "file"
+    return files.path_of(media_dir(), media.stored_name)
 
 
 def download_name(media: ListingMedia) -> str:
-    """The original name, with an extension matching the real content appended when missing,
-    so a PNG uploaded as `page.html` is never saved to disk as HTML."""
-    name = media.original_name or "file"
-    exts = _EXTENSIONS.get(media.content_type, ())
-    if exts and not name.lower().endswith(exts):
-        name += exts[0]
-    return name
+    return files.download_name(media.original_name, media.content_type)
 
 
 def is_private(media: ListingMedia, listing: Listing) -> bool:
@@ -124,34 +71,6 @@ async def authorize_upload(actor: Actor, listing_id: str) -> Listing:
     return listing
 
 
-# --- storage -----------------------------------------------------------------------------
-
-
-def _write_file(directory: Path, stored_name: str, data: bytes) -> Path:
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    final = directory / stored_name
-    partial = directory / f".{stored_name}.part"
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        # A reader never sees half a file: the name appears only once the bytes are complete.
-        os.replace(partial, final)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return final
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink(missing_ok=True)
-    except OSError:
-        log.exception("could not remove media file %s", path.name)
-
-
 # --- use cases ---------------------------------------------------------------------------
 
 
@@ -166,20 +85,15 @@ async def add_media(
 ) -> ListingMedia:
     listing = await _load(listing_id)
     _require_manager(actor, listing)
-    if not data:
-        raise _refuse_file("The file is empty.")
-    if len(data) > MAX_MEDIA_BYTES:
-        raise too_large()
-    sniffed = sniff(data)
-    if sniffed is None:
-        raise _refuse_file(f"Only {ALLOWED_TEXT} can be uploaded; this file is none of these.")
-    content_type, kind = sniffed
+    content_type = files.accepted(
+        data, accepts=ACCEPTS, limit=MAX_MEDIA_BYTES, accepts_text=ALLOWED_TEXT
+    )
+    kind = MediaKind.PDF if content_type == files.PDF else MediaKind.IMAGE
     # Cheap early refusal; the count that counts is taken again under the row lock below.
     if await ListingMedia.filter(listing_id=listing.id).count() >= MAX_MEDIA_PER_LISTING:
         raise _too_many()
 
-    stored_name = secrets.token_hex(16)
-    path = await asyncio.to_thread(_write_file, media_dir(), stored_name, data)
+    stored_name, path = await files.store(media_dir(), data)
     try:
         async with unit_of_work():
             current = await lock_existing(Listing, listing.id)
@@ -190,7 +104,7 @@ async def add_media(
                 listing_id=listing.id,
                 kind=kind,
                 content_type=content_type,
-                original_name=_clean_name(filename),
+                original_name=files.clean_name(filename),
                 stored_name=stored_name,
                 size=len(data),
                 sha256=hashlib.sha256(data).hexdigest(),
@@ -209,14 +123,13 @@ async def add_media(
                 organization_id=listing.institute_id,  # type: ignore[attr-defined]
             )
     except BaseException:
-        # Synchronous on purpose: an await here could itself be cancelled and leave an orphan.
-        _unlink(path)
+        files.unlink(path)
         raise
     return media
 
 
 def _too_many() -> ValidationFailed:
-    return _refuse_file(
+    return files.refuse(
         f"A listing can have at most {MAX_MEDIA_PER_LISTING} files; remove one first."
     )
 
@@ -252,12 +165,7 @@ async def remove_media(actor: Actor, listing_id: str, media_id: str) -> None:
             before=_audit_facts(media),
             organization_id=listing.institute_id,  # type: ignore[attr-defined]
         )
-
-        # Only after commit: a rolled-back delete must still find its bytes.
-        async def remove_file() -> None:
-            await asyncio.to_thread(_unlink, path)
-
-        current_unit_of_work().after_commit.append(remove_file)
+        files.unlink_after_commit(path)
 
 
 async def visible_media(actor: Actor, listing: Listing) -> list[ListingMedia]:
@@ -291,7 +199,7 @@ async def open_media(actor: Actor, media_id: str) -> tuple[ListingMedia, Path]:
     if is_private(media, listing) and not roles_on(actor, listing) & {"member", "admin"}:
         raise NotFound("No such file.")
     path = _path_of(media)
-    if not await asyncio.to_thread(path.is_file):
+    if not await files.existing(path):
         log.error("media %s has a row but no file %s", media.id, media.stored_name)
         raise NotFound("No such file.")
     return media, path

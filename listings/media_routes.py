@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from starlette.datastructures import FormData, UploadFile
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from listings import media
-from listings.models import ListingMedia, MediaKind
+from listings.models import ListingMedia
 from listings.service import get_listing
-from market import limits
+from market import files
 from market.api import ApiRouter
 from market.errors import Conflict, ValidationFailed
 from market.web import check_form_csrf, get_actor, json_response, read_form, redirect
 
 router = ApiRouter("media")
 
-# Room for the multipart envelope (boundaries, part headers, the token and the checkbox).
-ENVELOPE_BYTES = 64 * 1024
-MAX_UPLOAD_BODY = media.MAX_MEDIA_BYTES + ENVELOPE_BYTES
 _TRUE = {"true", "1", "on", "yes"}
 _FALSE = {"false", "0", "off", "no", ""}
 
@@ -40,32 +35,6 @@ def media_json(item: ListingMedia) -> dict[str, Any]:
         "url": f"/media/{item.id}",
         "created_at": item.created_at.isoformat(),
     }
-
-
-# --- reading an upload -------------------------------------------------------------------
-
-
-async def _read_upload(request: Request) -> tuple[FormData, UploadFile, bytes]:
-    """The parsed form, its `file` part and that part's bytes, never more than the limit."""
-    # Starlette caps form fields but not file parts, so the cap sits on the raw body: refused
-    # at once when declared larger, and once it passes the limit when the client lies about
-    # (or omits) Content-Length.
-    capped = limits.limited(request, MAX_UPLOAD_BODY, media.too_large)
-    try:
-        form = await capped.form(max_files=1, max_fields=10, max_part_size=ENVELOPE_BYTES)
-    except HTTPException as exc:  # malformed multipart, a second file, too many fields
-        raise ValidationFailed(str(exc.detail), fields={"file": str(exc.detail)}) from None
-    try:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            why = "Choose a file to upload."
-            raise ValidationFailed(why, fields={"file": why})
-        data = await upload.read(media.MAX_MEDIA_BYTES + 1)
-    finally:
-        await form.close()
-    if len(data) > media.MAX_MEDIA_BYTES:
-        raise media.too_large()
-    return form, upload, data
 
 
 def _flag(form: FormData, name: str) -> bool:
@@ -95,18 +64,12 @@ async def _add(request: Request, form: FormData, upload: UploadFile, data: bytes
 
 async def download(request: Request) -> Response:
     item, path = await media.open_media(await get_actor(request), request.path_params["media_id"])
-    disposition = "inline" if item.kind == MediaKind.IMAGE else "attachment"
-    private = media.is_private(item, item.listing)
-    headers = {
-        "Content-Disposition": (
-            f"{disposition}; filename*=UTF-8''{quote(media.download_name(item), safe='')}"
-        ),
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "private, no-store" if private else "public, max-age=300",
-        # Should a file ever be rendered as a document, it runs nothing and reaches nothing.
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-    }
-    return FileResponse(path, media_type=item.content_type, headers=headers)
+    return files.file_response(
+        path,
+        item.content_type,
+        item.original_name,
+        private=media.is_private(item, item.listing),
+    )
 
 
 async def upload_page(request: Request) -> Response:
@@ -116,7 +79,7 @@ async def upload_page(request: Request) -> Response:
     )
     back = f"/listings/{listing.id}/edit"
     try:
-        form, upload, data = await _read_upload(request)
+        form, upload, data = await files.read_upload(request, "file", media.MAX_MEDIA_BYTES)
         check_form_csrf(request, form)
         await _add(request, form, upload, data)
     except (ValidationFailed, Conflict) as exc:
@@ -155,7 +118,7 @@ routes: list[BaseRoute] = [
 )
 async def api_upload(request: Request) -> Response:
     await media.authorize_upload(await get_actor(request), request.path_params["listing_id"])
-    form, upload, data = await _read_upload(request)
+    form, upload, data = await files.read_upload(request, "file", media.MAX_MEDIA_BYTES)
     item = await _add(request, form, upload, data)
     return json_response({"media": media_json(item)}, 201)
 

@@ -193,6 +193,9 @@ class Hit:
     title: str
     summary: str
     institute: str
+    # The institute's public profile is /organizations/<slug>; "" in a document indexed before
+    # documents carried it (the next reindex adds it).
+    institute_slug: str
     kind: str
     trl: int | None
     license_types: list[str]
@@ -418,6 +421,8 @@ def document(listing: Any) -> dict[str, Any]:
         "inventors": [_clean(i) for i in listing.inventors or []],
         "institute": _clean(institute.name),
         "institute_id": str(institute.id),
+        # Kept through renames (Organization.slug), so only a new document ever changes it.
+        "institute_slug": institute.slug or "",
         "country": institute.country or "",
         "region": institute.region or "",
         "kind": str(listing.kind),
@@ -655,6 +660,7 @@ def _hit(doc: dict[str, Any]) -> Hit:
         title=doc.get("title", ""),
         summary=doc.get("summary", ""),
         institute=doc.get("institute", ""),
+        institute_slug=doc.get("institute_slug") or "",
         kind=doc.get("kind", ""),
         trl=doc.get("trl"),
         license_types=list(doc.get("license_types") or []),
@@ -677,6 +683,7 @@ def meili_request(query: SearchQuery) -> dict[str, Any]:
             "title",
             "summary",
             "institute",
+            "institute_slug",
             "kind",
             "trl",
             "license_types",

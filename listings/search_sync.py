@@ -6,6 +6,8 @@
   (the relay enqueues the event only after commit), so a rolled-back change never reaches the
   index, and it holds no database lock meanwhile (each handler is its own delivery, outside
   the event's claim).
+- A renamed institute (`organization.identity_approved`) has each of its published listings
+  synced the same way (`sync_institute`): the name is in every document of its listings.
 - Handlers do not write to Meilisearch one by one (one task per listing could not keep up with
   a burst of approvals: 1,200 approvals in a minute left the index minutes behind). Each hands
   its listing id to the worker's `Batcher` and waits. The batcher has one batch (up to
@@ -40,6 +42,7 @@ from typing import Any
 from tortoise import connections
 
 from listings import search
+from listings.models import Listing, ListingState
 from market.config import Settings, get_settings
 from market.db import unit_of_work
 from market.outbox import OutboxEvent
@@ -193,6 +196,21 @@ async def sync_listing(event: OutboxEvent) -> None:
     listing_id = (event.payload or {}).get("listing_id")
     if listing_id:
         await batcher().sync(str(listing_id))
+
+
+async def sync_institute(event: OutboxEvent) -> None:
+    """A renamed institute: the documents of its published listings carry the new name (their
+    `institute_slug` stays, as the slug does). Idempotent, like `sync_listing`; the drift check
+    compares versions, which a rename does not change, so it is this or the next reindex."""
+    org_id = (event.payload or {}).get("organization_id")
+    if not org_id:
+        return
+    published = await Listing.filter(institute_id=org_id, state=ListingState.PUBLISHED).values_list(
+        "id", flat=True
+    )
+    if published:
+        shared = batcher()
+        await asyncio.gather(*(shared.sync(str(listing_id)) for listing_id in published))
 
 
 async def check_search_drift(ctx: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -49,7 +49,11 @@ HANDLERS: outbox.Handlers = {
     "organization.pending": (),
     # a verified organisation's new name or country waits for an administrator
     "organization.identity_proposed": (account_events.tell_admins_of_identity_change,),
-    "organization.identity_approved": (account_events.tell_owners_of_identity_decision,),
+    # the new name reaches the search documents of the institute's listings
+    "organization.identity_approved": (
+        account_events.tell_owners_of_identity_decision,
+        search_sync.sync_institute,
+    ),
     "organization.identity_rejected": (account_events.tell_owners_of_identity_decision,),
     # teams: the invitation's link goes by e-mail (a new one each time it is sent)
     members.INVITED: (members.mail_invitation,),

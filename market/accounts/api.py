@@ -58,6 +58,7 @@ def organization_json(org: Organization | None) -> dict[str, Any] | None:
         "slug": org.slug,
         "about": org.about,
         "about_zh": org.about_zh,
+        "logo_url": org.logo_url or None,
         # A verified organisation's change waiting for an administrator ("" when none).
         "proposed_name": org.proposed_name,
         "proposed_country": org.proposed_country,

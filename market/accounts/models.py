@@ -69,6 +69,15 @@ class Organization(Model):
     def is_verified(self) -> bool:
         return self.verification == Verification.VERIFIED
 
+    @property
+    def logo_url(self) -> str:
+        """Where the logo is served ("" when none). Each upload has a new stored name and the
+        address carries its start, so a cache may keep an address's answer for good
+        (market/accounts/logos.py)."""
+        if not (self.logo_name and self.slug):
+            return ""
+        return f"/organizations/{self.slug}/logo?v={self.logo_name[:8]}"
+
     async def save(self, *args: Any, **kwargs: Any) -> None:
         if not self.slug:
             self.slug = slug_for(self.name, self.id)

@@ -7,9 +7,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from market import notify
-from market.accounts import confirmation, service
+from market.accounts import confirmation, documents, service
 from market.accounts.api import set_session_cookie
-from market.accounts.models import Organization
+from market.accounts.models import Organization, OrganizationKind
 from market.accounts.roles import Permission, may
 from market.accounts.schemas import (
     LoginIn,
@@ -19,6 +19,7 @@ from market.accounts.schemas import (
     TokenIn,
     countries,
 )
+from market.actor import Actor
 from market.errors import DomainError
 from market.validation import parse
 from market.web import (
@@ -147,38 +148,52 @@ async def profile_page(request: Request) -> Response:
     return redirect("/account", "Your profile is saved.")
 
 
-async def organization_page(request: Request) -> Response:
-    actor = await require_login(request)
+def _profile_values(org: Organization | None) -> dict:
+    if org is None:
+        return {}
+    return {
+        # What the owner asked for last, where it still waits for an administrator.
+        "name": org.proposed_name or org.name,
+        "country": org.proposed_country or org.country,
+        "region": org.region,
+        "website": org.website,
+        "about": org.about,
+        "about_zh": org.about_zh,
+    }
+
+
+async def render_organization(
+    request: Request,
+    actor: Actor,
+    *,
+    error: DomainError | None = None,
+    values: dict | None = None,
+) -> Response:
+    """The organisation page; with `error`, one of its forms comes back refused."""
     org: Organization | None = actor.organization
-    values = (
-        {
-            # What the owner asked for last, where it still waits for an administrator.
-            "name": org.proposed_name or org.name,
-            "country": org.proposed_country or org.country,
-            "region": org.region,
-            "website": org.website,
-            "about": org.about,
-            "about_zh": org.about_zh,
-        }
-        if org
-        else {}
-    )
+    insider = org is not None and org.kind != OrganizationKind.PLATFORM
     context = {
         "countries": countries(),
         "organization": org,
         "can_edit": may(actor, Permission.EDIT_ORGANIZATION),
         "memberships": await service.memberships_of(actor),
+        "documents": await documents.list_documents(actor) if insider else [],
+        "values": _profile_values(org) if values is None else values,
     }
+    return await render_form(request, "accounts/organization.html", context, error=error)
+
+
+async def organization_page(request: Request) -> Response:
+    actor = await require_login(request)
     if request.method == "GET":
-        return await render(request, "accounts/organization.html", {**context, "values": values})
+        return await render_organization(request, actor)
+    values: dict = {}
     try:
         form = await read_form(request)
         values = nest(form)
         await service.update_organization(actor, parse(OrganizationUpdate, values))
     except DomainError as exc:
-        return await render_error(
-            request, exc, "accounts/organization.html", {**context, "values": values}
-        )
+        return await render_organization(request, actor, error=exc, values=values)
     return redirect("/organization", "The organisation's profile is saved.")
 
 

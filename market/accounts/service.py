@@ -668,6 +668,16 @@ def require_org(actor: Actor) -> Organization:
     return actor.organization
 
 
+def require_editor(actor: Actor, doing: str) -> Organization:
+    """The organisation whose profile, logo and verification documents the actor may change:
+    its owners and admins may; the platform has no profile nor verification to change."""
+    org = require_org(actor)
+    if org.kind == OrganizationKind.PLATFORM:
+        raise Forbidden(f"The platform cannot {doing}: it has no public profile to verify.")
+    roles.require(actor, Permission.EDIT_ORGANIZATION, doing)
+    return org
+
+
 async def account_exists(email: str) -> bool:
     """Whether an address has an account (an invitation's page asks, to offer a log-in or a
     registration; the link already proves the visitor reads that address's mail)."""

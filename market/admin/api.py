@@ -8,8 +8,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from market import audit
+from market.accounts import documents
 from market.accounts import service as accounts
 from market.accounts.api import organization_json, user_json
+from market.accounts.documents import Applicant
+from market.accounts.documents_api import document_json
 from market.accounts.models import Verification
 from market.accounts.schemas import ReasonIn
 from market.api import PAGE, ApiRouter, body, filter_of, paged, query_text, text
@@ -35,17 +38,30 @@ def audit_json(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
+def applicant_json(applicant: Applicant) -> dict[str, Any]:
+    org = applicant.organization
+    return {
+        **(organization_json(org) or {}),
+        "registration_number": org.registration_number,
+        "documents": [document_json(d) for d in applicant.documents],
+        "email_domain": applicant.email_domain,
+        "website_domain": applicant.website_domain,
+        # null when there is nothing to compare (no website, or no owner left).
+        "email_domain_matches_website": applicant.domain_matches,
+    }
+
+
 @router.route(
     "/admin/organizations",
-    summary="Organisations by verification state",
+    summary="Organisations by verification state, with what verification checks",
     query={"state": filter_of([*Verification, accounts.CHANGES]), "page": PAGE},
 )
 async def organizations(request: Request) -> Response:
     page = page_number(request)
-    items, total = await accounts.list_organizations(
+    items, total = await documents.applicants(
         await get_actor(request), state=request.query_params.get("state") or None, page=page
     )
-    return json_response(paged([organization_json(o) for o in items], page, 50, total))
+    return json_response(paged([applicant_json(a) for a in items], page, 50, total))
 
 
 @router.route("/admin/organizations/{org_id}/verify", "POST", summary="Verify an organisation")

@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from market import audit
+from market.accounts import documents
 from market.accounts import service as accounts
 from market.errors import DomainError
 from market.web import get_actor, nest, page_number, read_form, redirect, render
@@ -18,11 +19,11 @@ async def organizations(request: Request) -> Response:
     actor = await get_actor(request)
     state = request.query_params.get("state", "pending")
     page = page_number(request)
-    items, total = await accounts.list_organizations(actor, state=state, page=page)
+    items, total = await documents.applicants(actor, state=state, page=page)
     return await render(
         request,
         "admin/organizations.html",
-        {"organizations": items, "total": total, "state": state, "states": STATES, "page": page},
+        {"applicants": items, "total": total, "state": state, "states": STATES, "page": page},
     )
 
 

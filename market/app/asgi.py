@@ -31,7 +31,16 @@ from listings import search_routes as listings_search_routes
 from listings.search import close_search_clients
 from market import api, notification_routes, outbox, pages
 from market.accounts import api as accounts_api
-from market.accounts import member_routes, members_api, recovery_api, recovery_routes
+from market.accounts import (
+    documents_api,
+    documents_routes,
+    logos_api,
+    logos_routes,
+    member_routes,
+    members_api,
+    recovery_api,
+    recovery_routes,
+)
 from market.accounts import routes as accounts_routes
 from market.admin import api as admin_api
 from market.admin import routes as admin_routes
@@ -45,6 +54,8 @@ from market.security import SecurityHeadersMiddleware
 API_ROUTERS = (
     accounts_api.router,
     members_api.router,
+    documents_api.router,
+    logos_api.router,
     recovery_api.router,
     profiles.router,
     admin_api.router,
@@ -104,6 +115,8 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         *pages.routes,
         *accounts_routes.routes,
         *member_routes.routes,
+        *documents_routes.routes,
+        *logos_routes.routes,
         *recovery_routes.routes,
         *profiles.routes,
         *admin_routes.routes,

@@ -55,6 +55,7 @@ def profile_json(org: Organization) -> dict[str, Any]:
         "website": org.website,
         "about": org.about,
         "about_zh": org.about_zh,
+        "logo_url": org.logo_url or None,
         "verification": str(org.verification),
     }
 

@@ -4,18 +4,16 @@ see or change what. Real PostgreSQL; the fixture files are built here, byte by b
 from __future__ import annotations
 
 import hashlib
-import struct
-import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import unquote
 
 import httpx
 import pytest
 
-from listings import media, media_routes
+from listings import media
 from listings import service as listings
 from listings.models import ListingMedia
-from market import api
+from market import api, files
 from market.accounts.models import User
 from market.actor import Actor
 from market.audit import AuditEntry
@@ -27,71 +25,9 @@ from tests.builders import (
     actor_of,
     log_in,
 )
+from tests.files import GIF, WEBP, jpeg_bytes, pdf_bytes, png_bytes
 
 MEDIA_API = api.PREFIX + "/listings/{listing_id}/media"
-
-
-# --- tiny valid files --------------------------------------------------------------------
-
-
-def png_bytes() -> bytes:
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)  # 1x1, 8-bit RGB
-    pixels = zlib.compress(b"\x00\xff\x00\x00")  # filter byte + one red pixel
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
-
-
-def jpeg_bytes() -> bytes:
-    """An 8x8 mid-grey baseline JPEG: every coefficient is zero, so one DC and one AC code do."""
-
-    def segment(marker: int, body: bytes) -> bytes:
-        return struct.pack(">BBH", 0xFF, marker, len(body) + 2) + body
-
-    one_code = bytes([1] + [0] * 15) + b"\x00"  # a single 1-bit code for symbol 0
-    return (
-        b"\xff\xd8"
-        + segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
-        + segment(0xDB, b"\x00" + b"\x01" * 64)
-        + segment(0xC0, b"\x08\x00\x08\x00\x08\x01\x01\x11\x00")
-        + segment(0xC4, b"\x00" + one_code)
-        + segment(0xC4, b"\x10" + one_code)
-        + segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
-        + b"\x3f"  # DC diff 0, EOB, padded with ones
-        + b"\xff\xd9"
-    )
-
-
-GIF = (
-    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00"
-    b"\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
-)
-WEBP = (
-    b"RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00\x2f\x00\x00\x00\x10\x07\x10\x11\x11"
-    b"\x88\x88\xfe\x07\x00"
-)
-
-
-def pdf_bytes() -> bytes:
-    objects = [
-        b"<</Type/Catalog/Pages 2 0 R>>",
-        b"<</Type/Pages/Kids[3 0 R]/Count 1>>",
-        b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 72 72]>>",
-    ]
-    out = b"%PDF-1.4\n"
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return out
 
 
 GOOD_FILES = [
@@ -265,7 +201,7 @@ async def test_a_body_without_content_length_is_cut_off_at_the_limit(
         },
     )
     assert response.status_code == 413, response.text
-    assert sent < media.MAX_MEDIA_BYTES + 2 * 65536 + media_routes.ENVELOPE_BYTES
+    assert sent < media.MAX_MEDIA_BYTES + 2 * 65536 + files.ENVELOPE_BYTES
     assert stored_files(settings) == before
 
 
@@ -277,7 +213,7 @@ async def test_a_declared_oversize_body_is_refused_before_reading(session_as: Se
         content=b"tiny",
         headers={
             "Content-Type": "multipart/form-data; boundary=x",
-            "Content-Length": str(media_routes.MAX_UPLOAD_BODY + 1),
+            "Content-Length": str(media.MAX_MEDIA_BYTES + files.ENVELOPE_BYTES + 1),
             "X-CSRF-Token": csrf,
         },
     )
@@ -583,9 +519,3 @@ async def test_page_form_refuses_strangers_before_reading(session_as: Session) -
     )
     assert response.status_code == 404
     assert await ListingMedia.all().count() == 0
-
-
-def test_sniff_needs_the_whole_webp_signature() -> None:
-    assert media.sniff(b"RIFF\x00\x00\x00\x00WAVEfmt ") is None
-    assert media.sniff(WEBP) == ("image/webp", media.MediaKind.IMAGE)
-    assert media.sniff(b"") is None

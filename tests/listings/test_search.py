@@ -22,6 +22,8 @@ from listings.models import Listing
 from listings.schemas import ListingPatch
 from listings.search import SearchQuery
 from market import outbox
+from market.accounts import service as accounts
+from market.accounts.schemas import OrganizationUpdate
 from market.actor import Actor
 from market.db import unit_of_work
 from market.outbox import OutboxDelivery, OutboxEvent
@@ -352,6 +354,26 @@ async def test_an_approved_revision_updates_the_index_and_a_licence_removes(
     await run_worker(settings)
     await _settle(settings)
     assert ids(await find("brine")) == []
+
+
+async def test_a_renamed_institute_is_renamed_in_its_hits_and_keeps_its_profile_link(
+    index, settings, redis_client
+) -> None:
+    user, org = await a_verified_institute(organization={"name": "Old Optics Institute"})
+    listing = await a_published_listing(user, title="Adaptive optics for solar telescopes")
+    await indexed(listing)
+    await accounts.update_organization(
+        await actor_of(user), OrganizationUpdate(name="New Photonics Institute", country="CN")
+    )
+    await accounts.decide_identity(await actor_of(await an_admin()), str(org.id), approve=True)
+    await run_worker(settings)
+    await _settle(settings)
+    (hit,) = (await find("telescopes")).hits
+    assert hit.institute == "New Photonics Institute" and hit.institute_slug == org.slug
+
+    await search.reindex()
+    (hit,) = (await find("telescopes")).hits
+    assert hit.institute_slug == org.slug
 
 
 async def test_a_rolled_back_publication_never_reaches_the_index(

@@ -413,7 +413,8 @@ async def test_end_to_end_api_and_page(web, indexed):
     assert set(body) >= {"hits", "facets", "total", "page", "per_page", "took_ms", "message"}
     hit = body["hits"][0]
     assert set(hit) >= {"id", "title", "summary", "institute", "highlights"}
-    assert hit["institute"] == org.name
+    # `institute` stays the name (API.md); the profile's slug comes beside it.
+    assert hit["institute"] == org.name and hit["institute_slug"] == org.slug
     assert body["facets"]["kind"] == {"patent": 1, "software": 1}
 
     filtered = (await web.get(f"/api/v1/search?q={word}&kind=patent&ipc=H01M")).json()
@@ -425,6 +426,7 @@ async def test_end_to_end_api_and_page(web, indexed):
     assert page.status_code == 200
     assert f"/listings/{software.id}" in page.text and f"/listings/{patent.id}" not in page.text
     assert f"<mark>{word}</mark>" in page.text
+    assert f"/organizations/{org.slug}" in Page(page.text).links  # each hit's institute
     assert f"/search?q={word}" in Page(page.text).links  # the chip removing the kind
 
     fragment = await web.get(f"/search?q={word}", headers={"HX-Request": "true"})

@@ -8,8 +8,9 @@ matches its schema; a request the document calls invalid must be refused.
 
 Path parameters are drawn from the ids of a small world made first (a published and a draft
 listing, an open offer, a contract awaiting payment with a bank-transfer payment, a pending
-revision, a pending organisation, a spare token), so requests get past the 404 and reach the
-code behind it; a generated id is still drawn now and then, for the 404.
+revision, a pending organisation, a spare token, a verification document), so requests get
+past the 404 and reach the code behind it; a generated id is still drawn now and then, for the
+404.
 
 The four roles (anonymous; a member of a verified institute, the seller; of a verified
 enterprise, the buyer; a platform administrator, each with an API token) take turns on one
@@ -62,6 +63,7 @@ from contracts.offers.schemas import OfferIn
 from contracts.payments import service as payments
 from listings import service as listings
 from listings.schemas import ListingPatch
+from market.accounts import documents
 from market.accounts import service as accounts
 from market.accounts.models import User
 from market.accounts.schemas import TokenIn
@@ -78,6 +80,7 @@ from tests.builders import (
     offer_terms,
     signatories,
 )
+from tests.files import pdf_bytes
 
 BASE = "http://testserver"
 # Examples per operation and generation mode, for each role: the whole run (four roles, 58
@@ -167,6 +170,9 @@ async def a_world() -> World:
     # The accepted offer fixes the listing's facts; the summary still goes through review.
     assert revision is not None
     spare, pending = await a_user()
+    document = await documents.add_document(
+        await actor_of(seller), filename="licence.pdf", content_type_hint="", data=pdf_bytes()
+    )
     world = World()
     world.ids = {
         "listing_id": [str(published.id), str(draft.id)],
@@ -176,6 +182,7 @@ async def a_world() -> World:
         "revision_id": [str(revision.id)],
         "org_id": [str(pending.id), str(institute.id), str(enterprise.id)],
         "user_id": [str(spare.id)],
+        "document_id": [str(document.id)],
     }
     spare_tokens = []
     for role, user in (("seller", seller), ("buyer", buyer), ("admin", admin)):

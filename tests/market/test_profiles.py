@@ -62,8 +62,8 @@ async def test_a_verified_institute_shows_its_published_listings_to_anyone(clien
         assert [x["title"] for x in body["listings"]] == ["Public alloy"]
         assert body["needs"] == [] and body["events"] == []
 
-    listing_page = await client.get(f"/listings/{published.id}")
-    assert f'href="/organizations/{org.slug}"' in listing_page.text
+    for listing_page in (f"/listings/{published.id}", "/listings"):
+        assert f'href="/organizations/{org.slug}"' in (await client.get(listing_page)).text
     assert [x.title for x in await listings.published_by(org.id)] == ["Public alloy"]
 
 

@@ -314,15 +314,20 @@ def test_tokens_without_new_token(env):
 
 def test_admin_organizations(env):
     orgs = [
-        organization(),
+        organization(registration_number="91330200" + HOSTILE),
         organization(id="b2", verification="rejected", rejection_reason="No " + HOSTILE),
         organization(id="c3", verification="verified"),
+    ]
+    proof = NS(id="d1", original_name="licence " + HOSTILE + ".pdf")
+    applicants = [
+        NS(organization=o, documents=[proof], email_domain="x.example", domain_matches=False)
+        for o in orgs
     ]
     html = render(
         env,
         "admin/organizations.html",
         actor=make_actor("admin"),
-        organizations=orgs,
+        applicants=applicants,
         total=120,
         state="",
         states=("pending", "rejected", "verified"),
@@ -342,6 +347,7 @@ def test_admin_organizations(env):
             reason = [i for i in form["inputs"] if i.get("name") == "reason"]
             assert reason and "required" in reason[0]
     assert 'href="javascript' not in html
+    assert "/organization/documents/d1" in page.links and "not the website" in html
     assert {"?state=pending", "?state=rejected", "?state=verified"} <= set(page.links)
     assert "?state=&page=1" in page.links and "?state=&page=3" in page.links
 
@@ -351,7 +357,7 @@ def test_admin_organizations_empty(env):
         env,
         "admin/organizations.html",
         actor=make_actor("admin"),
-        organizations=[],
+        applicants=[],
         total=0,
         state="pending",
         states=("pending", "rejected", "verified"),
@@ -471,7 +477,10 @@ def _organizations_page(env: jinja2.Environment, lang: str = "en") -> str:
         "admin/organizations.html",
         lang=lang,
         actor=make_actor("admin"),
-        organizations=[organization(), organization(id="c3", verification="verified")],
+        applicants=[
+            NS(organization=o, documents=[], email_domain="", domain_matches=None)
+            for o in (organization(), organization(id="c3", verification="verified"))
+        ],
         total=2,
         state="",
         states=("pending", "rejected", "verified"),
