@@ -1,38 +1,30 @@
-"""In-app notifications and e-mail.
+"""In-app notifications, and their e-mail.
 
 `notify()` stores a notification and, in the same transaction, an outbox event that mails it;
 the mail job sends it once and marks it sent. So an outbox handler that runs twice notifies
 once, and an SMTP server that is down delays the mail (retried with back-off) without losing
-the notification or failing the handler that made it. E-mail goes through SMTP when
-`SMTP_HOST` is set, to the log otherwise (development).
+the notification or failing the handler that made it. `tell()` writes the notification from
+a mail template in the user's language (market/mail.py), and the mail job wraps it in the
+layout of that language.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import smtplib
-from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import Any
 
-import jinja2
 from tortoise import fields
 from tortoise.models import Model
 
 from market import outbox, rows
 from market.accounts.models import User
 from market.clock import utcnow
-from market.config import ROOT, get_settings
 from market.db import unit_of_work
 from market.errors import NotFound
+from market.mail import locale_of, one_line, render_mail, render_message, send_mail
 from market.validation import object_id
-
-log = logging.getLogger(__name__)
 
 MAIL_EVENT = "notification.created"
 EVENTS = outbox.declare(MAIL_EVENT)
-SUBJECT_MAX = 200
 
 
 class Notification(Model):
@@ -58,62 +50,6 @@ class Notification(Model):
         indexes = (("user_id", "read_at"), ("user_id", "created_at"))
 
 
-# --- e-mail templates ----------------------------------------------------------------------
-
-_mail_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(ROOT / "templates" / "emails"),
-    # Plain text goes out as written; HTML escapes every value, so no user text becomes markup.
-    autoescape=jinja2.select_autoescape(
-        enabled_extensions=("html",), default_for_string=False, default=False
-    ),
-    # A missing value is a bug in the handler, not a blank in a stranger's inbox.
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    auto_reload=False,
-)
-
-
-@dataclass(frozen=True)
-class Mail:
-    subject: str
-    text: str
-    html: str | None = None
-
-
-def _one_line(text: str) -> str:
-    # A subject is one header line: user text in it must not add lines (or headers).
-    return " ".join(text.split())[:SUBJECT_MAX]
-
-
-def render_message(name: str, **context: Any) -> tuple[str, str]:
-    """The subject and plain-text body of `templates/emails/<name>.txt`, whose `subject` and
-    `body` blocks write them."""
-    template = _mail_env.get_template(f"{name}.txt")
-    ctx = template.new_context(context)
-    subject = "".join(template.blocks["subject"](ctx))
-    body = "".join(template.blocks["body"](ctx))
-    return _one_line(subject), body.strip() + "\n"
-
-
-def render_mail(subject: str, body: str, *, link: str = "", name: str = "", **extra: Any) -> Mail:
-    """Wrap a notification's text in the e-mail layout: a greeting, the link back, a footer;
-    plain text and an HTML alternative (every value escaped)."""
-    settings = get_settings()
-    context = {
-        "subject": _one_line(subject),
-        "body": body.strip(),
-        "paragraphs": [p.strip() for p in body.strip().split("\n\n") if p.strip()],
-        "link": link,
-        "name": name,
-        "base_url": settings.base_url.rstrip("/"),
-        **extra,
-    }
-    text = _mail_env.get_template("layout.txt").render(context)
-    html = _mail_env.get_template("layout.html").render(context)
-    return Mail(subject=context["subject"], text=text, html=html)
-
-
 # --- notifying -----------------------------------------------------------------------------
 
 
@@ -122,11 +58,20 @@ async def notify(user: User, subject: str, body: str, *, dedup_key: str, link: s
     async with unit_of_work():
         note, created = await Notification.get_or_create(
             dedup_key=dedup_key,
-            defaults={"user": user, "subject": _one_line(subject), "body": body, "link": link},
+            defaults={"user": user, "subject": one_line(subject), "body": body, "link": link},
         )
         if created:
             await outbox.emit(MAIL_EVENT, {"notification_id": str(note.id)})
     return created
+
+
+async def tell(
+    user: User, template: str, *, dedup_key: str, link: str = "", **context: Any
+) -> bool:
+    """`notify()` with the subject and body of `templates/emails/<template>.txt`, written in
+    the user's language."""
+    subject, body = render_message(template, locale=locale_of(user), link=link, **context)
+    return await notify(user, subject, body, dedup_key=dedup_key, link=link)
 
 
 async def mail_notification(event: outbox.OutboxEvent) -> None:
@@ -139,34 +84,11 @@ async def mail_notification(event: outbox.OutboxEvent) -> None:
     user = await User.get(id=note.user_id)  # type: ignore[attr-defined]
     if not user.is_active:  # a deactivated account keeps its inbox but gets no mail
         return
-    mail = render_mail(note.subject, note.body, link=note.link, name=user.name)
+    mail = render_mail(
+        note.subject, note.body, locale=locale_of(user), link=note.link, name=user.name
+    )
     await send_mail(user.email, mail.subject, mail.text, html=mail.html)
     await Notification.filter(id=note.id, emailed_at=None).update(emailed_at=utcnow())
-
-
-async def send_mail(to: str, subject: str, body: str, *, html: str | None = None) -> None:
-    """Send a plain-text e-mail (with an optional HTML alternative) through SMTP, or write it
-    to the log when no SMTP host is configured."""
-    settings = get_settings()
-    if not settings.smtp_host:
-        log.info("mail to %s: %s\n%s", to, subject, body)
-        return
-    message = EmailMessage()
-    message["From"] = settings.mail_from
-    message["To"] = to
-    message["Subject"] = subject
-    message.set_content(body)
-    if html is not None:
-        message.add_alternative(html, subtype="html")
-
-    def deliver() -> None:
-        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
-            if settings.smtp_user:
-                smtp.starttls()
-                smtp.login(settings.smtp_user, settings.smtp_password)
-            smtp.send_message(message)
-
-    await asyncio.to_thread(deliver)
 
 
 # --- the notification centre ---------------------------------------------------------------

@@ -129,6 +129,12 @@ class Labels:
         text = self._texts.get(key)
         return key if text is None else _rendering.get().translations.gettext(text)
 
+    def text(self, value: Any) -> str:
+        """The words untranslated (the catalogue's msgid), for a render in a language other
+        than the page's: an e-mail translates them into its recipient's (market/mail.py)."""
+        key = value.value if isinstance(value, Enum) else str(value)
+        return self._texts.get(key, key)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._texts)
 

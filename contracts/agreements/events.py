@@ -6,8 +6,9 @@
   declines the offers its acceptance put on hold (`contract.active`). Each calls an
   idempotent use case in contracts/agreements.py, so an event handled twice does the work once.
 - Notifications: the parties (and, for approval, the administrators) are told in the app and
-  by e-mail (templates/emails/contract_*.txt), with a link to the contract. The member who
-  acted is never told of their own act; each notification's dedup key is (event, user).
+  by e-mail (templates/emails/contract_*.txt, in each one's language), with a link to the
+  contract. The member who acted is never told of their own act; each notification's dedup
+  key is (event, user).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from typing import Any
 from contracts.agreements import service as agreements
 from contracts.agreements.models import Contract
 from contracts.offers.models import Side
+from listings.labels import LICENSE
 from market.accounts.models import Membership, Organization, OrganizationKind, User
 from market.config import get_settings
 from market.money import Money
-from market.notify import notify, render_message
+from market.notify import tell
 from market.outbox import OutboxEvent
 
 BOTH = (Side.SELLER.value, Side.BUYER.value)
@@ -126,6 +128,7 @@ async def tell_about_contract(event: OutboxEvent) -> None:
         "listing": contract.listing,
         "seller": contract.seller,
         "buyer": contract.buyer,
+        "license": LICENSE.text(contract.license_type),
         "by_org": orgs[by] if by in orgs else None,
         "reason": payload.get("reason", ""),
         "version": payload.get("document_number", contract.document_number),
@@ -138,8 +141,9 @@ async def tell_about_contract(event: OutboxEvent) -> None:
     template = TEMPLATES[event.event_type]
     for who in recipients(event.event_type, payload):
         users = await _admins() if who == ADMINS else await _members(orgs[who].id)
-        subject, body = render_message(template, side=who, **context)
         for user in users:
             if str(user.id) == actor_id:
                 continue  # they know what they did
-            await notify(user, subject, body, dedup_key=f"{event.id}:{user.id}", link=link)
+            await tell(
+                user, template, dedup_key=f"{event.id}:{user.id}", link=link, side=who, **context
+            )

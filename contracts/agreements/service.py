@@ -48,6 +48,7 @@ from market.errors import Conflict, Forbidden, NotAuthenticated, NotFound, valid
 from market.locks import lock_existing
 from market.transitions import Lifecycle, apply, events_of
 from market.validation import object_id, visible_or_404
+from market.web import N_
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,12 @@ FULL_NAME_MAX = 200
 # A contract in these states has its rights for good: the offers it held are declined.
 SETTLED = (ContractState.ACTIVE, ContractState.COMPLETED)
 # What the buyers of held offers read when the contract that held them falls through (not the
-# parties' own reasons, which are theirs).
+# parties' own reasons, which are theirs); marked for translation, as the "offer.resumed"
+# e-mail says them in its recipient's language.
 RELEASED_BECAUSE = {
-    "cancel": "The contract of the offer accepted before yours was cancelled.",
-    "reject": "The contract of the offer accepted before yours was not approved.",
-    "lapse": "The contract of the offer accepted before yours was not signed in time.",
+    "cancel": N_("The contract of the offer accepted before yours was cancelled."),
+    "reject": N_("The contract of the offer accepted before yours was not approved."),
+    "lapse": N_("The contract of the offer accepted before yours was not signed in time."),
 }
 
 

@@ -1,9 +1,10 @@
 """What happens after offer events commit: who is told, and what.
 
 Every offer event tells the active members of the organisation(s) it concerns, in the app and
-by e-mail (templates/emails/offer_*.txt), with a link back to the offer. The member who acted
-is never told of their own act. The handler may run twice (arq says so): each notification's
-dedup key is (event, user), so the second run finds them all made and sends nothing.
+by e-mail (templates/emails/offer_*.txt, in each member's language), with a link back to the
+offer. The member who acted is never told of their own act. The handler may run twice (arq
+says so): each notification's dedup key is (event, user), so the second run finds them all
+made and sends nothing.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from typing import Any
 
 from contracts.offers import states
 from contracts.offers.models import Offer, OfferMessage, OfferTerms, Side
+from listings.labels import LICENSE
 from market.accounts.models import Membership, Organization, User
 from market.config import get_settings
 from market.money import Money
-from market.notify import notify, render_message
+from market.notify import tell
 from market.outbox import OutboxEvent
 
 # Event type -> e-mail template under templates/emails (without .txt).
@@ -70,15 +72,17 @@ async def active_members(org_id: Any) -> list[User]:
 
 
 def _formatted(terms: OfferTerms | None) -> dict[str, Any]:
-    """The terms' money and percentage as people read them."""
+    """The terms' money and percentage as people read them, and their licence type's words
+    (which the e-mail translates)."""
     if terms is None:
-        return {"fee": "", "royalty": "", "milestones": []}
+        return {"license": "", "fee": "", "royalty": "", "milestones": []}
 
     def money(amount: int) -> str:
         return Money(amount=amount, currency=terms.currency).format()
 
     royalty = terms.royalty_percent
     return {
+        "license": LICENSE.text(terms.license_type),
         "fee": money(terms.upfront_amount),
         # 3.500 -> 3.5 and 10.000 -> 10 (normalize alone would write 1E+1).
         "royalty": f"{royalty.normalize():f}" if royalty is not None else "",
@@ -128,8 +132,9 @@ async def tell_the_parties(event: OutboxEvent) -> None:
     link = offer_link(offer.id)
     template = TEMPLATES[event.event_type]
     for side in recipient_sides(event.event_type, payload):
-        subject, body = render_message(template, side=side, **context)
         for user in await active_members(orgs[side].id):
             if str(user.id) == actor_id:
                 continue  # they know what they did
-            await notify(user, subject, body, dedup_key=f"{event.id}:{user.id}", link=link)
+            await tell(
+                user, template, dedup_key=f"{event.id}:{user.id}", link=link, side=side, **context
+            )

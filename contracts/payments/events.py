@@ -1,6 +1,7 @@
 """What happens after payment events commit, in the worker: the parties are told (in the app
-and by e-mail, templates/emails/payment_*.txt), with a link to the payment and its receipt;
-a contract that owes nothing up front is activated by agreements (its own events)."""
+and by e-mail, templates/emails/payment_*.txt, in each one's language), with a link to the
+payment and its receipt; a contract that owes nothing up front is activated by agreements (its
+own events)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Any
 from contracts.agreements.events import ADMINS, _admins, _members
 from contracts.agreements.models import Contract, ContractState
 from contracts.payments.models import Payment
+from listings.labels import LICENSE
 from market.config import get_settings
 from market.money import Money
-from market.notify import notify, render_message
+from market.notify import tell
 from market.outbox import OutboxEvent
 
 TEMPLATES = {
@@ -49,6 +51,7 @@ async def tell_about_payment(event: OutboxEvent) -> None:
         "listing": contract.listing,
         "seller": contract.seller,
         "buyer": contract.buyer,
+        "license": LICENSE.text(contract.license_type),
         "payment": payment,
         "amount": Money(amount=payment.amount, currency=payment.currency).format(),
         "refunded": Money(
@@ -60,14 +63,14 @@ async def tell_about_payment(event: OutboxEvent) -> None:
         # The database, not the event: an upfront payment's contract is active by now.
         "activated": payment.item == "upfront" and contract.state == ContractState.ACTIVE,
         "receipt": f"{link}/receipt.pdf",
-        "link": link,
     }
     actor_id = payload.get("actor_id")
     template = TEMPLATES[event.event_type]
     for who in RECIPIENTS[event.event_type]:
         users = await _admins() if who == ADMINS else await _members(orgs[who].id)
-        subject, body = render_message(template, side=who, **context)
         for user in users:
             if str(user.id) == actor_id:
                 continue
-            await notify(user, subject, body, dedup_key=f"{event.id}:{user.id}", link=link)
+            await tell(
+                user, template, dedup_key=f"{event.id}:{user.id}", link=link, side=who, **context
+            )

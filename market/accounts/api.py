@@ -25,6 +25,7 @@ from market.web import (
     csrf_token,
     get_actor,
     json_response,
+    language,
     settings_of,
 )
 
@@ -101,7 +102,7 @@ def set_session_cookie(request: Request, response: Response, token: str) -> None
 )
 async def register(request: Request) -> Response:
     data = await body(request, RegisterIn)
-    await confirmation.sign_up(data, ip=client_ip(request))
+    await confirmation.sign_up(data, ip=client_ip(request), locale=language(request, None))
     return json_response({"email": data.email, "message": confirmation.CHECK_YOUR_MAIL}, 202)
 
 

@@ -29,7 +29,7 @@ from market.clock import utcnow
 from market.config import get_settings
 from market.db import unit_of_work
 from market.errors import Conflict, validation_error
-from market.notify import render_mail, send_mail
+from market.mail import mail_to
 from market.outbox import OutboxEvent
 from market.throttle import Bucket
 
@@ -56,7 +56,7 @@ RESENDS_PER_IP = Bucket(
 )
 
 
-async def sign_up(data: RegisterIn, *, ip: str = "") -> None:
+async def sign_up(data: RegisterIn, *, ip: str = "", locale: str = "en") -> None:
     """The public registration: an account waiting for its address to be confirmed, or, for
     an address that has one, a mail to it; the caller cannot tell which."""
     problem = password_problem(data.password, data.email)
@@ -68,7 +68,7 @@ async def sign_up(data: RegisterIn, *, ip: str = "") -> None:
         claims.append((registration_bucket(get_settings()), ip))
     await throttle.claim(*claims)
     try:
-        await register(data, ip=ip)
+        await register(data, ip=ip, locale=locale)
     except EmailTaken:
         await hash_password(data.password)  # as long as a new account takes
         user = await User.get_or_none(email=data.email)
@@ -88,16 +88,10 @@ async def mail_confirmation(event: OutboxEvent) -> None:
     token = await links.fresh_token(EmailVerification, link.id)
     if token is None:
         return
-    url = f"{get_settings().base_url.rstrip('/')}/confirm-email/{token}"
-    mail = render_mail(
-        "Confirm your e-mail address for techmarket",
-        "Follow the link to confirm that this address is yours; until then your account can "
-        f"only look after its own profile. The link works once, for {CONFIRMATION_HOURS} "
-        "hours. If you did not register on techmarket, ignore this e-mail.",
-        link=url,
-        name=user.name,
+    base = get_settings().base_url.rstrip("/")
+    await mail_to(
+        user, "email_confirmation", link=f"{base}/confirm-email/{token}", hours=CONFIRMATION_HOURS
     )
-    await send_mail(user.email, mail.subject, mail.text, html=mail.html)
 
 
 async def mail_registration_repeated(event: OutboxEvent) -> None:
@@ -106,17 +100,9 @@ async def mail_registration_repeated(event: OutboxEvent) -> None:
     if user is None:
         return
     base = get_settings().base_url.rstrip("/")
-    mail = render_mail(
-        "Someone tried to register with your address",
-        "Someone (perhaps you) tried to register a new techmarket account with this address, "
-        "which already has one. Log in with it instead; if you forgot the password, ask for "
-        f"a new one at {base}/password-reset. To join another organisation with this "
-        "address, ask one of its owners to invite you. If it was not you, ignore this e-mail: "
-        "nothing changed.",
-        link=f"{base}/login",
-        name=user.name,
+    await mail_to(
+        user, "registration_repeated", link=f"{base}/login", reset=f"{base}/password-reset"
     )
-    await send_mail(user.email, mail.subject, mail.text, html=mail.html)
 
 
 async def check_link(token: str) -> EmailVerification:

@@ -32,7 +32,7 @@ from market.config import get_settings
 from market.db import unit_of_work
 from market.errors import Conflict, Forbidden, NotAuthenticated, NotFound, validation_error
 from market.locks import lock_existing
-from market.notify import render_mail, send_mail
+from market.mail import mail_to
 from market.outbox import OutboxEvent
 from market.throttle import Bucket
 from market.validation import object_id
@@ -156,16 +156,15 @@ async def mail_invitation(event: OutboxEvent) -> None:
         return
     org = await Organization.get(id=invitation.organization_id)  # type: ignore[attr-defined]
     inviter = await User.get_or_none(id=invitation.invited_by_id)  # type: ignore[attr-defined]
-    link = f"{get_settings().base_url.rstrip('/')}/invitations/{token}"
-    by = f"{inviter.name} invited you" if inviter else "You are invited"
-    mail = render_mail(
-        f"Join {org.name} on techmarket",
-        f"{by} to join {org.name} on techmarket as {_role_words(invitation.role)}.\n\n"
-        f"The link works once, until {invitation.expires_at:%Y-%m-%d %H:%M} UTC. If you "
-        "did not expect this invitation, ignore this e-mail.",
-        link=link,
+    await mail_to(
+        invitation.email,
+        "invitation",
+        link=f"{get_settings().base_url.rstrip('/')}/invitations/{token}",
+        org=org,
+        inviter=inviter,
+        role=str(invitation.role),
+        expires=f"{invitation.expires_at:%Y-%m-%d %H:%M}",
     )
-    await send_mail(invitation.email, mail.subject, mail.text, html=mail.html)
 
 
 # --- answering ----------------------------------------------------------------------------
@@ -371,7 +370,3 @@ async def _keep_an_owner(org: Organization, member: Membership) -> None:
             f"{org.name} needs at least one owner: make someone else an owner first.",
             state="last_owner",
         )
-
-
-def _role_words(role: Any) -> str:
-    return {"owner": "an owner", "admin": "an administrator"}.get(str(role), "a member")

@@ -22,7 +22,7 @@ from market.clock import utcnow
 from market.config import get_settings
 from market.db import unit_of_work
 from market.errors import NotFound, validation_error
-from market.notify import render_mail, send_mail
+from market.mail import mail_to
 from market.outbox import OutboxEvent
 from market.throttle import Bucket
 from market.validation import object_id
@@ -67,16 +67,12 @@ async def mail_reset(event: OutboxEvent) -> None:
     if token is None:
         return
     user = await User.get(id=reset.user_id)  # type: ignore[attr-defined]
-    link = f"{get_settings().base_url.rstrip('/')}/password-reset/{token}"
-    mail = render_mail(
-        "Reset your techmarket password",
-        "Someone (we hope you) asked to reset the password of your techmarket account.\n\n"
-        f"The link works once, for {RESET_MINUTES} minutes, and logs out every device that "
-        "is logged in. If you did not ask, ignore this e-mail: your password stays as it is.",
-        link=link,
-        name=user.name,
+    await mail_to(
+        user,
+        "password_reset",
+        link=f"{get_settings().base_url.rstrip('/')}/password-reset/{token}",
+        minutes=RESET_MINUTES,
     )
-    await send_mail(user.email, mail.subject, mail.text, html=mail.html)
 
 
 async def reset_for(token: str) -> PasswordReset:

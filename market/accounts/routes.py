@@ -26,6 +26,7 @@ from market.web import (
     SESSION_COOKIE,
     client_ip,
     get_actor,
+    language,
     nest,
     read_form,
     redirect,
@@ -44,7 +45,11 @@ async def register_page(request: Request) -> Response:
     try:
         form = await read_form(request)
         values = nest(form)
-        await confirmation.sign_up(parse(RegisterIn, values), ip=client_ip(request))
+        await confirmation.sign_up(
+            parse(RegisterIn, values),
+            ip=client_ip(request),
+            locale=language(request, None),
+        )
     except DomainError as exc:
         values.pop("password", None)
         return await render_form(

@@ -114,7 +114,7 @@ class EmailTaken(ValidationFailed):
 
 
 async def register(
-    data: RegisterIn, *, ip: str = "", confirmed: bool = False
+    data: RegisterIn, *, ip: str = "", confirmed: bool = False, locale: str = "en"
 ) -> tuple[User, Organization]:
     """Make a user, their organisation and its first owner. `confirmed`: the address needs no
     confirmation (our own callers: the demo seed, the test builders); otherwise the account
@@ -134,6 +134,8 @@ async def register(
                 name=data.name,
                 password_hash=password_hash,
                 email_verified_at=utcnow() if confirmed else None,
+                # The language registered in: the confirmation mail and the pages speak it.
+                locale=locale,
             )
             await Membership.create(
                 user=user, organization=org, role=MemberRole.OWNER, can_sign=True

@@ -126,7 +126,8 @@ async def test_a_new_offer_tells_the_institute_not_the_buyer_nor_strangers(
     note = notes[0]
     assert parties.listing.title in note.subject
     assert "We would like to license this." in note.body
-    assert "Licence: non-exclusive" in note.body and "Upfront fee: 50,000.00 USD" in note.body
+    assert "Licence: Non-exclusive licence" in note.body
+    assert "Upfront fee: 50,000.00 USD" in note.body
     assert "Royalty: 3.5 %" in note.body
     assert "Milestone: First commercial sale: 10,000.00 USD" in note.body
     assert "your turn" in note.body

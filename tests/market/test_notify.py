@@ -1,5 +1,5 @@
-"""The notification centre (page and JSON), the unread badge, and e-mail rendering and
-delivery: to a real SMTP server (aiosmtpd) when one is configured, to the log otherwise."""
+"""The notification centre (page and JSON), the unread badge, and the notifications' e-mail:
+to a real SMTP server (aiosmtpd) when one is configured, to the log otherwise."""
 
 from __future__ import annotations
 
@@ -267,33 +267,6 @@ async def test_the_centre_makes_a_fixed_number_of_queries(
 # --- e-mail --------------------------------------------------------------------------------
 
 
-def test_a_subject_stays_one_line() -> None:
-    mail = notify.render_mail("New offer\r\nBcc: everyone@example.org", "Body", link="")
-    assert mail.subject == "New offer Bcc: everyone@example.org"
-    subject, body = notify.render_message(
-        "offer_rejected",
-        listing={"title": "Line one\nline two"},
-        by_org={"name": "ACME"},
-        reason="",
-    )
-    assert "\n" not in subject and subject.startswith("Offer on “Line one line two”")
-    assert body.endswith("The offer is closed.\n")
-
-
-def test_the_html_alternative_escapes_and_the_text_does_not() -> None:
-    mail = notify.render_mail(
-        "Subject " + HOSTILE,
-        f"First {HOSTILE}\nsame paragraph\n\nSecond",
-        link="http://x/y?a=1&b=2",
-    )
-    assert HOSTILE in mail.text and "http://x/y?a=1&b=2" in mail.text
-    assert mail.html is not None
-    assert HOSTILE not in mail.html and "&lt;script&gt;" in mail.html
-    assert "<p>First &lt;script&gt;alert(1)&lt;/script&gt;<br>same paragraph</p>" in mail.html
-    assert "<p>Second</p>" in mail.html
-    assert '<a href="http://x/y?a=1&amp;b=2">' in mail.html
-
-
 async def test_notify_mails_through_a_real_smtp_server_once(
     settings, mailbox, redis_client
 ) -> None:
@@ -329,10 +302,10 @@ async def test_notify_mails_through_a_real_smtp_server_once(
 async def test_without_smtp_mail_goes_to_the_log(settings, redis_client, caplog) -> None:
     assert get_settings().smtp_host == ""  # development: no SMTP server configured
     user, _ = await a_user()
-    caplog.set_level(logging.INFO, logger="market.notify")
+    caplog.set_level(logging.INFO, logger="market.mail")
     await notify.notify(user, "Logged", "To the console", dedup_key="log:1", link="http://l/1")
     await run_worker(settings)
-    logged = [r.getMessage() for r in caplog.records if r.name == "market.notify"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "market.mail"]
     assert any(user.email in m and "Logged" in m and "http://l/1" in m for m in logged)
     assert (await Notification.get(dedup_key="log:1")).emailed_at is not None
 
