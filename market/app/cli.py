@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -95,6 +96,9 @@ def serve(host: str, port: int, workers: int, trust_proxy: str) -> None:
 def worker() -> None:
     """Run the arq worker: outbox events and cron jobs."""
     s = settings()
+    # What the worker does, and (without SMTP_HOST) each mail it would send, links included:
+    # under `market dev` that is how a newcomer reads the link that confirms their address.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     async def run() -> None:
         worker = make_worker(s)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -220,6 +221,29 @@ def _worker_delivers_a_verification(base: str) -> None:
         )
 
 
+def _a_newcomer_confirms_with_the_link_in_the_worker_log(base: str, var: Path) -> None:
+    """Without SMTP the worker writes each mail to its log: a newcomer finds the link that
+    confirms their address there."""
+    with httpx.Client(base_url=base, timeout=10) as visitor:
+        visitor.post(
+            "/api/v1/auth/register",
+            json={
+                "email": "fresh@example.org",
+                "password": "a newcomer's passphrase",
+                "name": "Fresh",
+                "organization": {"name": "Fresh Lab", "kind": "institute", "country": "CN"},
+            },
+        ).raise_for_status()
+        log = var / "log" / "worker.log"
+        found = eventually_sync(
+            lambda: re.search(r"/confirm-email/([A-Za-z0-9_-]+)", log.read_text()),
+            what="the worker to write the confirmation mail to var/log/worker.log",
+            every=0.3,
+        )
+        answer = visitor.post("/api/v1/auth/verify-email", json={"token": found.group(1)})
+        assert answer.status_code == 200 and answer.json()["user"]["email_verified"], answer.text
+
+
 def _start_dev(env: dict[str, str], port: int) -> tuple[subprocess.Popen, list[str]]:
     proc = subprocess.Popen(
         [*MARKET, "dev", "--port", str(port)],
@@ -310,6 +334,7 @@ def test_market_dev_serves_the_marketplace_on_sqlite_and_stops_cleanly(
         _the_demo_has_deals_in_progress(f"http://127.0.0.1:{port}")
         assert (var / "market.sqlite3").exists() and (var / "secret_key").exists()
         _worker_delivers_a_verification(f"http://127.0.0.1:{port}")
+        _a_newcomer_confirms_with_the_link_in_the_worker_log(f"http://127.0.0.1:{port}", var)
     finally:
         _stop_dev(proc, signal.SIGINT)
     _no_children_left(str(var))
