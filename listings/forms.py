@@ -9,6 +9,7 @@ integer minor units.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -35,18 +36,18 @@ TEXT_FIELDS = (
     "contact_name",
     "contact_email",
 )
-_LINES = re.compile(r"\n")
-_LIST_SEPARATORS = re.compile(r"[\n,;，；、]")
-_CODES = re.compile(r"[\n,;，；、\s]")
+LINES = re.compile(r"\n")
+LIST_SEPARATORS = re.compile(r"[\n,;，；、]")
+CODES = re.compile(r"[\n,;，；、\s]")
 # How each list field's text is cut into items; people's names and patent numbers may
 # contain commas, so only new lines separate them.
 LIST_FIELDS: dict[str, re.Pattern[str]] = {
-    "patent_numbers": _LINES,
-    "ipc_codes": _LIST_SEPARATORS,
-    "keywords": _LIST_SEPARATORS,
-    "inventors": _LINES,
-    "territories": _CODES,
-    "fields_of_use": _LINES,
+    "patent_numbers": LINES,
+    "ipc_codes": LIST_SEPARATORS,
+    "keywords": LIST_SEPARATORS,
+    "inventors": LINES,
+    "territories": CODES,
+    "fields_of_use": LINES,
 }
 # Typed in a one-line input, so shown comma-separated; the others are textareas.
 INLINE_LISTS = ("keywords", "territories")
@@ -61,17 +62,17 @@ _AMOUNT = re.compile(r"^(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(?:\.[0-9]+)?$")
 
 def values_of(form: FormData) -> dict[str, Any]:
     """What the user typed, shaped for re-rendering the form (nothing is lost or converted)."""
-    values: dict[str, Any] = {name: _text(form, name) for name in (*TEXT_FIELDS, *LIST_FIELDS)}
-    values["trl"] = _text(form, "trl")
+    values: dict[str, Any] = {name: text_of(form, name) for name in (*TEXT_FIELDS, *LIST_FIELDS)}
+    values["trl"] = text_of(form, "trl")
     values["license_types"] = [v for v in form.getlist("license_types") if isinstance(v, str)]
     values["asking_price"] = {
-        "amount": _text(form, "asking_price.amount"),
-        "currency": _text(form, "asking_price.currency"),
+        "amount": text_of(form, "asking_price.amount"),
+        "currency": text_of(form, "asking_price.currency"),
     }
     return values
 
 
-def _text(form: FormData, name: str) -> str:
+def text_of(form: FormData, name: str) -> str:
     value = form.get(name)
     return value.replace("\r\n", "\n") if isinstance(value, str) else ""
 
@@ -83,17 +84,41 @@ def split_items(text: str, separators: re.Pattern[str]) -> list[str]:
 def parse_listing(schema: type[M], values: dict[str, Any]) -> M:
     """Form values -> the schema, or ValidationFailed keyed by the form's field names."""
     data, errors = _data(values)
+    return validated(schema, data, errors)
+
+
+def validated(
+    schema: type[M],
+    data: dict[str, Any],
+    errors: dict[str, str],
+    field_of: Callable[[str], str] | None = None,
+) -> M:
+    """The data a form gave, as `schema`; or ValidationFailed with the errors found reading
+    the form and the schema's, keyed by the form control (`field_of` maps a schema error's
+    location to it) and naming the offending item of a list."""
     try:
         parsed = schema.model_validate(data)
     except ValidationError as exc:
-        for key, message in field_errors(exc).items():
-            name = form_field(key)
-            message = _with_item(data, key, message)
-            errors[name] = f"{errors[name]} {message}" if name in errors else message
+        errors = form_errors(data, field_errors(exc), errors, field_of)
     else:
         if not errors:
             return parsed
     raise ValidationFailed("Please correct the marked fields.", fields=errors)
+
+
+def form_errors(
+    data: dict[str, Any],
+    found: dict[str, str],
+    errors: dict[str, str] | None = None,
+    field_of: Callable[[str], str] | None = None,
+) -> dict[str, str]:
+    """Schema errors (by location) joined to `errors`, keyed by form control."""
+    errors = dict(errors or {})
+    for key, message in found.items():
+        name = (field_of or form_field)(key)
+        message = _with_item(data, key, message)
+        errors[name] = f"{errors[name]} {message}" if name in errors else message
+    return errors
 
 
 def _data(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -117,37 +142,41 @@ def _data(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     return data, errors
 
 
-def money_of(amount: str, currency: str) -> tuple[dict[str, Any] | None, dict[str, str]]:
-    """`"150,000.50"`, `"usd"` -> `{"amount": 15000050, "currency": "USD"}` (minor units)."""
+def money_of(
+    amount: str, currency: str, name: str = "asking_price"
+) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """`"150,000.50"`, `"usd"` -> `{"amount": 15000050, "currency": "USD"}` (minor units);
+    errors are keyed `<name>.amount` and `<name>.currency`."""
     amount = amount.strip().replace(" ", "")
     currency = currency.strip().upper()
     if not amount:
         return None, {}
     errors: dict[str, str] = {}
+    amount_field, currency_field = f"{name}.amount", f"{name}.currency"
     if not currency:
-        errors["asking_price.currency"] = "Choose the currency of the amount."
+        errors[currency_field] = "Choose the currency of the amount."
     elif currency not in currencies():
-        errors["asking_price.currency"] = "Choose a currency from the list."
+        errors[currency_field] = "Choose a currency from the list."
     if amount.startswith("-"):
-        errors["asking_price.amount"] = "The amount cannot be negative."
+        errors[amount_field] = "The amount cannot be negative."
     elif len(amount) > 30 or not _AMOUNT.match(amount):
-        errors["asking_price.amount"] = "Enter a number, like 150000 or 150,000.00."
+        errors[amount_field] = "Enter a number, like 150000 or 150,000.00."
     if errors:
         return None, errors
     digits = get_currency_precision(currency)
     try:
         major = Decimal(amount.replace(",", ""))
     except InvalidOperation:  # the pattern should make this impossible
-        return None, {"asking_price.amount": "Enter a number, like 150000 or 150,000.00."}
+        return None, {amount_field: "Enter a number, like 150000 or 150,000.00."}
     minor = major.scaleb(digits)
     if minor != minor.to_integral_value():
         places = f"{digits} decimal places" if digits != 1 else "1 decimal place"
         if digits == 0:
             places = "no decimals"
-        return None, {"asking_price.amount": f"{currency} amounts take {places}."}
+        return None, {amount_field: f"{currency} amounts take {places}."}
     if minor > MAX_MINOR_UNITS:
         limit = Money(amount=MAX_MINOR_UNITS, currency=currency).format()
-        return None, {"asking_price.amount": f"That is more than the limit of {limit}."}
+        return None, {amount_field: f"That is more than the limit of {limit}."}
     return {"amount": int(minor), "currency": currency}, {}
 
 

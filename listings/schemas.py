@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -67,7 +67,21 @@ def _patent_number(value: str) -> str:
     return number
 
 
-def _unique(values: list[str]) -> list[str]:
+def refuse_null(*nullable: str) -> Any:
+    """A patch's check of every field sent as null: only the `nullable` ones may be (to clear
+    them). Any other null would reach a NOT NULL column; the document does not offer it
+    either."""
+
+    def check(cls: type, value: object, info: ValidationInfo) -> object:
+        if value is None and info.field_name not in nullable:
+            raise ValueError("Leave the field out to keep it; it cannot be null.")
+        return value
+
+    return field_validator("*", mode="before")(check)
+
+
+def unique(values: list[str]) -> list[str]:
+    """The non-empty values, each once, in their first order."""
     seen: dict[str, None] = {}
     for value in values:
         if value:
@@ -116,7 +130,7 @@ class ListingFields(BaseModel):
     @field_validator(*LIST_FIELDS)
     @classmethod
     def _dedupe(cls, values: list[str]) -> list[str]:
-        return _unique(values)
+        return unique(values)
 
 
 class ListingIn(ListingFields):
@@ -152,15 +166,8 @@ class ListingPatch(BaseModel):
     contact_name: str | Unset = Field(default=None, max_length=120)
     contact_email: EmailStr | Literal[""] | Unset = None
 
-    _dedupe = field_validator(*LIST_FIELDS)(lambda cls, v: _unique(v) if v is not None else v)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _not_null(cls, value: object, info: ValidationInfo) -> object:
-        # A null would reach a NOT NULL column; the document does not offer it either.
-        if value is None and info.field_name not in NULLABLE_FIELDS:
-            raise ValueError("Leave the field out to keep it; it cannot be null.")
-        return value
+    _dedupe = field_validator(*LIST_FIELDS)(lambda cls, v: unique(v) if v is not None else v)
+    _not_null = refuse_null(*NULLABLE_FIELDS)
 
 
 def submission_problems(listing: dict) -> dict[str, str]:

@@ -23,6 +23,7 @@ MODEL_MODULES = [
     "market.notify",
     "market.throttle",
     "listings.models",
+    "docking.models",
     "contracts.offers.models",
     "contracts.agreements.models",
     "contracts.payments.models",

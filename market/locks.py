@@ -20,10 +20,13 @@ from market.db import current_unit_of_work
 
 M = TypeVar("M", bound=Model)
 
-# The flow of a deal, supply first: who, what is offered, the offer, the contract, the money.
+# The flow of a deal: who, what is sought, what is offered, the offer, the contract, the
+# money. A need comes before the listings it is answered with: a proposal on a need will
+# become an offer on a listing (issue 18), locking the need, then the listing.
 ORDER = (
     "Organization",
     "User",
+    "Need",
     "Listing",
     "ListingRevision",
     "Offer",

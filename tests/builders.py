@@ -122,6 +122,58 @@ async def a_published_listing(institute_user: User | None = None, **overrides: A
     return await listings.approve_listing(await actor_of(admin), str(draft.id))
 
 
+def need_data(**overrides: Any) -> dict[str, Any]:
+    """A complete technology need, ready to submit, as the API takes it."""
+    from datetime import timedelta
+
+    today = utcnow().date()
+    data: dict[str, Any] = {
+        "title": "A membrane that keeps its salt rejection at high flux",
+        "problem": "Our brackish water plant loses salt rejection when the flux rises; we need "
+        "a membrane that holds 98% rejection at 40 litres per square metre and hour.",
+        "background": "Two plants in Jiangsu, 20,000 cubic metres a day each.",
+        "must_have": ["98% salt rejection at 40 LMH", "Stable from pH 2 to 11"],
+        "nice_to_have": ["Tolerates chlorine cleaning"],
+        "out_of_scope": "Thermal desalination.",
+        "trl_min": 4,
+        "trl_max": 7,
+        "ipc_codes": ["B01D 69/12", "C02F 1/44"],
+        "keywords": ["membrane", "desalination"],
+        "budget_min": {"amount": 5_000_000, "currency": "USD"},
+        "budget_max": {"amount": 20_000_000, "currency": "USD"},
+        "cooperation": ["license", "joint_development"],
+        "territories": ["CN", "DE"],
+        "deadline": (today + timedelta(days=30)).isoformat(),
+        "feedback_by": (today + timedelta(days=45)).isoformat(),
+        "visibility": "public",
+        "language": "en",
+    }
+    data.update(overrides)
+    return data
+
+
+async def a_draft_need(seeker_user: User | None = None, **overrides: Any):
+    """A draft need of a verified enterprise (made if not given); `overrides` are its fields."""
+    from docking import service as needs
+    from docking.schemas import NeedIn
+
+    if seeker_user is None:
+        seeker_user, _ = await a_verified_enterprise()
+    actor = await actor_of(seeker_user)
+    return await needs.create_need(actor, NeedIn.model_validate(need_data(**overrides)))
+
+
+async def a_published_need(seeker_user: User | None = None, **overrides: Any):
+    """A need submitted by its enterprise and approved by the administrator."""
+    from docking import service as needs
+
+    draft = await a_draft_need(seeker_user, **overrides)
+    seeker = await actor_of(await User.get(id=draft.created_by_id))
+    await needs.submit_need(seeker, str(draft.id))
+    admin = await an_admin()
+    return await needs.approve_need(await actor_of(admin), str(draft.id))
+
+
 async def run_worker(settings: Any) -> int:
     """Run a real arq worker in burst mode on the test queue; returns the jobs it completed."""
     from workers.settings import make_worker
@@ -360,6 +412,11 @@ async def copies(row: Any, n: int, each: Any = None) -> list[Any]:
         made.append(model(**data))
     await model.bulk_create(made)
     return made
+
+
+async def needs_like(need: Any, n: int) -> list[Any]:
+    """`n` more needs like `need` (same seeker, state and visibility), each its own title."""
+    return await copies(need, n, lambda i: {"title": f"{need.title} (copy {i})"})
 
 
 async def listings_like(listing: Any, n: int) -> list[Any]:

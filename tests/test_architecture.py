@@ -1,6 +1,7 @@
 """The shape of the code, checked: no import cycle anywhere, no import hidden inside a function,
-and the floors of docs/architecture.md (the ground floor imports no domain, nothing below the
-top layer imports it).
+the floors of docs/architecture.md (the ground floor imports no domain, nothing below the
+top layer imports it), and the flow between the domains (supply, demand, deals: none imports
+one after it).
 
 `python tests/test_architecture.py` prints the import graph's cycles and the floors' breaches the
 same way, for a reader who wants to see them without running the suite.
@@ -14,9 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("market", "listings", "contracts", "workers")
+PACKAGES = ("market", "listings", "docking", "contracts", "workers")
 TOP = "market.app"  # composition, CLI, `market dev`, seed, process management
-DOMAINS = ("listings", "contracts")
+# The domains in the order of the flow: each may import the ones before it, never one after.
+# Supply, then demand beside it (matching reads listings), then the deals both lead to.
+DOMAINS = ("listings", "docking", "contracts")
+# A page that shows something of a room above (docs/architecture.md): page imports only.
+PAGE_IMPORTS = {("listings.routes", "contracts.offers.routes")}
 
 
 def modules() -> dict[str, Path]:
@@ -136,6 +141,26 @@ def floor_breaches(edges: dict[str, set[str]]) -> list[str]:
     )
 
 
+def _domain(module: str) -> str | None:
+    head = module.split(".")[0]
+    return head if head in DOMAINS and _floor(module) == "domain" else None
+
+
+def flow_breaches(edges: dict[str, set[str]]) -> list[str]:
+    """A domain importing one later in the flow (docking importing contracts, listings
+    importing docking), but for the page imports named in PAGE_IMPORTS."""
+    found = []
+    for source, targets in edges.items():
+        here = _domain(source)
+        for target in targets:
+            there = _domain(target)
+            if here is None or there is None or (source, target) in PAGE_IMPORTS:
+                continue
+            if DOMAINS.index(there) > DOMAINS.index(here):
+                found.append(f"{source} ({here}) imports {target} ({there}), later in the flow")
+    return sorted(found)
+
+
 def test_the_import_graph_has_no_cycle() -> None:
     assert cycles(graph()) == []
 
@@ -148,12 +173,17 @@ def test_each_floor_imports_only_the_floors_below_it() -> None:
     assert floor_breaches(graph()) == []
 
 
+def test_each_domain_imports_only_the_domains_before_it_in_the_flow() -> None:
+    assert flow_breaches(graph()) == []
+
+
 if __name__ == "__main__":
     edges = graph()
     problems = [
         *(f"cycle: {' <-> '.join(c)}" for c in cycles(edges)),
         *imports_inside_functions(),
         *floor_breaches(edges),
+        *flow_breaches(edges),
     ]
     print("\n".join(problems) or f"{len(edges)} modules: no cycle, no hidden import, floors kept")
     sys.exit(1 if problems else 0)

@@ -15,6 +15,9 @@ from contracts.offers import events as offer_events
 from contracts.offers import service as offers
 from contracts.payments import events as payment_events
 from contracts.payments import service as payments
+from docking import events as need_events
+from docking import service as needs
+from docking import states as need_states
 from listings import importer, search_sync
 from listings import service as listings
 from market import notify, outbox
@@ -31,6 +34,7 @@ DECLARED = (
     | notify.EVENTS
     | listings.EVENTS
     | importer.EVENTS
+    | needs.EVENTS
     | offers.EVENTS
     | agreements.EVENTS
     | payments.EVENTS
@@ -69,6 +73,16 @@ HANDLERS: outbox.Handlers = {
     "listing.changed": (search_sync.sync_listing,),
     "listing.withdrawn": (search_sync.sync_listing,),
     importer.EVENT: (importer.start_requested_import,),
+    # technology needs: matching will react to publication (issue 18, point 3) and the search
+    # index of needs to every change (point 7); whoever answered a need hears when it ends
+    # early, gets more time, or reaches its deadline
+    need_states.CHANGED: (),
+    "need.published": (),
+    "need.awarded": (),
+    need_states.CLOSED: (need_events.tell_about_need,),
+    need_states.WITHDRAWN: (need_events.tell_about_need,),
+    need_states.EXTENDED: (need_events.tell_about_need,),
+    need_states.EXPIRED: (need_events.tell_about_need,),
     # offers
     "offer.made": (_tell_offer,),
     "offer.countered": (_tell_offer,),

@@ -11,6 +11,7 @@ from contracts.agreements import service as agreements
 from contracts.offers import service as offers
 from contracts.payments import reconcile
 from contracts.payments import service as payments
+from docking import service as needs
 from listings import importer, search_sync
 from listings import service as listings
 from market import outbox
@@ -64,6 +65,11 @@ async def flush_listing_views(ctx: dict[str, Any]) -> int:
 async def expire_offers(ctx: dict[str, Any]) -> int:
     """Expire the offers past their expiry: only here, never on a page load."""
     return await offers.expire_due()
+
+
+async def close_expired_needs(ctx: dict[str, Any]) -> int:
+    """Close the published needs whose deadline has passed: only here, never on a page load."""
+    return await needs.expire_due()
 
 
 async def remind_offers(ctx: dict[str, Any]) -> int:

@@ -17,6 +17,7 @@ from workers.jobs import (
     FUNCTIONS,
     cancel_unsigned_contracts,
     check_search_index,
+    close_expired_needs,
     expire_offers,
     flush_listing_views,
     reconcile_payments,
@@ -59,6 +60,8 @@ def worker_settings(settings: Settings | None = None, *, manage_db: bool = True)
             # Page views wait in listing_view (no lock on the listing per view); the count a
             # listing shows lags by at most half a minute.
             cron(flush_listing_views, second={5, 35}),
+            # A need's deadline is a whole day (UTC): it closes within ten minutes of its end.
+            cron(close_expired_needs, minute=set(range(3, 60, 10)), second=25),
             cron(remind_offers, minute=set(range(4, 60, 10)), second=20),
             # Contract timers count in days: hourly is plenty.
             cron(remind_contracts, minute=7, second=40),

@@ -16,7 +16,9 @@ from market.errors import Forbidden, NotAuthenticated
 
 
 class Permission(StrEnum):
-    LIST = "list"  # create, edit, submit and withdraw listings; import a portfolio
+    # create, edit, submit and withdraw listings; import a portfolio; and post and manage an
+    # enterprise's technology needs (a need is its listing of demand: docking/service.py)
+    LIST = "list"
     NEGOTIATE = "negotiate"  # make, counter, accept and reject offers; write to the other side
     PAY = "pay"  # pay what the organisation owes on a contract
     EDIT_ORGANIZATION = "edit_organization"  # the organisation's profile
@@ -50,7 +52,7 @@ TABLE: dict[MemberRole, frozenset[Permission]] = {
 
 # How a refusal names what was asked for.
 DOING = {
-    Permission.LIST: "list technologies for {org}",
+    Permission.LIST: "list technologies or needs for {org}",
     Permission.NEGOTIATE: "negotiate offers for {org}",
     Permission.PAY: "pay for {org}",
     Permission.EDIT_ORGANIZATION: "change the profile of {org}",

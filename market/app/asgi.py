@@ -22,6 +22,8 @@ from contracts.offers import routes as contracts_routes
 from contracts.payments import api as payment_api
 from contracts.payments import routes as payment_routes
 from contracts.payments import webhooks
+from docking import api as docking_api
+from docking import routes as docking_routes
 from listings import api as listings_api
 from listings import import_routes as listings_import_routes
 from listings import media_routes as listings_media_routes
@@ -62,6 +64,7 @@ API_ROUTERS = (
     listings_api.router,
     listings_media_routes.router,
     listings_search_routes.router,
+    docking_api.router,
     contracts_api.router,
     contract_api.router,
     payment_api.router,
@@ -124,6 +127,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         *listings_media_routes.routes,
         *listings_import_routes.routes,
         *listings_search_routes.routes,
+        *docking_routes.routes,
         *contracts_routes.routes,
         *contract_routes.routes,
         *payment_routes.routes,

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from docking import service as needs
 from listings import service as listings
 from market.accounts import service as accounts
 from market.accounts.models import Organization
@@ -39,6 +40,8 @@ async def profile_page(request: Request) -> Response:
             "org": org,
             "about": about_in(org, language(request, actor)),
             "listings": await listings.published_by(org.id, LISTED),
+            # Never an anonymous need: it would name its seeker (docking.service.published_by).
+            "needs": [needs.public_view(n, actor) for n in await needs.published_by(org.id)],
             "countries": countries(),
         },
     )
@@ -62,19 +65,20 @@ def profile_json(org: Organization) -> dict[str, Any]:
 
 @router.route(
     "/organizations/{id_or_slug}",
-    summary="An organisation's public profile, with its published listings",
+    summary="An organisation's public profile, with its published listings and open needs",
     auth=False,
 )
 async def profile(request: Request) -> Response:
     actor = await get_actor(request)
     org = await accounts.public_organization(actor, request.path_params["id_or_slug"])
     found = await listings.published_by(org.id, LISTED)
+    sought = await needs.published_by(org.id, LISTED)
     return json_response(
         {
             "organization": profile_json(org),
             "listings": [{"id": str(x.id), "title": x.title, "kind": str(x.kind)} for x in found],
-            # Filled as the docking and exhibition rooms arrive (issues 18 and 19).
-            "needs": [],
+            "needs": [{"id": str(n.id), "title": n.title} for n in sought],
+            # Filled as the exhibition room arrives (issue 19).
             "events": [],
         }
     )

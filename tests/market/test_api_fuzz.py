@@ -8,9 +8,9 @@ matches its schema; a request the document calls invalid must be refused.
 
 Path parameters are drawn from the ids of a small world made first (a published and a draft
 listing, an open offer, a contract awaiting payment with a bank-transfer payment, a pending
-revision, a pending organisation, a spare token, a verification document), so requests get
-past the 404 and reach the code behind it; a generated id is still drawn now and then, for the
-404.
+revision, the enterprise's published and draft needs, a pending organisation, a spare token, a
+verification document), so requests get past the 404 and reach the code behind it; a generated
+id is still drawn now and then, for the 404.
 
 The four roles (anonymous; a member of a verified institute, the seller; of a verified
 enterprise, the buyer; a platform administrator, each with an API token) take turns on one
@@ -70,7 +70,9 @@ from market.accounts.schemas import TokenIn
 from tests.builders import (
     a_contract,
     a_draft_listing,
+    a_draft_need,
     a_published_listing,
+    a_published_need,
     a_user,
     a_verified_enterprise,
     a_verified_institute,
@@ -83,8 +85,8 @@ from tests.builders import (
 from tests.files import pdf_bytes
 
 BASE = "http://testserver"
-# Examples per operation and generation mode, for each role: the whole run (four roles, 58
-# operations, valid and invalid data: about 2,000 requests) stays within two minutes on two
+# Examples per operation and generation mode, for each role: the whole run (four roles, 95
+# operations, valid and invalid data: about 3,400 requests) takes three to four minutes on two
 # busy cores.
 EXAMPLES = 5
 CHECKS = [
@@ -169,6 +171,8 @@ async def a_world() -> World:
     )
     # The accepted offer fixes the listing's facts; the summary still goes through review.
     assert revision is not None
+    open_need = await a_published_need(buyer)
+    draft_need = await a_draft_need(buyer)
     spare, pending = await a_user()
     document = await documents.add_document(
         await actor_of(seller), filename="licence.pdf", content_type_hint="", data=pdf_bytes()
@@ -180,6 +184,7 @@ async def a_world() -> World:
         "contract_id": [str(contract.id)],
         "payment_id": [str(started.payment.id)],
         "revision_id": [str(revision.id)],
+        "need_id": [str(open_need.id), str(draft_need.id)],
         "org_id": [str(pending.id), str(institute.id), str(enterprise.id)],
         "user_id": [str(spare.id)],
         "document_id": [str(document.id)],

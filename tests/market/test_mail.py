@@ -111,13 +111,17 @@ def context(full: bool) -> dict[str, Any]:
         "receipt": "http://testserver/payments/1/receipt.pdf",
         "hours": 48,
         "reset": "http://testserver/password-reset",
+        # A need as docking.service.public_view shows it: an anonymous one names no seeker.
+        "need": NS(title="耐高通量海水淡化膜", seeker=buyer if full else None),
+        "deadline": "2026-04-01",
+        "previous_deadline": "2026-03-01",
     }
 
 
 def english_left(name: str, zh: mail.Mail) -> set[str]:
     """The template's English phrases (its own, its macros' and the layout's) in its Chinese
     rendering."""
-    used = [f"{name}.txt", "_offer.txt", "_contract.txt", "layout.txt"]
+    used = [f"{name}.txt", "_offer.txt", "_contract.txt", "_need.txt", "layout.txt"]
     messages = [m for file in used for m in template_strings(EMAILS / file)]
     return {
         phrase

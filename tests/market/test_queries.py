@@ -9,6 +9,7 @@ import pytest
 from market.accounts.models import User
 from tests.builders import a_user, an_admin, audit_entries, notifications_for, organizations
 from tests.contracts import test_queries as contracts_lists
+from tests.docking import test_queries as docking_lists
 from tests.listings import test_queries as listings_lists
 from tests.queries import Build, Listed, assert_constant_queries
 
@@ -96,7 +97,7 @@ async def test_every_list_the_api_documents_is_counted(client) -> None:
     }
     counted = {
         path.split("?")[0]
-        for cases in (CASES, listings_lists.CASES, contracts_lists.CASES)
+        for cases in (CASES, listings_lists.CASES, docking_lists.CASES, contracts_lists.CASES)
         for path, *_ in cases
         if path.startswith("/api/")
     }

@@ -1,0 +1,178 @@
+"""JSON endpoints for technology needs and their moderation (see API.md, wave 2 "docking").
+
+Every need in an answer is `service.public_view` of it for the caller, written as JSON: an
+anonymous need's seeker is null for anyone outside it."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from docking import service
+from docking.models import Cooperation, Need, NeedState
+from docking.schemas import CloseIn, ExtendIn, NeedIn, NeedPatch
+from listings import ipc
+from market.accounts.schemas import ReasonIn
+from market.actor import Actor
+from market.api import (
+    FLAG,
+    PAGE,
+    PER_PAGE,
+    ApiRouter,
+    body,
+    filter_of,
+    flag,
+    paged,
+    query_text,
+    text,
+)
+from market.web import get_actor, json_response, page_number, page_size
+
+router = ApiRouter("needs")
+# The longest search the list takes.
+Q_MAX = 200
+
+
+def need_json(view: dict[str, Any]) -> dict[str, Any]:
+    """A public view as JSON: dates and times as ISO 8601, each IPC code with its title."""
+    data = {k: v.isoformat() if isinstance(v, date) else v for k, v in view.items()}
+    data["ipc"] = [{"code": code, "title": ipc.title(code)} for code in view["ipc_codes"]]
+    return data
+
+
+def _answer(actor: Actor, need: Need, status: int = 200) -> Response:
+    data: dict[str, Any] = {
+        "need": need_json(service.public_view(need, actor)),
+        "state": str(need.state),
+    }
+    if service.insider(actor, need):
+        data["actions"] = service.actions_for(actor, need)
+    return json_response(data, status)
+
+
+def _id(request: Request) -> str:
+    return str(request.path_params["need_id"])
+
+
+@router.route("/needs", "POST", summary="Create a draft need", body=NeedIn, status=201)
+async def create(request: Request) -> Response:
+    actor = await get_actor(request)
+    need = await service.create_need(actor, await body(request, NeedIn))
+    return _answer(actor, need, 201)
+
+
+@router.route(
+    "/needs",
+    summary="Open needs (closed or awarded with state=), or your enterprise's with mine=1",
+    auth=False,
+    query={
+        "q": text(Q_MAX),
+        "mine": FLAG,
+        "state": filter_of(NeedState),
+        "cooperation": filter_of(Cooperation),
+        "page": PAGE,
+        "per_page": PER_PAGE,
+    },
+)
+async def index(request: Request) -> Response:
+    actor = await get_actor(request)
+    page, per_page = page_number(request), page_size(request)
+    items, total = await service.list_needs(
+        actor,
+        q=query_text(request, "q", Q_MAX),
+        mine=flag(request, "mine"),
+        state=request.query_params.get("state") or None,
+        cooperation=request.query_params.get("cooperation") or None,
+        page=page,
+        per_page=per_page,
+    )
+    views = [need_json(service.public_view(need, actor)) for need in items]
+    return json_response(paged(views, page, per_page, total))
+
+
+@router.route("/needs/{need_id}", summary="One need (unpublished: seeker and admins)", auth=False)
+async def show(request: Request) -> Response:
+    actor = await get_actor(request)
+    return _answer(actor, await service.get_need(actor, _id(request)))
+
+
+@router.route("/needs/{need_id}", "PATCH", body=NeedPatch, summary="Edit a draft or rejected need")
+async def update(request: Request) -> Response:
+    actor = await get_actor(request)
+    need = await service.update_need(actor, _id(request), await body(request, NeedPatch))
+    return _answer(actor, need)
+
+
+@router.route("/needs/{need_id}/submit", "POST", summary="Submit a need for moderation")
+async def submit(request: Request) -> Response:
+    actor = await get_actor(request)
+    return _answer(actor, await service.submit_need(actor, _id(request)))
+
+
+@router.route(
+    "/needs/{need_id}/close",
+    "POST",
+    body=CloseIn,
+    summary="Close a published need before its deadline, with an optional reason",
+)
+async def close(request: Request) -> Response:
+    actor = await get_actor(request)
+    data = await body(request, CloseIn)
+    return _answer(actor, await service.close_need(actor, _id(request), data.reason))
+
+
+@router.route("/needs/{need_id}/withdraw", "POST", summary="Withdraw a need")
+async def withdraw(request: Request) -> Response:
+    actor = await get_actor(request)
+    return _answer(actor, await service.withdraw_need(actor, _id(request)))
+
+
+@router.route(
+    "/needs/{need_id}/extend", "POST", body=ExtendIn, summary="Move a published need's deadline"
+)
+async def extend(request: Request) -> Response:
+    actor = await get_actor(request)
+    data = await body(request, ExtendIn)
+    return _answer(actor, await service.extend_deadline(actor, _id(request), data.deadline))
+
+
+@router.route("/needs/{need_id}/award", "POST", summary="Mark a need as awarded")
+async def award(request: Request) -> Response:
+    actor = await get_actor(request)
+    return _answer(actor, await service.award_need(actor, _id(request)))
+
+
+@router.route(
+    "/admin/needs",
+    summary="The needs' moderation queue",
+    query={"state": filter_of(NeedState), "page": PAGE},
+)
+async def queue(request: Request) -> Response:
+    actor = await get_actor(request)
+    page = page_number(request)
+    items, total = await service.moderation_queue(
+        actor, state=request.query_params.get("state") or "submitted", page=page
+    )
+    views = [need_json(service.public_view(need, actor)) for need in items]
+    return json_response(paged(views, page, 50, total))
+
+
+@router.route("/admin/needs/{need_id}/approve", "POST", summary="Publish a need")
+async def approve(request: Request) -> Response:
+    actor = await get_actor(request)
+    return _answer(actor, await service.approve_need(actor, _id(request)))
+
+
+@router.route(
+    "/admin/needs/{need_id}/reject",
+    "POST",
+    body=ReasonIn,
+    summary="Reject a need, with the reason",
+)
+async def reject(request: Request) -> Response:
+    actor = await get_actor(request)
+    data = await body(request, ReasonIn)
+    return _answer(actor, await service.reject_need(actor, _id(request), data.reason))

@@ -1,0 +1,90 @@
+"""Technology needs: an enterprise's listing of demand, the other side of listings' supply.
+
+Proposals, matches and alerts will hang off `Need` (issue 18, points 2 to 4); what they read of
+it is already here: the requirements as lists of short strings (a proposal answers each
+must-have), the TRL range, IPC codes and keywords (what matching compares), the territories
+and forms of cooperation (what an offer made from a proposal is prefilled with), and a version
+for the search index to check its drift by, as listings do.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class NeedState(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    PUBLISHED = "published"
+    REJECTED = "rejected"
+    CLOSED = "closed"
+    AWARDED = "awarded"
+    WITHDRAWN = "withdrawn"
+
+
+class Cooperation(StrEnum):
+    LICENSE = "license"
+    ASSIGNMENT = "assignment"
+    COMMISSIONED_DEVELOPMENT = "commissioned_development"
+    JOINT_DEVELOPMENT = "joint_development"
+    SPONSORED_RESEARCH = "sponsored_research"
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"
+    # Published without the seeker's name: who posted it is known to the seeker and the
+    # administrators only (docking.service.public_view).
+    ANONYMOUS = "anonymous"
+    # The problem is public; the details (background, requirements, budget) only to a
+    # responder who accepted a confidentiality clause.
+    AFTER_CONFIDENTIALITY = "after_confidentiality"
+
+
+class Need(Model):
+    id = fields.UUIDField(primary_key=True)
+    # The enterprise that seeks: it owns the need, whoever of its members wrote it.
+    seeker: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Organization", related_name="needs", on_delete=fields.RESTRICT
+    )
+    created_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name="needs", null=True, on_delete=fields.SET_NULL
+    )
+    title = fields.CharField(max_length=200)
+    problem = fields.TextField()
+    background = fields.TextField(default="")
+    must_have = fields.JSONField(default=list)
+    nice_to_have = fields.JSONField(default=list)
+    out_of_scope = fields.TextField(default="")
+    trl_min = fields.SmallIntField()
+    trl_max = fields.SmallIntField()
+    ipc_codes = fields.JSONField(default=list)
+    keywords = fields.JSONField(default=list)
+    # The budget range in minor units of one currency; either end may be open.
+    budget_min = fields.BigIntField(null=True)
+    budget_max = fields.BigIntField(null=True)
+    budget_currency = fields.CharField(max_length=3, null=True)
+    cooperation = fields.JSONField(default=list)
+    territories = fields.JSONField(default=list)
+    # The last day (UTC) responses are taken; the worker closes the need after it.
+    deadline = fields.DateField()
+    # When the seeker expects to tell responders how they fared.
+    feedback_by = fields.DateField(null=True)
+    visibility = fields.CharEnumField(Visibility, max_length=24, default=Visibility.PUBLIC)
+    language = fields.CharField(max_length=2, default="en")
+    state = fields.CharEnumField(NeedState, max_length=16, default=NeedState.DRAFT)
+    rejection_reason = fields.TextField(default="")
+    closed_reason = fields.TextField(default="")
+    # Bumped on every change a reader of the need (the search index, a matcher) must see.
+    version = fields.IntField(default=1)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    published_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "need"
+        # The public list (newest first), an enterprise's own, and the deadline sweep.
+        indexes = (("state", "published_at"), ("seeker_id", "state"), ("state", "deadline"))

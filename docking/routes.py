@@ -1,0 +1,313 @@
+"""Pages for technology needs: the public list and page, the enterprise's own list and form,
+and the administrators' moderation queue. Each handler parses, calls one use case and
+translates; every need a page shows is `service.public_view` of it for the viewer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from docking import forms, labels, service, states
+from docking.models import NeedState
+from docking.schemas import COOPERATION, VISIBILITY, ExtendIn, NeedIn, NeedPatch
+from listings import forms as listing_forms
+from listings import ipc
+from market.accounts.models import OrganizationKind
+from market.accounts.schemas import countries
+from market.actor import Actor
+from market.api import query_text
+from market.errors import Conflict, DomainError, Forbidden, ValidationFailed
+from market.validation import parse
+from market.web import (
+    get_actor,
+    language,
+    nest,
+    page_number,
+    read_form,
+    redirect,
+    render,
+    render_error,
+    require_login,
+    template_global,
+)
+
+PER_PAGE = 20
+QUEUE_PAGE = 50
+template_global("need_labels", labels.FOR_TEMPLATES)
+HELPERS: dict[str, Any] = {
+    "ipc_title": ipc.title,
+    "money_text": listing_forms.money_text,
+    "cooperations": COOPERATION,
+    "visibilities": VISIBILITY,
+    "trl_levels": listing_forms.TRL_LEVELS,
+    "need_states": [s.value for s in NeedState],
+}
+
+
+async def _page(
+    request: Request, template: str, context: dict[str, Any], status: int = 200
+) -> Response:
+    return await render(request, template, {**HELPERS, **context}, status=status)
+
+
+def _id(request: Request) -> str:
+    return str(request.path_params["need_id"])
+
+
+def _views(actor: Actor, needs: list[Any]) -> list[dict[str, Any]]:
+    return [service.public_view(need, actor) for need in needs]
+
+
+def _enterprise_member(actor: Actor) -> bool:
+    org = actor.organization
+    return org is not None and org.kind == OrganizationKind.ENTERPRISE
+
+
+# --- public ------------------------------------------------------------------------------
+
+
+async def index(request: Request) -> Response:
+    actor = await get_actor(request)
+    page = page_number(request)
+    q = query_text(request, "q", 200)
+    cooperation = request.query_params.get("cooperation") or ""
+    items, total = await service.list_needs(
+        actor, q=q, cooperation=cooperation or None, page=page, per_page=PER_PAGE
+    )
+    return await _page(
+        request,
+        "docking/index.html",
+        {
+            "needs": _views(actor, items),
+            "total": total,
+            "page": page,
+            "per_page": PER_PAGE,
+            "q": q,
+            "cooperation": cooperation,
+            "can_post": _enterprise_member(actor),
+        },
+    )
+
+
+async def show(request: Request) -> Response:
+    actor = await get_actor(request)
+    need = await service.get_need(actor, _id(request))
+    is_seeker = "member" in service.roles_on(actor, need)
+    return await _page(
+        request,
+        "docking/show.html",
+        {
+            "need": service.public_view(need, actor),
+            "actions": service.actions_for(actor, need),
+            "is_seeker": is_seeker,
+            "can_edit": is_seeker and str(need.state) in states.EDITABLE,
+            "countries": countries(),
+        },
+    )
+
+
+# --- the enterprise's own -------------------------------------------------------------------
+
+
+async def mine(request: Request) -> Response:
+    actor = await require_login(request)
+    state = request.query_params.get("state") or ""
+    page = page_number(request)
+    items, total = await service.list_needs(
+        actor, mine=True, state=state or None, page=page, per_page=PER_PAGE
+    )
+    return await _page(
+        request,
+        "docking/mine.html",
+        {
+            "needs": _views(actor, items),
+            "total": total,
+            "state": state,
+            "page": page,
+            "per_page": PER_PAGE,
+        },
+    )
+
+
+def _form_context(request: Request, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:
+    currency = str(values.get("budget_currency") or "").upper()
+    return {
+        "values": values,
+        "currencies": listing_forms.currency_options(language(request, actor), currency),
+    }
+
+
+async def new(request: Request) -> Response:
+    actor = await require_login(request)
+    if not _enterprise_member(actor):
+        raise Forbidden("Only members of an enterprise can post technology needs.")
+    if request.method == "GET":
+        return await _page(
+            request, "docking/form.html", _form_context(request, actor, forms.new_values())
+        )
+    values: dict[str, Any] = {}
+    try:
+        values = forms.values_of(await read_form(request))
+        need = await service.create_need(actor, forms.parse_need(NeedIn, values))
+    except DomainError as exc:
+        if exc.status != 422:
+            raise
+        return await render_error(
+            request, exc, "docking/form.html", {**HELPERS, **_form_context(request, actor, values)}
+        )
+    return redirect(f"/needs/{need.id}", "The draft is saved.")
+
+
+async def edit(request: Request) -> Response:
+    actor = await require_login(request)
+    need = await service.get_need(actor, _id(request))
+    if "member" not in service.roles_on(actor, need):
+        raise Forbidden("Only the enterprise that posted this need can edit it.")
+    if str(need.state) not in states.EDITABLE:
+        raise Conflict(f"A {need.state} need cannot be edited.", state=str(need.state))
+    context = {"need": service.public_view(need, actor)}
+    if request.method == "GET":
+        values = forms.current_values(need)
+        return await _page(
+            request, "docking/form.html", {**context, **_form_context(request, actor, values)}
+        )
+    values = {}
+    try:
+        values = forms.values_of(await read_form(request))
+        # The form sends every field: checked whole here, then laid over the stored need.
+        whole = forms.parse_need(NeedIn, values)
+        try:
+            await service.update_need(
+                actor, str(need.id), NeedPatch.model_validate(whole.model_dump())
+            )
+        except ValidationFailed as exc:
+            raise forms.refused(values, exc) from None
+    except DomainError as exc:
+        if exc.status != 422:
+            raise
+        return await render_error(
+            request,
+            exc,
+            "docking/form.html",
+            {**HELPERS, **context, **_form_context(request, actor, values)},
+        )
+    return redirect(f"/needs/{need.id}", "The need is saved.")
+
+
+def _problems(exc: DomainError) -> str:
+    return " ".join([exc.message, *exc.fields.values()])
+
+
+async def submit(request: Request) -> Response:
+    actor = await get_actor(request)
+    await read_form(request)
+    url = f"/needs/{_id(request)}"
+    try:
+        await service.submit_need(actor, _id(request))
+    except DomainError as exc:
+        if exc.status != 422:
+            raise
+        return redirect(url, _problems(exc))
+    return redirect(url, "The need is submitted; an administrator will review it.")
+
+
+async def close(request: Request) -> Response:
+    actor = await get_actor(request)
+    reason = str(nest(await read_form(request)).get("reason", ""))
+    url = f"/needs/{_id(request)}"
+    try:
+        await service.close_need(actor, _id(request), reason)
+    except DomainError as exc:
+        if exc.status != 422:
+            raise
+        return redirect(url, _problems(exc))
+    return redirect(url, "The need is closed; it takes no more responses.")
+
+
+async def extend(request: Request) -> Response:
+    actor = await get_actor(request)
+    form = nest(await read_form(request))
+    url = f"/needs/{_id(request)}"
+    try:
+        data = parse(ExtendIn, {"deadline": str(form.get("deadline", "")).strip()})
+        await service.extend_deadline(actor, _id(request), data.deadline)
+    except DomainError as exc:
+        if exc.status != 422:
+            raise
+        return redirect(url, _problems(exc))
+    return redirect(url, "The deadline is extended.")
+
+
+async def withdraw(request: Request) -> Response:
+    actor = await get_actor(request)
+    await read_form(request)
+    await service.withdraw_need(actor, _id(request))
+    return redirect(f"/needs/{_id(request)}", "The need is withdrawn.")
+
+
+async def award(request: Request) -> Response:
+    actor = await get_actor(request)
+    await read_form(request)
+    await service.award_need(actor, _id(request))
+    return redirect(f"/needs/{_id(request)}", "The need is marked as awarded.")
+
+
+# --- moderation ----------------------------------------------------------------------------
+
+
+async def moderation(request: Request) -> Response:
+    actor = await get_actor(request)
+    state = request.query_params.get("state") or "submitted"
+    page = page_number(request)
+    items, total = await service.moderation_queue(actor, state=state, page=page)
+    return await _page(
+        request,
+        "admin/needs.html",
+        {
+            "rows": [(service.public_view(n, actor), service.actions_for(actor, n)) for n in items],
+            "total": total,
+            "state": state,
+            "page": page,
+            "per_page": QUEUE_PAGE,
+        },
+    )
+
+
+async def approve(request: Request) -> Response:
+    actor = await get_actor(request)
+    await read_form(request)
+    need = await service.approve_need(actor, _id(request))
+    return redirect("/admin/needs", f"“{need.title}” is published.")
+
+
+async def reject(request: Request) -> Response:
+    actor = await get_actor(request)
+    reason = str(nest(await read_form(request)).get("reason", ""))
+    try:
+        need = await service.reject_need(actor, _id(request), reason)
+    except DomainError as exc:
+        if exc.status != 422:
+            raise
+        return redirect("/admin/needs", exc.message)
+    return redirect("/admin/needs", f"“{need.title}” is rejected.")
+
+
+# `:uuid` keeps /needs/new and /needs/mine free for their own routes.
+routes: list[BaseRoute] = [
+    Route("/needs", index),
+    Route("/needs/mine", mine),
+    Route("/needs/new", new, methods=["GET", "POST"]),
+    Route("/needs/{need_id:uuid}", show),
+    Route("/needs/{need_id:uuid}/edit", edit, methods=["GET", "POST"]),
+    Route("/needs/{need_id:uuid}/submit", submit, methods=["POST"]),
+    Route("/needs/{need_id:uuid}/close", close, methods=["POST"]),
+    Route("/needs/{need_id:uuid}/extend", extend, methods=["POST"]),
+    Route("/needs/{need_id:uuid}/withdraw", withdraw, methods=["POST"]),
+    Route("/needs/{need_id:uuid}/award", award, methods=["POST"]),
+    Route("/admin/needs", moderation),
+    Route("/admin/needs/{need_id:uuid}/approve", approve, methods=["POST"]),
+    Route("/admin/needs/{need_id:uuid}/reject", reject, methods=["POST"]),
+]

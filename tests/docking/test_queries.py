@@ -1,0 +1,53 @@
+"""Every list of needs sends as many statements to the database with 1 item as with 50: the
+public index, the enterprise's own, the moderation queue, and the API's lists."""
+
+from __future__ import annotations
+
+import pytest
+
+from docking import service
+from market.accounts.models import User
+from tests.builders import a_draft_need, a_published_need, actor_of, an_admin, needs_like
+from tests.queries import Build, Listed, assert_constant_queries
+
+
+async def published() -> Listed:
+    need = await a_published_need()
+    owner = await User.get(id=need.created_by_id)
+
+    async def more(n: int) -> list[str]:
+        return [str(x.id) for x in await needs_like(need, n)]
+
+    return Listed({"seeker": owner.email}, [str(need.id)], more)
+
+
+async def submitted() -> Listed:
+    draft = await a_draft_need()
+    owner = await actor_of(await User.get(id=draft.created_by_id))
+    need = await service.submit_need(owner, str(draft.id))
+    await an_admin()
+
+    async def more(n: int) -> list[str]:
+        return [str(x.id) for x in await needs_like(need, n)]
+
+    return Listed({"admin": "admin@example.org"}, [str(need.id)], more)
+
+
+# (path, who asks, what is listed, how many of 50 it shows: its page size, or all)
+CASES: list[tuple[str, str, Build, int | None]] = [
+    ("/needs", "anonymous", published, 20),
+    ("/needs/mine", "seeker", published, 20),
+    ("/admin/needs", "admin", submitted, None),
+    ("/api/v1/needs?per_page=50", "anonymous", published, None),
+    ("/api/v1/needs?mine=1&per_page=50", "seeker", published, None),
+    ("/api/v1/admin/needs", "admin", submitted, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "role", "build", "shows"), CASES, ids=[f"{p} as {r}" for p, r, _, _ in CASES]
+)
+async def test_queries_do_not_grow_with_the_list(
+    client, path: str, role: str, build: Build, shows: int | None
+) -> None:
+    await assert_constant_queries(client, path, role, build, shows)
