@@ -46,9 +46,13 @@ test: lint
 bench: setup
 	$(PY) bench/run_all.py
 
-# Regenerate the message catalogue template and merge it into each language.
+# Regenerate the message catalogue template and merge it into each language. Besides `_` and
+# `N_`, the words our Python code shows on pages are extracted where they are written: a Msg,
+# a refusal's message, a field's error, a redirect's notice (market/i18n.py Msg, web.render).
+MESSAGE_KEYWORDS := -k Msg -k DomainError -k ValidationFailed -k NotAuthenticated -k Forbidden \
+	-k NotFound -k Conflict -k TooManyRequests -k validation_error:2 -k redirect:2
 messages: setup
-	$(VENV)/bin/pybabel extract -F babel.cfg -o market/locale/messages.pot .
+	$(VENV)/bin/pybabel extract -F babel.cfg $(MESSAGE_KEYWORDS) -o market/locale/messages.pot .
 	$(VENV)/bin/pybabel update -i market/locale/messages.pot -d market/locale
 
 # After changing models: write the next migration (never edit one that has landed).

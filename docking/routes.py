@@ -20,6 +20,7 @@ from market.accounts.schemas import countries
 from market.actor import Actor
 from market.api import query_text
 from market.errors import Conflict, DomainError, Forbidden, ValidationFailed
+from market.i18n import Msg
 from market.validation import parse
 from market.web import (
     get_actor,
@@ -167,7 +168,9 @@ async def edit(request: Request) -> Response:
     if "member" not in service.roles_on(actor, need):
         raise Forbidden("Only the enterprise that posted this need can edit it.")
     if str(need.state) not in states.EDITABLE:
-        raise Conflict(f"A {need.state} need cannot be edited.", state=str(need.state))
+        raise Conflict(
+            Msg("A %(state)s need cannot be edited.", state=need.state), state=str(need.state)
+        )
     context = {"need": service.public_view(need, actor)}
     if request.method == "GET":
         values = forms.current_values(need)
@@ -280,7 +283,7 @@ async def approve(request: Request) -> Response:
     actor = await get_actor(request)
     await read_form(request)
     need = await service.approve_need(actor, _id(request))
-    return redirect("/admin/needs", f"“{need.title}” is published.")
+    return redirect("/admin/needs", Msg("“%(title)s” is published.", title=need.title))
 
 
 async def reject(request: Request) -> Response:
@@ -292,7 +295,7 @@ async def reject(request: Request) -> Response:
         if exc.status != 422:
             raise
         return redirect("/admin/needs", exc.message)
-    return redirect("/admin/needs", f"“{need.title}” is rejected.")
+    return redirect("/admin/needs", Msg("“%(title)s” is rejected.", title=need.title))
 
 
 # `:uuid` keeps /needs/new and /needs/mine free for their own routes.

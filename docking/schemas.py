@@ -26,6 +26,7 @@ from pydantic import (
 
 from listings.schemas import IpcCodeStr, Keyword, Territory, Unset, refuse_null, unique
 from market.clock import utcnow
+from market.i18n import Msg
 from market.money import Money
 
 CooperationForm = Literal[
@@ -115,7 +116,9 @@ class NeedIn(BaseModel):
     def _trl_range(cls, value: int, info: ValidationInfo) -> int:
         low = info.data.get("trl_min")
         if low is not None and value < low:
-            raise ValueError(f"The highest level cannot be below the lowest ({low}).")
+            raise ValueError(
+                Msg("The highest level cannot be below the lowest (%(low)s).", low=low)
+            )
         return value
 
     @field_validator("budget_max")

@@ -38,6 +38,7 @@ from market.errors import (
     ValidationFailed,
     validation_error,
 )
+from market.i18n import Msg
 from market.locks import lock_existing
 from market.transitions import Lifecycle, apply, events_of
 from market.validation import object_id, parse
@@ -457,7 +458,9 @@ def _choice(name: str, value: str | None, allowed: Any) -> str | None:
 def _words(q: str) -> list[str]:
     words = q.split()
     if len(words) > MAX_WORDS:
-        raise validation_error("q", f"Search with at most {MAX_WORDS} words.")
+        raise validation_error(
+            "q", Msg("Search with at most %(max_words)s words.", max_words=MAX_WORDS)
+        )
     return words
 
 

@@ -18,6 +18,7 @@ from market.accounts.models import OrganizationKind
 from market.accounts.schemas import countries
 from market.actor import Actor
 from market.errors import DomainError, Forbidden
+from market.i18n import Msg
 from market.web import (
     get_actor,
     language,
@@ -275,7 +276,7 @@ async def approve(request: Request) -> Response:
     actor = await get_actor(request)
     await read_form(request)
     listing = await service.approve_listing(actor, _id(request))
-    return redirect("/admin/listings", f"“{listing.title}” is published.")
+    return redirect("/admin/listings", Msg("“%(title)s” is published.", title=listing.title))
 
 
 async def reject(request: Request) -> Response:
@@ -288,7 +289,7 @@ async def reject(request: Request) -> Response:
         if exc.status != 422:
             raise
         return redirect("/admin/listings", exc.message)
-    return redirect("/admin/listings", f"“{listing.title}” is rejected.")
+    return redirect("/admin/listings", Msg("“%(title)s” is rejected.", title=listing.title))
 
 
 async def approve_revision(request: Request) -> Response:
@@ -300,7 +301,9 @@ async def approve_revision(request: Request) -> Response:
         if exc.status != 409:
             raise
         return redirect("/admin/listings", exc.message)
-    return redirect("/admin/listings", f"The changes to “{listing.title}” are published.")
+    return redirect(
+        "/admin/listings", Msg("The changes to “%(title)s” are published.", title=listing.title)
+    )
 
 
 async def reject_revision(request: Request) -> Response:

@@ -28,6 +28,7 @@ from listings.search import (
     SearchQuery,
 )
 from market.errors import ValidationFailed
+from market.i18n import Msg
 from market.validation import field_errors
 
 DEFAULT_SORT = "relevance"
@@ -97,7 +98,7 @@ def _pattern(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         value = _upper(value)
         if not pattern.match(value):
-            raise ValueError(f"Must be {what}.")
+            raise ValueError(Msg("Must be %(what)s.", what=what))
         return value
 
     return check
@@ -106,7 +107,9 @@ def _pattern(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
 def _text(value: str) -> str:
     value = " ".join(_CONTROL.sub(" ", value).split())
     if len(value) > MAX_VALUE_LENGTH:
-        raise ValueError(f"At most {MAX_VALUE_LENGTH} characters.")
+        raise ValueError(
+            Msg("At most %(max_value_length)s characters.", max_value_length=MAX_VALUE_LENGTH)
+        )
     return value
 
 
@@ -151,7 +154,9 @@ def _whole(value: str, low: int, high: int) -> int:
     value = value.strip()
     # isascii: str.isdigit() also takes digits like "²" that int() refuses.
     if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
-        raise ValueError(f"Must be a whole number from {low} to {high}.")
+        raise ValueError(
+            Msg("Must be a whole number from %(low)s to %(high)s.", low=low, high=high)
+        )
     return int(value)
 
 
@@ -183,7 +188,7 @@ def parse_search(items: Iterable[tuple[str, str]]) -> SearchQuery:
         try:
             value = CHECKS[name](raw)
         except ValueError as exc:
-            errors.setdefault(name, str(exc))
+            errors.setdefault(name, _why(exc))
             continue
         if not value:
             continue
@@ -216,12 +221,12 @@ def parse_search(items: Iterable[tuple[str, str]]) -> SearchQuery:
             try:
                 data[name] = _whole(singles[name], low, high)
             except ValueError as exc:
-                errors[name] = str(exc)
+                errors[name] = _why(exc)
     if singles.get("per_page", "").strip() and "per_page" not in errors:
         try:
             data["per_page"] = _whole(singles["per_page"], 1, 100)
         except ValueError as exc:
-            errors["per_page"] = str(exc)
+            errors["per_page"] = _why(exc)
     sort = singles.get("sort", "").strip()
     if sort and "sort" not in errors:
         if sort in SORTS:
@@ -232,14 +237,23 @@ def parse_search(items: Iterable[tuple[str, str]]) -> SearchQuery:
     if isinstance(low, int) and isinstance(high, int) and low > high:
         errors["trl_max"] = "Must not be below trl_min."
     if errors:
-        raise ValidationFailed("Please correct the search: " + _describe(errors), fields=errors)
+        raise ValidationFailed(
+            Msg("Please correct the search: %(problems)s", problems=_describe(errors)),
+            fields=errors,
+        )
     try:
         return SearchQuery.model_validate(data)
     except ValidationError as exc:  # the model's own limits, should they ever be stricter
         fields = field_errors(exc)
         raise ValidationFailed(
-            "Please correct the search: " + _describe(fields), fields=fields
+            Msg("Please correct the search: %(problems)s", problems=_describe(fields)),
+            fields=fields,
         ) from None
+
+
+def _why(exc: ValueError) -> str:
+    """The refusal as raised: a Msg stays one, so the page shows it in its own language."""
+    return exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
 
 
 def _describe(errors: dict[str, str]) -> str:

@@ -28,6 +28,7 @@ from market.errors import (
     ValidationFailed,
     validation_error,
 )
+from market.i18n import Msg
 from market.locks import lock_existing
 from market.transitions import Lifecycle, apply, events_of
 from market.validation import object_id
@@ -326,7 +327,7 @@ async def update_listing(
                 await _apply(actor, current, changes, action="listing.edited")
             return await Listing.get(id=listing.id), None
         if state != ListingState.PUBLISHED:
-            raise Conflict(f"A {state} listing cannot be edited.", state=state)
+            raise Conflict(Msg("A %(state)s listing cannot be edited.", state=state), state=state)
         substance = {k: v for k, v in changes.items() if k in states.SUBSTANCE}
         direct = {k: v for k, v in changes.items() if k not in states.SUBSTANCE}
         revision = pending
@@ -464,7 +465,10 @@ async def approve_revision(actor: Actor, revision_id: str) -> Listing:
         listing = await lock_existing(Listing, revision.listing_id)  # type: ignore[attr-defined]
         locked = await lock_existing(ListingRevision, revision.id)
         if locked.state != RevisionState.PENDING:
-            raise Conflict(f"The revision is already {locked.state}.", state=str(locked.state))
+            raise Conflict(
+                Msg("The revision is already %(state)s.", state=locked.state),
+                state=str(locked.state),
+            )
         if listing.state != ListingState.PUBLISHED:
             raise Conflict("The listing is no longer published.", state=str(listing.state))
         # Proposed before an offer was accepted, decided after: the facts are fixed by then.
@@ -488,7 +492,10 @@ async def reject_revision(actor: Actor, revision_id: str, reason: str) -> Listin
         )
         if updated != 1:
             current = await ListingRevision.get(id=revision.id)
-            raise Conflict(f"The revision is already {current.state}.", state=str(current.state))
+            raise Conflict(
+                Msg("The revision is already %(state)s.", state=current.state),
+                state=str(current.state),
+            )
         await audit.record(
             actor,
             "listing.revision_rejected",

@@ -32,6 +32,7 @@ from market import limits
 from market.config import get_settings
 from market.db import current_unit_of_work
 from market.errors import NotFound, ValidationFailed
+from market.i18n import Msg
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,13 @@ def accepted(
         raise too_large(limit, field)
     content_type = sniff(data)
     if content_type not in accepts:
-        raise refuse(f"Only {accepts_text} can be uploaded; this file is none of these.", field)
+        raise refuse(
+            Msg(
+                "Only %(accepts_text)s can be uploaded; this file is none of these.",
+                accepts_text=accepts_text,
+            ),
+            field,
+        )
     return content_type
 
 

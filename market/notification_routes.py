@@ -11,6 +11,7 @@ from market import api, notify
 from market.accounts.models import User
 from market.api import FLAG, PAGE, ApiRouter, body, flag, paged
 from market.errors import NotAuthenticated
+from market.i18n import Msg
 from market.web import get_actor, json_response, page_number, page_size, read_form, redirect, render
 
 PER_PAGE = 20
@@ -57,7 +58,7 @@ async def mark_read_form(request: Request) -> Response:
     if notification_id:
         return redirect(target)
     noun = "notification" if changed == 1 else "notifications"
-    return redirect(target, f"{changed} {noun} marked as read.")
+    return redirect(target, Msg("%(changed)s %(noun)s marked as read.", changed=changed, noun=noun))
 
 
 routes = [

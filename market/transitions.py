@@ -29,6 +29,7 @@ from tortoise.models import Model
 from market import audit, outbox
 from market.actor import Actor
 from market.errors import Conflict, Forbidden, NotFound
+from market.i18n import Msg
 from market.locks import lock
 
 M = TypeVar("M", bound=Model)
@@ -154,7 +155,7 @@ async def apply(
     field = lifecycle.field
     row = await lock(lifecycle.model, object_id)
     if row is None:
-        raise NotFound(f"No such {lifecycle.name}.")
+        raise NotFound(Msg("No such %(name)s.", name=lifecycle.name))
     before = lifecycle.state_of(row)
     found = check(lifecycle.table, before, action, await lifecycle.roles_of(actor, row))
     updated = await lifecycle.model.filter(pk=object_id, **{field: before}).update(
@@ -163,7 +164,7 @@ async def apply(
     if updated != 1:
         now = await lifecycle.model.filter(pk=object_id).values_list(field, flat=True)
         state = str(now[0]) if now else "gone"
-        raise Conflict(f"It changed meanwhile: it is {state} now.", state=state)
+        raise Conflict(Msg("It changed meanwhile: it is %(state)s now.", state=state), state=state)
     moved = await lifecycle.model.get(pk=object_id)
     await audit.record(
         actor,

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ValidationError
 
 from market.errors import NotAuthenticated, NotFound, ValidationFailed
+from market.i18n import N_, Msg
 
 if TYPE_CHECKING:
     from tortoise.models import Model
@@ -23,11 +24,63 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
     fields: dict[str, str] = {}
     for error in exc.errors():
         name = ".".join(str(part) for part in error["loc"]) or "body"
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "missing":
-            message = "This field is required."
-        fields.setdefault(name, message)
+        fields.setdefault(name, _why(error))
     return fields
+
+
+# Pydantic's own messages are English only; ours go through the catalogue (market/i18n.Msg).
+_WHY: dict[str, str] = {
+    "missing": N_("This field is required."),
+    "string_too_long": N_("At most %(max_length)s characters."),
+    "string_too_short": N_("At least %(min_length)s characters."),
+    "too_long": N_("At most %(max_length)s items."),
+    "too_short": N_("At least %(min_length)s items."),
+    "int_parsing": N_("Enter a whole number (a valid integer)."),
+    "int_type": N_("Enter a whole number (a valid integer)."),
+    "int_from_float": N_("Enter a whole number (a valid integer)."),
+    "float_parsing": N_("Enter a number."),
+    "float_type": N_("Enter a number."),
+    "decimal_parsing": N_("Enter a number."),
+    "decimal_type": N_("Enter a number."),
+    "greater_than_equal": N_("Must be at least %(ge)s."),
+    "less_than_equal": N_("Must be at most %(le)s."),
+    "greater_than": N_("Must be more than %(gt)s."),
+    "less_than": N_("Must be less than %(lt)s."),
+    "bool_parsing": N_("Choose yes or no."),
+    "bool_type": N_("Choose yes or no."),
+    "enum": N_("Input should be one of: %(expected)s."),
+    "literal_error": N_("Input should be one of: %(expected)s."),
+    "date_parsing": N_("Enter a date like 2027-01-31."),
+    "date_from_datetime_parsing": N_("Enter a date like 2027-01-31."),
+    "date_type": N_("Enter a date like 2027-01-31."),
+    "datetime_parsing": N_("Enter a valid datetime, like 2027-01-31T14:00."),
+    "datetime_from_date_parsing": N_("Enter a valid datetime, like 2027-01-31T14:00."),
+    "datetime_type": N_("Enter a valid datetime, like 2027-01-31T14:00."),
+    "string_type": N_("Enter text."),
+    "list_type": N_("Send a list."),
+    "dict_type": N_("Send an object."),
+    "model_type": N_("Send an object."),
+    "model_attributes_type": N_("Send an object."),
+    "extra_forbidden": N_("This field is not expected."),
+    "uuid_parsing": N_("Not a valid id."),
+    "uuid_type": N_("Not a valid id."),
+    "url_parsing": N_("Enter a valid address."),
+    "url_scheme": N_("Enter a valid address."),
+}
+
+
+def _why(error: Any) -> str:
+    context = error.get("ctx") or {}
+    raised = context.get("error")
+    if isinstance(raised, ValueError) and raised.args and isinstance(raised.args[0], Msg):
+        return raised.args[0]
+    msgid = _WHY.get(error["type"])
+    if msgid is None:
+        return error["msg"].removeprefix("Value error, ")
+    try:
+        return Msg(msgid, **{k: str(v) for k, v in context.items() if f"%({k})s" in msgid})
+    except KeyError:  # pydantic did not give the value the message names
+        return error["msg"]
 
 
 def nul_at(data: Any) -> str | None:
@@ -67,7 +120,7 @@ def object_id(value: str, what: str = "object") -> str:
     try:
         return str(UUID(str(value)))
     except ValueError:
-        raise NotFound(f"No such {what}.") from None
+        raise NotFound(Msg("No such %(what)s.", what=what)) from None
 
 
 async def visible_or_404(
@@ -79,5 +132,5 @@ async def visible_or_404(
         raise NotAuthenticated("Log in first.")
     row = await model.get_or_none(id=object_id(raw_id, what))
     if row is None or not can_see(actor, row):
-        raise NotFound(f"No such {what}.")
+        raise NotFound(Msg("No such %(what)s.", what=what))
     return row

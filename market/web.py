@@ -33,6 +33,7 @@ from market.errors import (
     ValidationFailed,
     validation_error,
 )
+from market.i18n import N_  # noqa: F401  (rooms mark their labels with web.N_)
 from market.notify import unread_count
 
 SESSION_COOKIE = "tm_session"
@@ -103,11 +104,6 @@ def _ngettext(eval_ctx: EvalContext, singular: str, plural: str, num: int, **var
     variables.setdefault("num", num)
     text = _rendering.get().translations.ngettext(singular, plural, num)
     return (Markup(text) if eval_ctx.autoescape else text) % variables
-
-
-def N_(message: str) -> str:
-    """Marks a message for extraction (`make messages`); `Labels` translates it when shown."""
-    return message
 
 
 class Labels:
@@ -331,11 +327,12 @@ async def render(
         "errors": {},
         "values": {},
         "message": "",
-        "notice": unquote(request.cookies.get(FLASH_COOKIE, ""))[:500],
+        "notice": _flash(request),
         "query": lambda **kw: urlencode({k: v for k, v in kw.items() if v not in (None, "")}),
     }
     ctx.update(context or {})
     _no_settings(ctx)
+    _localize(ctx, lang)
     response = templates.TemplateResponse(request, template, ctx, status_code=status)
     if FLASH_COOKIE in request.cookies:
         response.delete_cookie(FLASH_COOKIE)
@@ -349,6 +346,28 @@ async def _unread(request: Request, actor: Actor) -> int:
     if known is not None:
         return int(known)
     return await unread_count(actor.user) if actor.user else 0
+
+
+def _localize(context: dict[str, Any], lang: str) -> None:
+    """The words our Python code says on a page (the flash notice, a refusal's message, a form's
+    field errors) in the page's language; templates translate their own."""
+    catalogue = i18n.translations(lang)
+    for name in ("notice", "message"):
+        context[name] = i18n.localize(context[name], catalogue)
+    errors = context["errors"]
+    if errors:
+        context["errors"] = {field: i18n.localize(why, catalogue) for field, why in errors.items()}
+
+
+def _flash(request: Request) -> str:
+    raw = unquote(request.cookies.get(FLASH_COOKIE, ""))[:1000]
+    if raw.startswith('{"m":'):
+        try:
+            saved = orjson.loads(raw)
+            return i18n.Msg(str(saved["m"]), **{k: str(v) for k, v in saved["p"].items()})
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return ""
+    return raw[:500]
 
 
 def _no_settings(context: dict[str, Any]) -> None:
@@ -403,7 +422,12 @@ def redirect(url: str, notice: str = "") -> RedirectResponse:
     Secure under https by market.security, as every cookie is)."""
     response = RedirectResponse(url, status_code=303)
     if notice:
-        response.set_cookie(FLASH_COOKIE, quote(notice), max_age=60, httponly=True, samesite="lax")
+        text = str(notice)
+        if isinstance(notice, i18n.Msg) and notice.params:
+            # The page it leads to may be in another language: keep what it takes to translate.
+            values = {name: str(value)[:200] for name, value in notice.params.items()}
+            text = orjson.dumps({"m": notice.msgid, "p": values}).decode()
+        response.set_cookie(FLASH_COOKIE, quote(text), max_age=60, httponly=True, samesite="lax")
     return response
 
 

@@ -45,6 +45,7 @@ from market.clock import utcnow
 from market.config import get_settings
 from market.db import unit_of_work
 from market.errors import Conflict, Forbidden, NotAuthenticated, NotFound, validation_error
+from market.i18n import Msg
 from market.locks import lock_existing
 from market.transitions import Lifecycle, apply, events_of
 from market.validation import object_id, visible_or_404
@@ -516,7 +517,9 @@ async def sign_contract(
     if len(name) < 2:
         raise validation_error("full_name", "Type your full name to sign.")
     if len(name) > FULL_NAME_MAX:
-        raise validation_error("full_name", f"At most {FULL_NAME_MAX} characters.")
+        raise validation_error(
+            "full_name", Msg("At most %(full_name_max)s characters.", full_name_max=FULL_NAME_MAX)
+        )
     await confirm_identity(actor, password, doing="sign")
     seen = (document_sha256 or "").strip().lower()
     assert actor.user is not None and actor.organization is not None  # by _require_signatory
@@ -525,8 +528,11 @@ async def sign_contract(
         CONTRACTING.check(actor, locked, "sign")
         if seen != locked.document_sha256:
             raise Conflict(
-                "The document changed since you read it (its hash is not the current "
-                f"version {locked.document_number}'s). Read the current version and sign that.",
+                Msg(
+                    "The document changed since you read it (its hash is not the current version "
+                    "%(number)s's). Read the current version and sign that.",
+                    number=locked.document_number,
+                ),
                 state=str(locked.state),
                 fields={"document_sha256": "Not the current document's hash."},
             )

@@ -40,6 +40,7 @@ from market.errors import (
     ValidationFailed,
     validation_error,
 )
+from market.i18n import Msg
 from market.locks import lock_existing
 from market.throttle import Bucket
 from market.transitions import Lifecycle, apply, events_of
@@ -325,7 +326,10 @@ def _refuse_if_held(offer: Offer, doing: str) -> None:
 def _unchanged(read: Offer, locked: Offer) -> None:
     """Whoever changed the offer between our read and our lock won; this call loses clearly."""
     if (locked.state, locked.terms_number) != (read.state, read.terms_number):
-        raise Conflict(f"It changed meanwhile: it is {locked.state} now.", state=str(locked.state))
+        raise Conflict(
+            Msg("It changed meanwhile: it is %(state)s now.", state=locked.state),
+            state=str(locked.state),
+        )
 
 
 def _require_turn(actor: Actor, offer: Offer, action: str) -> None:
@@ -580,7 +584,10 @@ async def post_message(actor: Actor, offer_id: str, data: MessageIn) -> OfferMes
     offer = await _load_visible(actor, offer_id)
     side = _require_party(actor, offer, "write messages")
     if str(offer.state) not in states.MESSAGING:
-        raise Conflict(f"The offer is {offer.state}; its thread is closed.", state=str(offer.state))
+        raise Conflict(
+            Msg("The offer is %(state)s; its thread is closed.", state=offer.state),
+            state=str(offer.state),
+        )
     async with unit_of_work():
         await _claim_message(actor)
         message = await OfferMessage.create(

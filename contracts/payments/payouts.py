@@ -20,6 +20,7 @@ from market.accounts.service import require_admin
 from market.actor import Actor
 from market.db import unit_of_work
 from market.errors import validation_error
+from market.i18n import Msg
 from market.locks import lock_existing
 from market.money import Money
 from market.validation import object_id
@@ -46,7 +47,9 @@ async def record_payout(actor: Actor, organization_id: Any, amount: Any, referen
         owed = await ledger.owed_to(org.id, amount.currency)
         if amount.amount > owed:
             due = Money(amount=max(owed, 0), currency=amount.currency).format()
-            raise validation_error("amount", f"{org.name} is owed {due}.")
+            raise validation_error(
+                "amount", Msg("%(name)s is owed %(due)s.", name=org.name, due=due)
+            )
         payout = await Payout.create(
             organization_id=org.id,
             amount=amount.amount,

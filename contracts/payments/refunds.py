@@ -30,6 +30,7 @@ from market.accounts.service import require_admin
 from market.actor import Actor
 from market.db import unit_of_work
 from market.errors import Conflict, validation_error
+from market.i18n import Msg
 from market.locks import lock_existing
 from market.money import MAX_MINOR_UNITS, Money
 from market.transitions import Lifecycle, apply
@@ -62,7 +63,9 @@ async def refund_payment(actor: Actor, payment_id: str, amount: Any, reason: Any
     if money is None:
         raise validation_error("amount", "Give the amount as {amount, currency}.")
     if money.currency != payment.currency:
-        raise validation_error("amount", f"The payment was in {payment.currency}.")
+        raise validation_error(
+            "amount", Msg("The payment was in %(currency)s.", currency=payment.currency)
+        )
     if not 0 < money.amount <= MAX_MINOR_UNITS:
         raise validation_error("amount", "Refund a positive amount.")
     if payment.method == PaymentMethod.CARD:
@@ -71,7 +74,9 @@ async def refund_payment(actor: Actor, payment_id: str, amount: Any, reason: Any
     if not text:
         raise validation_error("reason", "Say why the money is refunded.")
     if len(text) > REASON_MAX:
-        raise validation_error("reason", f"At most {REASON_MAX} characters.")
+        raise validation_error(
+            "reason", Msg("At most %(reason_max)s characters.", reason_max=REASON_MAX)
+        )
     async with unit_of_work():
         locked = await lock_existing(Payment, payment.id)
         if locked.state not in (PaymentState.SUCCEEDED, PaymentState.PARTIALLY_REFUNDED):
@@ -84,8 +89,10 @@ async def refund_payment(actor: Actor, payment_id: str, amount: Any, reason: Any
         if money.amount > left:
             raise validation_error(
                 "amount",
-                f"At most {Money(amount=max(left, 0), currency=locked.currency).format()} "
-                "can still be refunded.",
+                Msg(
+                    "At most %(amount)s can still be refunded.",
+                    amount=Money(amount=max(left, 0), currency=locked.currency).format(),
+                ),
             )
         refund = await Refund.create(
             payment_id=locked.id,

@@ -45,6 +45,7 @@ from market.accounts.models import Organization
 from market.accounts.service import require_admin
 from market.actor import Actor
 from market.errors import DomainError, validation_error
+from market.i18n import Msg
 from market.money import MAX_MINOR_UNITS, Money, currencies
 from market.validation import parse, visible_or_404
 from market.web import (
@@ -134,7 +135,12 @@ def money_of(raw: str, currency: str, field: str = "amount") -> Money:
     except InvalidOperation:  # the pattern should make this impossible
         raise validation_error(field, "Enter a number, like 1250 or 1,250.00.") from None
     if minor != minor.to_integral_value():
-        raise validation_error(field, f"{code} amounts take at most {digits} decimal places.")
+        raise validation_error(
+            field,
+            Msg(
+                "%(code)s amounts take at most %(digits)s decimal places.", code=code, digits=digits
+            ),
+        )
     if not 0 < minor <= MAX_MINOR_UNITS:
         raise validation_error(field, "Enter a positive amount within the limit.")
     return Money(amount=int(minor), currency=code)
@@ -518,7 +524,14 @@ async def admin_payout(request: Request) -> Response:
             raise
         failed = payout_row(values["organization"], values["currency"].upper())
         return await _ledger_page(request, actor, error=exc, values=values, failed=failed)
-    return redirect("/admin/ledger", f"Payout {payout.reference} of {amount.format()} recorded.")
+    return redirect(
+        "/admin/ledger",
+        Msg(
+            "Payout %(reference)s of %(amount)s recorded.",
+            reference=payout.reference,
+            amount=amount.format(),
+        ),
+    )
 
 
 routes: list[BaseRoute] = [

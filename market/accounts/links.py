@@ -14,6 +14,7 @@ from tortoise.models import Model
 from market.accounts.service import digest
 from market.clock import utcnow
 from market.errors import Conflict, NotFound
+from market.i18n import Msg
 
 Link = TypeVar("Link", bound=Model)
 
@@ -36,9 +37,13 @@ async def open_link(model: type[Link], token: str, what: str) -> Link:
             f"This {what} is not valid: a newer one may have replaced it. Ask for a new one."
         )
     if link.used_at is not None:  # type: ignore[attr-defined]
-        raise Conflict(f"This {what} has been used already. Ask for a new one.", state="used")
+        raise Conflict(
+            Msg("This %(what)s has been used already. Ask for a new one.", what=what), state="used"
+        )
     if link.expires_at <= utcnow():  # type: ignore[attr-defined]
-        raise Conflict(f"This {what} has expired. Ask for a new one.", state="expired")
+        raise Conflict(
+            Msg("This %(what)s has expired. Ask for a new one.", what=what), state="expired"
+        )
     return link
 
 
@@ -46,4 +51,4 @@ async def use(model: type[Model], link_id: Any, what: str) -> None:
     """Mark the link used, inside the caller's unit of work: of two uses at one moment, one
     finds it used and is refused."""
     if not await model.filter(id=link_id, used_at=None).update(used_at=utcnow()):
-        raise Conflict(f"This {what} has been used already.", state="used")
+        raise Conflict(Msg("This %(what)s has been used already.", what=what), state="used")

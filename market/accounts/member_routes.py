@@ -16,6 +16,7 @@ from market.accounts.models import MemberRole
 from market.accounts.roles import TABLE, Permission, may
 from market.accounts.schemas import AcceptIn, InvitationIn, MemberPatch
 from market.errors import DomainError
+from market.i18n import Msg
 from market.validation import parse
 from market.web import (
     N_,
@@ -84,7 +85,7 @@ async def invite(request: Request) -> Response:
         await members.invite(actor, data)
     except DomainError as exc:
         return await _members_page(request, error=exc, values=values)
-    return redirect(PAGE, f"An invitation is on its way to {data.email}.")
+    return redirect(PAGE, Msg("An invitation is on its way to %(email)s.", email=data.email))
 
 
 async def _on_invitation(request: Request, act: Any, done: str) -> Response:
@@ -162,7 +163,7 @@ async def invitation_page(request: Request) -> Response:
         return await render_form(
             request, "accounts/invitation.html", {**context, "values": values}, error=exc
         )
-    response = redirect("/dashboard", f"Welcome to {org.name}.")
+    response = redirect("/dashboard", Msg("Welcome to %(name)s.", name=org.name))
     if actor.user is None:
         session = await service.start_session(
             user, ip=client_ip(request), user_agent=request.headers.get("user-agent", "")

@@ -31,6 +31,7 @@ from market.clock import utcnow
 from market.config import get_settings
 from market.db import unit_of_work
 from market.errors import Conflict, Forbidden, NotAuthenticated, NotFound, validation_error
+from market.i18n import Msg
 from market.locks import lock_existing
 from market.mail import mail_to
 from market.outbox import OutboxEvent
@@ -78,7 +79,9 @@ async def invite(actor: Actor, data: InvitationIn) -> Invitation:
     async with unit_of_work():
         await lock_existing(Organization, org.id)
         if await Membership.filter(organization_id=org.id, user__email=data.email).exists():
-            raise Conflict(f"{data.email} is already a member of {org.name}.")
+            raise Conflict(
+                Msg("%(email)s is already a member of %(name)s.", email=data.email, name=org.name)
+            )
         if await _pending(org.id).filter(email=data.email).exists():
             raise Conflict(
                 f"{data.email} has an invitation already; re-send it or revoke it first."
@@ -234,7 +237,7 @@ async def accept(
                     email_verified_at=utcnow(),
                 )
             elif await Membership.filter(user_id=user.id, organization_id=org.id).exists():
-                raise Conflict(f"You are a member of {org.name} already.")
+                raise Conflict(Msg("You are a member of %(name)s already.", name=org.name))
             elif not user.email_verified:
                 await User.filter(id=user.id).update(email_verified_at=utcnow())
             await Membership.create(user=user, organization=org, role=invitation.role)
@@ -252,7 +255,9 @@ async def accept(
             )
     except IntegrityError:
         # The same address created an account in between: the unique index let one through.
-        raise Conflict(f"{invitation.email} has an account already: log in first.") from None
+        raise Conflict(
+            Msg("%(email)s has an account already: log in first.", email=invitation.email)
+        ) from None
     return user, org, MemberRole(invitation.role)
 
 
@@ -348,7 +353,9 @@ async def _own_pending(org: Organization, invitation_id: str) -> Invitation:
         state = "accepted" if invitation.accepted_at else "revoked"
         if invitation.accepted_at is None and invitation.revoked_at is None:
             state = "expired"
-        raise Conflict(f"This invitation is {state}; invite the address again.", state=state)
+        raise Conflict(
+            Msg("This invitation is %(state)s; invite the address again.", state=state), state=state
+        )
     return invitation
 
 

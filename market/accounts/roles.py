@@ -13,6 +13,7 @@ from enum import StrEnum
 from market.accounts.models import MemberRole
 from market.actor import Actor
 from market.errors import Forbidden, NotAuthenticated
+from market.i18n import Msg
 
 
 class Permission(StrEnum):
@@ -89,15 +90,29 @@ def require(actor: Actor, permission: Permission, doing: str = "") -> None:
         return
     if not actor.user.email_verified:
         raise Forbidden(
-            f"Confirm your e-mail address first: follow the link we mailed to "
-            f"{actor.user.email}, or ask for a new one on your dashboard."
+            Msg(
+                "Confirm your e-mail address first: follow the link we mailed to %(email)s, or "
+                "ask for a new one on your dashboard.",
+                email=actor.user.email,
+            )
         )
     name = actor.organization.name
     if permission == Permission.SIGN:
         raise Forbidden(
-            f"Only members who may sign for {name} may {doing or 'sign contracts'} for it: an "
-            "owner grants that right; ask one of them."
+            Msg(
+                "Only members who may sign for %(name)s may %(doing)s for it: an owner grants "
+                "that right; ask one of them.",
+                name=name,
+                doing=doing or "sign contracts",
+            )
         )
     holders = " or ".join(HOLDERS[permission])
     what = f"{doing} for {name}" if doing else DOING[permission].format(org=name)
-    raise Forbidden(f"Only an {holders} may {what}; you are a {actor.role} there.")
+    raise Forbidden(
+        Msg(
+            "Only an %(holders)s may %(what)s; you are a %(role)s there.",
+            holders=holders,
+            what=what,
+            role=actor.role,
+        )
+    )

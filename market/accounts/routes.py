@@ -21,6 +21,7 @@ from market.accounts.schemas import (
 )
 from market.actor import Actor
 from market.errors import DomainError
+from market.i18n import Msg
 from market.validation import parse
 from market.web import (
     SESSION_COOKIE,
@@ -208,7 +209,7 @@ async def switch(request: Request) -> Response:
     org = await service.switch_organization(
         actor, request.cookies.get(SESSION_COOKIE, ""), str(form.get("organization_id", ""))
     )
-    return redirect("/dashboard", f"You now act for {org.name}.")
+    return redirect("/dashboard", Msg("You now act for %(name)s.", name=org.name))
 
 
 async def resubmit(request: Request) -> Response:

@@ -10,6 +10,7 @@ from market import audit
 from market.accounts import documents
 from market.accounts import service as accounts
 from market.errors import DomainError
+from market.i18n import Msg
 from market.web import get_actor, nest, page_number, read_form, redirect, render
 
 STATES = ("pending", "rejected", "verified", accounts.CHANGES)
@@ -31,7 +32,7 @@ async def verify(request: Request) -> Response:
     actor = await get_actor(request)
     await read_form(request)
     org = await accounts.verify_organization(actor, request.path_params["org_id"])
-    return redirect("/admin/organizations", f"{org.name} is verified.")
+    return redirect("/admin/organizations", Msg("%(name)s is verified.", name=org.name))
 
 
 async def reject(request: Request) -> Response:
@@ -44,7 +45,7 @@ async def reject(request: Request) -> Response:
         if exc.status != 422:
             raise
         return redirect("/admin/organizations", exc.message)
-    return redirect("/admin/organizations", f"{org.name} is rejected.")
+    return redirect("/admin/organizations", Msg("%(name)s is rejected.", name=org.name))
 
 
 async def decide_identity(request: Request) -> Response:
@@ -62,7 +63,7 @@ async def decide_identity(request: Request) -> Response:
             raise
         return redirect(queue, exc.message)
     done = "approved: it is now shown" if approve else "turned down"
-    return redirect(queue, f"{org.name}: the change is {done}.")
+    return redirect(queue, Msg("%(name)s: the change is %(done)s.", name=org.name, done=done))
 
 
 async def audit_browser(request: Request) -> Response:

@@ -207,7 +207,7 @@ async def test_a_csv_refuses_broken_rows_with_reasons_and_creates_the_good_ones(
     assert imp.state == ImportState.DONE
     assert (imp.total, imp.created, imp.skipped, imp.refused) == (7, 3, 0, 4)
     by_row = {e["row"]: e for e in imp.report}
-    assert by_row[3]["errors"] == {"trl": "Input should be a valid integer"}
+    assert by_row[3]["errors"] == {"trl": "Enter a whole number (a valid integer)."}
     assert "license_types.0" in by_row[5]["errors"]
     assert by_row[6]["errors"] == {"row": "The row has 2 columns; the header has 8."}
     assert "UTF-8" in by_row[9]["errors"]["row"]
