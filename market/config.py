@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     secret_key: str = ""
     base_url: str = "http://127.0.0.1:8000"
     mail_from: str = "techmarket <no-reply@techmarket.invalid>"
+    # Where people write for help: the onboarding checklist, the terms and the privacy page.
+    support_email: str = "support@techmarket.example"
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_user: str = ""

@@ -30,6 +30,7 @@ from market.web import (
     nest,
     read_form,
     redirect,
+    remember_language,
     render,
     render_error,
     render_form,
@@ -109,7 +110,7 @@ async def login_page(request: Request) -> Response:
             error=exc,
         )
     response = redirect(_safe_next(request))
-    set_session_cookie(request, response, token)
+    set_session_cookie(request, response, token, user)
     return response
 
 
@@ -147,10 +148,12 @@ async def profile_page(request: Request) -> Response:
     try:
         form = await read_form(request)
         values = nest(form)
-        await service.update_profile(actor, parse(ProfileIn, values))
+        user = await service.update_profile(actor, parse(ProfileIn, values))
     except DomainError as exc:
         return await render_error(request, exc, "accounts/profile.html", {"values": values})
-    return redirect("/account", "Your profile is saved.")
+    response = redirect("/account", "Your profile is saved.")
+    remember_language(response, user.locale)
+    return response
 
 
 def _profile_values(org: Organization | None) -> dict:

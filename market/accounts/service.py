@@ -47,6 +47,7 @@ from market.errors import (
     ValidationFailed,
     validation_error,
 )
+from market.i18n import LANGUAGES
 from market.locks import lock, lock_existing
 from market.throttle import Bucket
 from market.transitions import Lifecycle, apply, events_of
@@ -414,6 +415,26 @@ async def update_profile(actor: Actor, data: ProfileIn) -> User:
             actor, "user.updated", "user", user.id, before=before, after=data.model_dump()
         )
     return await User.get(id=user.id)
+
+
+async def set_locale(actor: Actor, lang: str) -> User:
+    """The language switch of a logged-in user: pages and mails in `lang` from now on."""
+    user = require_user(actor)
+    if lang not in LANGUAGES:
+        raise ValidationFailed("No such language.", fields={"lang": "Choose English or 中文."})
+    if user.locale != lang:
+        async with unit_of_work():
+            await User.filter(id=user.id).update(locale=lang)
+            await audit.record(
+                actor,
+                "user.updated",
+                "user",
+                user.id,
+                before={"locale": user.locale},
+                after={"locale": lang},
+            )
+        user.locale = lang
+    return user
 
 
 async def update_organization(actor: Actor, data: OrganizationUpdate) -> Organization:
