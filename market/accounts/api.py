@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from market import actions
 from market.accounts import confirmation, service
 from market.accounts.models import ApiToken, Organization, User
 from market.accounts.schemas import (
@@ -171,6 +172,16 @@ async def me(request: Request) -> Response:
             "csrf_token": csrf_token(request),
         }
     )
+
+
+@router.route(
+    "/me/actions",
+    summary="What waits for you and your current organisation (the dashboard's cards): "
+    "`items` of `{kind, text, link, count?, subject_id?}`, `text` in your language",
+)
+async def my_actions(request: Request) -> Response:
+    actor = await get_actor(request)
+    return json_response({"items": await actions.shown_for(actor, language(request, actor))})
 
 
 @router.route(

@@ -12,7 +12,7 @@ from uuid import UUID
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
-from market import audit, outbox, rows, throttle
+from market import audit, notify, outbox, rows, throttle
 from market.accounts import roles, states
 from market.accounts.models import (
     ApiToken,
@@ -514,6 +514,7 @@ async def decide_identity(
         await outbox.emit(
             event, {"organization_id": str(org.id), "reason": reason.strip(), **proposal}
         )
+        await notify.settle(notify.about("organization", org.id), actor)
     return await Organization.get(id=org.id)
 
 

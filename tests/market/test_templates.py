@@ -231,7 +231,7 @@ def test_dashboard(env, state):
 def test_dashboard_without_notifications(env):
     html = render(env, "accounts/dashboard.html", actor=make_actor("member"), notifications=[])
     check_page(html)
-    assert "No notifications yet." in html
+    assert "No unread notifications." in html and "Nothing waits for you." in html
 
 
 def test_profile(env):
