@@ -518,18 +518,36 @@ async def decide_identity(
     return await Organization.get(id=org.id)
 
 
+class NotVerified(Forbidden):
+    """What only a verified organisation may do (publish, negotiate, sign), asked for by one
+    that is not, with the reason: its own code, so an API client can tell it from a role."""
+
+    code = "not_verified"
+
+
 def require_verified(actor: Actor, doing: str) -> Organization:
     """Refuse, with the reason, an action only verified organisations may take."""
     org = require_org(actor)
     if org.verification == Verification.REJECTED:
-        raise Forbidden(
+        raise NotVerified(
             f"You cannot {doing}: your organisation's verification was rejected "
             f"({org.rejection_reason}). Correct its profile and ask again."
         )
     if org.verification != Verification.VERIFIED:
-        raise Forbidden(
-            f"You cannot {doing} yet: an administrator has not verified your organisation."
+        raise NotVerified(
+            f"You cannot {doing} yet: an administrator has not verified your organisation. "
+            "Your drafts are kept; you can send them once it is verified."
         )
+    return org
+
+
+def require_may_draft(actor: Actor, doing: str) -> Organization:
+    """Drafts wait for nobody: the members of an organisation still waiting for verification
+    prepare them at once (publishing waits: `require_verified`). One whose verification was
+    rejected corrects its profile first."""
+    org = require_org(actor)
+    if org.verification == Verification.REJECTED:
+        require_verified(actor, doing)
     return org
 
 
