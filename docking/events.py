@@ -19,7 +19,7 @@ from docking.service import public_view
 from market.accounts.models import Membership, Organization, User
 from market.actor import Actor
 from market.config import get_settings
-from market.notify import tell
+from market.notify import about, tell
 from market.outbox import OutboxEvent
 
 # Event type -> e-mail template under templates/emails (without .txt).
@@ -67,6 +67,7 @@ async def tell_about_need(event: OutboxEvent) -> None:
             user,
             template,
             dedup_key=f"{event.id}:{user.id}",
+            about=about("need", need.id),
             link=need_link(need.id),
             need=public_view(need, viewer),
             deadline=payload.get("deadline") or need.deadline.isoformat(),

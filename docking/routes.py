@@ -17,6 +17,7 @@ from listings import forms as listing_forms
 from listings import ipc
 from market.accounts.models import OrganizationKind
 from market.accounts.schemas import countries
+from market.accounts.service import NotVerified
 from market.actor import Actor
 from market.api import query_text
 from market.errors import Conflict, DomainError, Forbidden, ValidationFailed
@@ -210,6 +211,8 @@ async def submit(request: Request) -> Response:
     url = f"/needs/{_id(request)}"
     try:
         await service.submit_need(actor, _id(request))
+    except NotVerified as exc:  # back to the draft, told why and until when
+        return redirect(url, exc.message)
     except DomainError as exc:
         if exc.status != 422:
             raise

@@ -26,7 +26,7 @@ from market import audit, outbox
 from market.accounts import roles
 from market.accounts.models import Organization, OrganizationKind
 from market.accounts.roles import Permission, may
-from market.accounts.service import require_admin, require_verified
+from market.accounts.service import require_admin, require_may_draft, require_verified
 from market.actor import Actor
 from market.clock import utcnow
 from market.db import unit_of_work
@@ -236,7 +236,7 @@ def _require_enterprise_member(actor: Actor, doing: str) -> None:
     if actor.organization is None or actor.organization.kind != OrganizationKind.ENTERPRISE:
         raise Forbidden(f"Only members of an enterprise can {doing}.")
     roles.require(actor, Permission.LIST, doing)
-    require_verified(actor, doing)
+    require_may_draft(actor, doing)  # a draft waits for nobody; submitting waits for verification
 
 
 def _require_member(actor: Actor, need: Need, doing: str) -> None:

@@ -57,7 +57,7 @@ from market import audit, outbox
 from market.accounts import roles
 from market.accounts.models import MemberRole, Membership, Organization, OrganizationKind, User
 from market.accounts.roles import Permission
-from market.accounts.service import require_admin, require_verified
+from market.accounts.service import require_admin, require_may_draft
 from market.actor import Actor
 from market.audit import AuditEntry
 from market.clock import utcnow
@@ -152,14 +152,21 @@ class ImportOptions(BaseModel):
 # --- permission ---------------------------------------------------------------------------
 
 
-def require_importer(actor: Actor) -> None:
-    """Only members of a verified research institute import listings."""
+def require_importer(actor: Actor, *, submit: bool = False) -> None:
+    """Members of a research institute import listings as drafts at once, while their
+    institute waits for verification too; submitting them for review waits for it."""
     if actor.user is None:
         raise NotAuthenticated("Log in first.")
     if actor.organization is None or actor.organization.kind != OrganizationKind.INSTITUTE:
         raise Forbidden("Only members of a research institute can import listings.")
     roles.require(actor, Permission.LIST)
-    require_verified(actor, "import listings")
+    require_may_draft(actor, "import listings")
+    if submit and not actor.organization.is_verified:
+        raise ValidationFailed(
+            "Your institute is not verified yet: import the listings as drafts (leave “submit "
+            "for review” unticked) and send them once an administrator has verified it.",
+            fields={"submit": "Only once your institute is verified."},
+        )
 
 
 # --- reading a file -----------------------------------------------------------------------
@@ -927,7 +934,7 @@ async def import_rows(
 
     With `publisher` (an administrator; the demo seed), complete rows are published at once,
     as submit + approve would; incomplete ones stay drafts."""
-    require_importer(actor)
+    require_importer(actor, submit=options.submit or publisher is not None)
     _check_lifecycle(actor, options, publisher)
     if publisher is not None:
         options = options.model_copy(update={"submit": True})
@@ -989,7 +996,7 @@ async def create_import(
     via: Literal["web", "cli"],
 ) -> ListingImport:
     """The import row, its audit entry and (for the page) the event that starts the worker."""
-    require_importer(actor)
+    require_importer(actor, submit=options.submit)
     async with unit_of_work():
         imp = await ListingImport.create(
             institute_id=actor.organization_id,
@@ -1020,7 +1027,7 @@ async def upload_import(
 ) -> ListingImport:
     """The upload page's use case: store the file, refuse it at once if it is plainly not
     importable, then queue the import for the worker."""
-    require_importer(actor)
+    require_importer(actor, submit=options.submit)
     filename = Path(filename.replace("\\", "/")).name.strip()
     if not filename:
         raise ImportRefused("Choose a file to import.")

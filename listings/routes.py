@@ -16,6 +16,7 @@ from listings.models import Listing, ListingState
 from listings.schemas import KINDS, LICENSE_TYPES, PRICE_MODELS, ListingIn, ListingPatch
 from market.accounts.models import OrganizationKind
 from market.accounts.schemas import countries
+from market.accounts.service import NotVerified
 from market.actor import Actor
 from market.errors import DomainError, Forbidden
 from market.i18n import Msg
@@ -231,6 +232,8 @@ async def submit(request: Request) -> Response:
     url = f"/listings/{_id(request)}"
     try:
         await service.submit_listing(actor, _id(request))
+    except NotVerified as exc:  # back to the draft, told why and until when
+        return redirect(url, exc.message)
     except DomainError as exc:
         if exc.status != 422:
             raise

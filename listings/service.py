@@ -16,7 +16,7 @@ from market import audit, outbox, rows
 from market.accounts import roles
 from market.accounts.models import Organization, OrganizationKind
 from market.accounts.roles import Permission, may
-from market.accounts.service import require_admin, require_verified
+from market.accounts.service import require_admin, require_may_draft, require_verified
 from market.actor import Actor
 from market.clock import utcnow
 from market.db import unit_of_work
@@ -112,7 +112,7 @@ def _require_institute_member(actor: Actor, doing: str) -> None:
     if actor.organization is None or actor.organization.kind != OrganizationKind.INSTITUTE:
         raise Forbidden(f"Only members of a research institute can {doing}.")
     roles.require(actor, Permission.LIST)
-    require_verified(actor, doing)
+    require_may_draft(actor, doing)  # a draft waits for nobody; submitting waits for verification
 
 
 async def _load(listing_id: str) -> Listing:

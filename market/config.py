@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     secret_key: str = ""
     base_url: str = "http://127.0.0.1:8000"
     mail_from: str = "techmarket <no-reply@techmarket.invalid>"
+    # Where people write for help: the onboarding checklist, the terms and the privacy page.
+    support_email: str = "support@techmarket.example"
+    # What the onboarding checklist says a verification usually takes, in working days.
+    verification_days: int = 2
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_user: str = ""

@@ -6,6 +6,15 @@ once, and an SMTP server that is down delays the mail (retried with back-off) wi
 the notification or failing the handler that made it. `tell()` writes the notification from
 a mail template in the user's language (market/mail.py), and the mail job wraps it in the
 layout of that language.
+
+A notification that asks for something is `about` the thing (`about("offer", id)`), and is
+settled (marked read) once someone handles it: `settle(about, actor)`, in the unit of work of
+the change, marks read the unread notices about it of everyone on the actor's side (the
+actor's organisation; the administrators for an administrator; everyone for the system).
+`transitions.apply` settles the row it moves, so every state change of a listing, need,
+organisation, offer, contract or payment clears the notices that asked for it; a change that
+is no transition (a signature that is not the last) calls `settle` itself. A notice that
+arrives because of the change is written after it (by the outbox), so it stays unread.
 """
 
 from __future__ import annotations
@@ -13,10 +22,12 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise import fields
+from tortoise.expressions import Subquery
 from tortoise.models import Model
 
 from market import outbox, rows
-from market.accounts.models import User
+from market.accounts.models import Membership, User
+from market.actor import Actor
 from market.clock import utcnow
 from market.db import unit_of_work
 from market.errors import NotFound
@@ -36,6 +47,8 @@ class Notification(Model):
     body = fields.TextField()
     # Where the notification leads (absolute, so the e-mail can carry it too); may be empty.
     link = fields.CharField(max_length=500, default="")
+    # What it is about ("offer:<id>"), so handling that thing settles it; may be empty.
+    about = fields.CharField(max_length=80, default="", db_index=True)
     # One notification per (event, user): a handler that runs twice cannot notify twice.
     dedup_key = fields.CharField(max_length=120, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -53,12 +66,25 @@ class Notification(Model):
 # --- notifying -----------------------------------------------------------------------------
 
 
-async def notify(user: User, subject: str, body: str, *, dedup_key: str, link: str = "") -> bool:
+def about(kind: str, thing_id: Any) -> str:
+    """The key of what a notification is about: the lifecycle's name and the row's id."""
+    return f"{kind}:{thing_id}"
+
+
+async def notify(
+    user: User, subject: str, body: str, *, dedup_key: str, link: str = "", about: str = ""
+) -> bool:
     """Store an in-app notification and queue its e-mail; False if it was already made."""
     async with unit_of_work():
         note, created = await Notification.get_or_create(
             dedup_key=dedup_key,
-            defaults={"user": user, "subject": one_line(subject), "body": body, "link": link},
+            defaults={
+                "user": user,
+                "subject": one_line(subject),
+                "body": body,
+                "link": link,
+                "about": about,
+            },
         )
         if created:
             await outbox.emit(MAIL_EVENT, {"notification_id": str(note.id)})
@@ -66,12 +92,24 @@ async def notify(user: User, subject: str, body: str, *, dedup_key: str, link: s
 
 
 async def tell(
-    user: User, template: str, *, dedup_key: str, link: str = "", **context: Any
+    user: User, template: str, *, dedup_key: str, link: str = "", about: str = "", **context: Any
 ) -> bool:
     """`notify()` with the subject and body of `templates/emails/<template>.txt`, written in
     the user's language."""
     subject, body = render_message(template, locale=locale_of(user), link=link, **context)
-    return await notify(user, subject, body, dedup_key=dedup_key, link=link)
+    return await notify(user, subject, body, dedup_key=dedup_key, link=link, about=about)
+
+
+async def settle(subject: str, actor: Actor) -> int:
+    """Mark read the unread notices about `subject` of everyone on the actor's side: it has
+    been handled. Runs in the caller's unit of work; one UPDATE; returns how many."""
+    query = Notification.filter(about=subject, read_at=None)
+    if not actor.is_system:
+        if actor.organization is None:
+            return 0
+        side = Membership.filter(organization_id=actor.organization.id).values("user_id")
+        query = query.filter(user_id__in=Subquery(side))
+    return await query.update(read_at=utcnow())
 
 
 async def mail_notification(event: outbox.OutboxEvent) -> None:
@@ -102,14 +140,15 @@ async def unread_count(user: User | None) -> int:
 
 
 _RECENT = rows.Statement(
-    "SELECT {n} FROM notification n WHERE n.user_id = $1 ORDER BY n.created_at DESC, n.id DESC"
-    " LIMIT $2",
+    "SELECT {n} FROM notification n WHERE n.user_id = $1 AND n.read_at IS NULL"
+    " ORDER BY n.created_at DESC, n.id DESC LIMIT $2",
     n=Notification,
 )
 
 
 async def recent(user: User, n: int = 10) -> list[Notification]:
-    """The user's newest notifications, for the dashboard (written out: market/rows.py)."""
+    """The user's newest unread notifications, for the dashboard (written out:
+    market/rows.py): what was read or settled is off it."""
     return [rows.build(Notification, row, "n") for row in await _RECENT.fetch([user.id, n])]  # type: ignore[misc]
 
 

@@ -10,10 +10,20 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from market import health
+from market.accounts.service import set_locale
 from market.api import PREFIX
 from market.errors import DomainError, NotAuthenticated, NotFound
 from market.i18n import LANGUAGES
-from market.web import LANG_COOKIE, error_json, get_actor, redirect, render, settings_of
+from market.web import (
+    error_json,
+    get_actor,
+    local_path,
+    read_form,
+    redirect,
+    remember_language,
+    render,
+    settings_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +33,36 @@ async def home(request: Request) -> Response:
 
 
 async def set_language(request: Request) -> Response:
+    """A visitor's switch: a link, so it only sets this browser's cookie."""
     lang = request.path_params["lang"]
     if lang not in LANGUAGES:
         raise NotFound("No such language.")
     response = redirect("/")
-    response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
+    remember_language(response, lang)
     return response
+
+
+async def switch_language(request: Request) -> Response:
+    """The header's switch for a logged-in user: a form (it writes `User.locale`, so mails
+    follow too), back to the page it was pressed on."""
+    form = await read_form(request)
+    lang = str(form.get("lang", ""))
+    if lang not in LANGUAGES:
+        raise NotFound("No such language.")
+    actor = await get_actor(request)
+    if actor.user is not None:
+        await set_locale(actor, lang)
+    response = redirect(local_path(str(form.get("next", "")), "/"))
+    remember_language(response, lang)
+    return response
+
+
+async def terms(request: Request) -> Response:
+    return await render(request, "terms.html", {"support": settings_of(request).support_email})
+
+
+async def privacy(request: Request) -> Response:
+    return await render(request, "privacy.html", {"support": settings_of(request).support_email})
 
 
 async def healthz(request: Request) -> Response:
@@ -95,7 +129,10 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 routes = [
     Route("/", home),
+    Route("/language", switch_language, methods=["POST"]),
     Route("/language/{lang}", set_language),
+    Route("/terms", terms),
+    Route("/privacy", privacy),
     Route("/healthz", healthz),
     Route("/readyz", readyz),
 ]

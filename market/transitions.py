@@ -11,7 +11,9 @@ joins. `apply(lifecycle, id, action, actor)`, inside the caller's unit of work:
 3. updates it conditionally (`WHERE state = <expected>`), so of two racing callers one wins and
    the other gets a 409 naming the state it found,
 4. writes the audit entry (`<name>.<action>`, the state before and after) and, when the rule
-   names one, the outbox event, in the same transaction.
+   names one, the outbox event, in the same transaction,
+5. settles the notices about the row on the actor's side (`notify.settle`): whatever they
+   asked for has been answered by this move.
 
 Templates ask `lifecycle.actions(actor, row)` which buttons to show, and a bulk import asks
 `lifecycle.walk(row, steps)` which states its new rows reach: the same table decides.
@@ -26,7 +28,7 @@ from typing import Any, Generic, TypeVar
 
 from tortoise.models import Model
 
-from market import audit, outbox
+from market import audit, notify, outbox
 from market.actor import Actor
 from market.errors import Conflict, Forbidden, NotFound
 from market.i18n import Msg
@@ -177,6 +179,7 @@ async def apply(
     )
     if found.event:
         await outbox.emit(found.event, {**lifecycle.payload(moved, actor), **(announced or {})})
+    await notify.settle(notify.about(lifecycle.name, object_id), actor)
     return Moved(moved, before, found.to)
 
 

@@ -293,10 +293,27 @@ def page_number(request: Request, name: str = "page") -> int:
 
 
 def language(request: Request, actor: Actor | None) -> str:
+    """The page's language: the browser's choice (the cookie the switch and logging in set:
+    logging in and every switch while logged in write `User.locale` there too, so pages and
+    mails agree), else the user's stored one, else what the browser accepts."""
     explicit = request.cookies.get(LANG_COOKIE) or (
         actor.user.locale if actor and actor.user else None
     )
     return i18n.negotiate(explicit, request.headers.get("accept-language", ""))
+
+
+def local_path(target: str, default: str) -> str:
+    """`target` if it is a path on this site, else `default`: an open redirect would make our
+    pages a phishing tool."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def remember_language(response: Response, lang: str) -> None:
+    """Set the page language of this browser (market.security marks it Secure under https)."""
+    if lang in i18n.LANGUAGES:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
 
 
 def _finish(request: Request, response: Response) -> Response:

@@ -23,7 +23,7 @@ from listings.labels import LICENSE
 from market.accounts.models import Membership, Organization, OrganizationKind, User
 from market.config import get_settings
 from market.money import Money
-from market.notify import tell
+from market.notify import about, tell
 from market.outbox import OutboxEvent
 
 BOTH = (Side.SELLER.value, Side.BUYER.value)
@@ -145,5 +145,11 @@ async def tell_about_contract(event: OutboxEvent) -> None:
             if str(user.id) == actor_id:
                 continue  # they know what they did
             await tell(
-                user, template, dedup_key=f"{event.id}:{user.id}", link=link, side=who, **context
+                user,
+                template,
+                dedup_key=f"{event.id}:{user.id}",
+                about=about("contract", contract.id),
+                link=link,
+                side=who,
+                **context,
             )

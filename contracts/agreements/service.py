@@ -35,7 +35,7 @@ from contracts.offers import service as offers
 from contracts.offers.models import Grant, Offer, OfferState, OfferTerms, Side
 from listings.models import Listing, ListingState
 from listings.service import license_listing
-from market import audit, outbox, paging, rows
+from market import audit, notify, outbox, paging, rows
 from market.accounts import roles
 from market.accounts.models import Organization
 from market.accounts.roles import Permission
@@ -572,6 +572,8 @@ async def sign_contract(
         else:
             await _audit(actor, "contract.signature", locked, None, record)
             await outbox.emit("contract.signature_added", _event(locked, actor, by=side.value))
+            # Not a move of the contract, but this side's "sign it" notices are answered.
+            await notify.settle(notify.about("contract", locked.id), actor)
     return signature
 
 

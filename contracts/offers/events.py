@@ -18,7 +18,7 @@ from listings.labels import LICENSE
 from market.accounts.models import Membership, Organization, User
 from market.config import get_settings
 from market.money import Money
-from market.notify import tell
+from market.notify import about, tell
 from market.outbox import OutboxEvent
 
 # Event type -> e-mail template under templates/emails (without .txt).
@@ -136,5 +136,11 @@ async def tell_the_parties(event: OutboxEvent) -> None:
             if str(user.id) == actor_id:
                 continue  # they know what they did
             await tell(
-                user, template, dedup_key=f"{event.id}:{user.id}", link=link, side=side, **context
+                user,
+                template,
+                dedup_key=f"{event.id}:{user.id}",
+                about=about("offer", offer.id),
+                link=link,
+                side=side,
+                **context,
             )

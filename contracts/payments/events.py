@@ -13,7 +13,7 @@ from contracts.payments.models import Payment
 from listings.labels import LICENSE
 from market.config import get_settings
 from market.money import Money
-from market.notify import tell
+from market.notify import about, tell
 from market.outbox import OutboxEvent
 
 TEMPLATES = {
@@ -72,5 +72,11 @@ async def tell_about_payment(event: OutboxEvent) -> None:
             if str(user.id) == actor_id:
                 continue
             await tell(
-                user, template, dedup_key=f"{event.id}:{user.id}", link=link, side=who, **context
+                user,
+                template,
+                dedup_key=f"{event.id}:{user.id}",
+                about=about("contract", contract.id),
+                link=link,
+                side=who,
+                **context,
             )

@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from market import actions
 from market.accounts import confirmation, service
 from market.accounts.models import ApiToken, Organization, User
 from market.accounts.schemas import (
@@ -26,6 +27,7 @@ from market.web import (
     get_actor,
     json_response,
     language,
+    remember_language,
     settings_of,
 )
 
@@ -79,7 +81,9 @@ def token_json(token: ApiToken) -> dict[str, Any]:
     }
 
 
-def set_session_cookie(request: Request, response: Response, token: str) -> None:
+def set_session_cookie(request: Request, response: Response, token: str, user: User) -> None:
+    """The session, and the language the user chose (`User.locale`): pages follow it from the
+    moment they log in, whatever this browser was set to before."""
     settings = settings_of(request)
     response.set_cookie(
         SESSION_COOKIE,
@@ -89,6 +93,7 @@ def set_session_cookie(request: Request, response: Response, token: str) -> None
         secure=settings.secure_cookies,
         max_age=settings.session_days * 86400,
     )
+    remember_language(response, user.locale)
 
 
 @router.route(
@@ -140,7 +145,7 @@ async def login(request: Request) -> Response:
         user, ip=client_ip(request), user_agent=request.headers.get("user-agent", "")
     )
     response = json_response({"user": user_json(user)})
-    set_session_cookie(request, response, token)
+    set_session_cookie(request, response, token, user)
     return response
 
 
@@ -170,6 +175,16 @@ async def me(request: Request) -> Response:
 
 
 @router.route(
+    "/me/actions",
+    summary="What waits for you and your current organisation (the dashboard's cards): "
+    "`items` of `{kind, text, link, count?, subject_id?}`, `text` in your language",
+)
+async def my_actions(request: Request) -> Response:
+    actor = await get_actor(request)
+    return json_response({"items": await actions.shown_for(actor, language(request, actor))})
+
+
+@router.route(
     "/me/organization",
     "POST",
     summary="Act for another of your organisations in this session",
@@ -186,7 +201,9 @@ async def switch_organization(request: Request) -> Response:
 @router.route("/me", "PATCH", summary="Change the profile", body=ProfileIn)
 async def update_me(request: Request) -> Response:
     user = await service.update_profile(await get_actor(request), await body(request, ProfileIn))
-    return json_response({"user": user_json(user)})
+    response = json_response({"user": user_json(user)})
+    remember_language(response, user.locale)
+    return response
 
 
 @router.route(

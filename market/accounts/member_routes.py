@@ -168,7 +168,7 @@ async def invitation_page(request: Request) -> Response:
         session = await service.start_session(
             user, ip=client_ip(request), user_agent=request.headers.get("user-agent", "")
         )
-        set_session_cookie(request, response, session)
+        set_session_cookie(request, response, session, user)
     return response
 
 

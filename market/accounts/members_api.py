@@ -135,5 +135,5 @@ async def accept(request: Request) -> Response:
         token = await service.start_session(
             user, ip=client_ip(request), user_agent=request.headers.get("user-agent", "")
         )
-        set_session_cookie(request, response, token)
+        set_session_cookie(request, response, token, user)
     return response

@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from market import notify
-from market.accounts import confirmation, documents, service
+from market import actions, notify
+from market.accounts import confirmation, documents, onboarding, service
 from market.accounts.api import set_session_cookie
 from market.accounts.models import Organization, OrganizationKind
 from market.accounts.roles import Permission, may
@@ -31,10 +31,12 @@ from market.web import (
     nest,
     read_form,
     redirect,
+    remember_language,
     render,
     render_error,
     render_form,
     require_login,
+    settings_of,
 )
 
 
@@ -110,7 +112,7 @@ async def login_page(request: Request) -> Response:
             error=exc,
         )
     response = redirect(_safe_next(request))
-    set_session_cookie(request, response, token)
+    set_session_cookie(request, response, token, user)
     return response
 
 
@@ -133,10 +135,21 @@ async def logout(request: Request) -> Response:
 
 
 async def dashboard(request: Request) -> Response:
+    """What waits for the user first (market/actions.py), the newcomer's checklist while
+    their organisation waits for verification, then the unread notifications, short."""
     actor = await require_login(request)
     assert actor.user is not None
-    notifications = await notify.recent(actor.user)
-    return await render(request, "accounts/dashboard.html", {"notifications": notifications})
+    settings = settings_of(request)
+    context = {
+        "cards": await actions.shown_for(actor, language(request, actor)),
+        "checklist": await onboarding.checklist(
+            actor,
+            verification_days=settings.verification_days,
+            support_email=settings.support_email,
+        ),
+        "notifications": await notify.recent(actor.user),
+    }
+    return await render(request, "accounts/dashboard.html", context)
 
 
 async def profile_page(request: Request) -> Response:
@@ -148,10 +161,12 @@ async def profile_page(request: Request) -> Response:
     try:
         form = await read_form(request)
         values = nest(form)
-        await service.update_profile(actor, parse(ProfileIn, values))
+        user = await service.update_profile(actor, parse(ProfileIn, values))
     except DomainError as exc:
         return await render_error(request, exc, "accounts/profile.html", {"values": values})
-    return redirect("/account", "Your profile is saved.")
+    response = redirect("/account", "Your profile is saved.")
+    remember_language(response, user.locale)
+    return response
 
 
 def _profile_values(org: Organization | None) -> dict:

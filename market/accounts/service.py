@@ -12,7 +12,7 @@ from uuid import UUID
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
-from market import audit, outbox, rows, throttle
+from market import audit, notify, outbox, rows, throttle
 from market.accounts import roles, states
 from market.accounts.models import (
     ApiToken,
@@ -47,6 +47,7 @@ from market.errors import (
     ValidationFailed,
     validation_error,
 )
+from market.i18n import LANGUAGES
 from market.locks import lock, lock_existing
 from market.throttle import Bucket
 from market.transitions import Lifecycle, apply, events_of
@@ -416,6 +417,26 @@ async def update_profile(actor: Actor, data: ProfileIn) -> User:
     return await User.get(id=user.id)
 
 
+async def set_locale(actor: Actor, lang: str) -> User:
+    """The language switch of a logged-in user: pages and mails in `lang` from now on."""
+    user = require_user(actor)
+    if lang not in LANGUAGES:
+        raise ValidationFailed("No such language.", fields={"lang": "Choose English or 中文."})
+    if user.locale != lang:
+        async with unit_of_work():
+            await User.filter(id=user.id).update(locale=lang)
+            await audit.record(
+                actor,
+                "user.updated",
+                "user",
+                user.id,
+                before={"locale": user.locale},
+                after={"locale": lang},
+            )
+        user.locale = lang
+    return user
+
+
 async def update_organization(actor: Actor, data: OrganizationUpdate) -> Organization:
     org = require_org(actor)
     roles.require(actor, Permission.EDIT_ORGANIZATION)
@@ -493,21 +514,40 @@ async def decide_identity(
         await outbox.emit(
             event, {"organization_id": str(org.id), "reason": reason.strip(), **proposal}
         )
+        await notify.settle(notify.about("organization", org.id), actor)
     return await Organization.get(id=org.id)
+
+
+class NotVerified(Forbidden):
+    """What only a verified organisation may do (publish, negotiate, sign), asked for by one
+    that is not, with the reason: its own code, so an API client can tell it from a role."""
+
+    code = "not_verified"
 
 
 def require_verified(actor: Actor, doing: str) -> Organization:
     """Refuse, with the reason, an action only verified organisations may take."""
     org = require_org(actor)
     if org.verification == Verification.REJECTED:
-        raise Forbidden(
+        raise NotVerified(
             f"You cannot {doing}: your organisation's verification was rejected "
             f"({org.rejection_reason}). Correct its profile and ask again."
         )
     if org.verification != Verification.VERIFIED:
-        raise Forbidden(
-            f"You cannot {doing} yet: an administrator has not verified your organisation."
+        raise NotVerified(
+            f"You cannot {doing} yet: an administrator has not verified your organisation. "
+            "Your drafts are kept; you can send them once it is verified."
         )
+    return org
+
+
+def require_may_draft(actor: Actor, doing: str) -> Organization:
+    """Drafts wait for nobody: the members of an organisation still waiting for verification
+    prepare them at once (publishing waits: `require_verified`). One whose verification was
+    rejected corrects its profile first."""
+    org = require_org(actor)
+    if org.verification == Verification.REJECTED:
+        require_verified(actor, doing)
     return org
 
 

@@ -15,15 +15,19 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from contracts.agreements import actions as contract_actions
 from contracts.agreements import api as contract_api
 from contracts.agreements import routes as contract_routes
+from contracts.offers import actions as offer_actions
 from contracts.offers import api as contracts_api
 from contracts.offers import routes as contracts_routes
 from contracts.payments import api as payment_api
 from contracts.payments import routes as payment_routes
 from contracts.payments import webhooks
+from docking import actions as need_actions
 from docking import api as docking_api
 from docking import routes as docking_routes
+from listings import actions as listing_actions
 from listings import api as listings_api
 from listings import import_routes as listings_import_routes
 from listings import media_routes as listings_media_routes
@@ -31,7 +35,8 @@ from listings import routes as listings_routes
 from listings import search
 from listings import search_routes as listings_search_routes
 from listings.search import close_search_clients
-from market import api, notification_routes, outbox, pages
+from market import actions, api, notification_routes, outbox, pages
+from market.accounts import actions as account_actions
 from market.accounts import api as accounts_api
 from market.accounts import (
     documents_api,
@@ -52,6 +57,16 @@ from market.db import close_db, init_db
 from market.errors import DomainError
 from market.limits import BodyLimitMiddleware
 from market.security import SecurityHeadersMiddleware
+
+# The "needs your action" cards of the dashboard and /api/v1/me/actions, room by room, in the
+# order they are shown (market/actions.py).
+actions.install(
+    account_actions.cards,
+    listing_actions.cards,
+    need_actions.cards,
+    offer_actions.cards,
+    contract_actions.cards,
+)
 
 API_ROUTERS = (
     accounts_api.router,

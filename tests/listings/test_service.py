@@ -124,10 +124,12 @@ async def test_concurrent_approvals_have_exactly_one_winner() -> None:
     assert await OutboxEvent.filter(event_type="listing.published").count() == 1
 
 
-async def test_only_verified_institutes_create_and_submit() -> None:
+async def test_only_verified_institutes_submit_and_only_institutes_create() -> None:
     pending_user, _ = await a_user()
+    pending = await actor_of(pending_user)
+    draft = await service.create_listing(pending, ListingIn(**listing_data()))  # drafts wait not
     with pytest.raises(Forbidden) as refused:
-        await service.create_listing(await actor_of(pending_user), ListingIn(**listing_data()))
+        await service.submit_listing(pending, str(draft.id))
     assert "not verified" in refused.value.message
     enterprise, _ = await a_verified_institute(organization={"kind": "enterprise"})
     with pytest.raises(Forbidden) as refused:

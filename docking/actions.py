@@ -1,0 +1,43 @@
+"""The cards of technology needs (market/actions.py): for an enterprise's members, the needs
+moderation returned; for the administrators, the queue of needs to moderate."""
+
+from __future__ import annotations
+
+from docking.models import Need, NeedState
+from market.accounts.roles import Permission, may
+from market.actions import MOST, Card
+from market.actor import Actor
+from market.web import N_
+
+
+async def cards(actor: Actor) -> list[Card]:
+    if actor.is_admin:
+        waiting = await Need.filter(state=NeedState.SUBMITTED).count()
+        if not waiting:
+            return []
+        return [
+            Card(
+                "admin.needs",
+                N_("Needs waiting for moderation: %(count)s"),
+                "/admin/needs",
+                count=waiting,
+                values={"count": waiting},
+            )
+        ]
+    if actor.organization is None or not may(actor, Permission.LIST):
+        return []
+    returned = (
+        await Need.filter(seeker_id=actor.organization.id, state=NeedState.REJECTED)
+        .order_by("-updated_at")
+        .limit(MOST)
+    )
+    return [
+        Card(
+            "need.returned",
+            N_("Moderation returned your need “%(title)s”: see why and send it again"),
+            f"/needs/{need.id}/edit",
+            subject_id=str(need.id),
+            values={"title": need.title},
+        )
+        for need in returned
+    ]

@@ -1,0 +1,46 @@
+"""The cards of listings (market/actions.py): for an institute's members, the listings
+moderation returned; for the administrators, the queue of listings and changes to moderate."""
+
+from __future__ import annotations
+
+from listings.models import Listing, ListingRevision, ListingState, RevisionState
+from market.accounts.roles import Permission, may
+from market.actions import MOST, Card
+from market.actor import Actor
+from market.web import N_
+
+
+async def cards(actor: Actor) -> list[Card]:
+    found: list[Card] = []
+    if actor.is_admin:
+        waiting = await Listing.filter(state=ListingState.SUBMITTED).count()
+        waiting += await ListingRevision.filter(state=RevisionState.PENDING).count()
+        if waiting:
+            found.append(
+                Card(
+                    "admin.listings",
+                    N_("Listings and changes waiting for moderation: %(count)s"),
+                    "/admin/listings",
+                    count=waiting,
+                    values={"count": waiting},
+                )
+            )
+        return found
+    if actor.organization is None or not may(actor, Permission.LIST):
+        return found
+    returned = (
+        await Listing.filter(institute_id=actor.organization.id, state=ListingState.REJECTED)
+        .order_by("-updated_at")
+        .limit(MOST)
+    )
+    for listing in returned:
+        found.append(
+            Card(
+                "listing.returned",
+                N_("Moderation returned your listing “%(title)s”: see why and send it again"),
+                f"/listings/{listing.id}/edit",
+                subject_id=str(listing.id),
+                values={"title": listing.title},
+            )
+        )
+    return found
