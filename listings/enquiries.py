@@ -146,11 +146,11 @@ def enquiry_refusal(actor: Actor, listing: Listing) -> DomainError | None:
     the listing page asks it (no query) whether to show the form."""
     if actor.user is None:
         return NotAuthenticated("Log in first.")
+    if str(listing.institute_id) == actor.organization_id:  # type: ignore[attr-defined]
+        return Forbidden("You cannot ask about your own organisation's listing.")
     org = actor.organization
     if org is None or org.kind != OrganizationKind.ENTERPRISE:
         return Forbidden("Only enterprises ask institutes about their listings.")
-    if str(listing.institute_id) == actor.organization_id:  # type: ignore[attr-defined]
-        return Forbidden("You cannot ask about your own organisation's listing.")
     try:
         roles.require(actor, Permission.NEGOTIATE, "ask about listings")
         require_verified(actor, "ask about listings")
