@@ -228,6 +228,28 @@ async def test_strangers_get_a_404_for_everything_in_a_thread(client) -> None:
     assert (await Enquiry.get(id=enquiry.id)).state == "open"
 
 
+async def test_a_message_racing_the_close_is_written_before_it_or_refused() -> None:
+    t = await a_thread()
+    enquiry = await an_enquiry(t.listing, t.buyer)
+    seller, buyer = await actor_of(t.seller), await actor_of(t.buyer)
+    results = await asyncio.gather(
+        *(
+            enquiries.post_message(seller, str(enquiry.id), EnquiryIn(body=f"Answer {n}"))
+            for n in range(6)
+        ),
+        enquiries.close_enquiry(buyer, str(enquiry.id)),
+        return_exceptions=True,
+    )
+    assert not [r for r in results if isinstance(r, Exception) and not isinstance(r, DomainError)]
+    refused = [r for r in results if isinstance(r, DomainError)]
+    assert all(r.status == 409 for r in refused)
+    assert (await Enquiry.get(id=enquiry.id)).state == "closed"
+    closed_at = (await AuditEntry.get(action="enquiry.close")).created_at
+    written = await EnquiryMessage.filter(enquiry_id=enquiry.id, side="seller")
+    assert len(written) == 6 - len(refused)
+    assert all(m.created_at <= closed_at for m in written)
+
+
 # --- an offer from an enquiry ------------------------------------------------------------------
 
 
