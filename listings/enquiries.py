@@ -114,7 +114,7 @@ async def _load_visible(actor: Actor, enquiry_id: str) -> Enquiry:
 def _require_party(actor: Actor, enquiry: Enquiry, doing: str) -> EnquirySide:
     side = side_of(actor, enquiry)
     if side is None:  # visible_or_404 let no stranger this far
-        raise Forbidden(f"Only the two sides of an enquiry may {doing}.")
+        raise Forbidden("Only the two sides of an enquiry may do that.")
     roles.require(actor, Permission.NEGOTIATE)
     require_verified(actor, doing)
     return side
@@ -122,9 +122,9 @@ def _require_party(actor: Actor, enquiry: Enquiry, doing: str) -> EnquirySide:
 
 def _refuse_if_closed(enquiry: Enquiry) -> None:
     if str(enquiry.state) not in states.ENQUIRY_OPEN:
+        # Closed is the only state past open; the answer's `state` names it all the same.
         raise Conflict(
-            f"The enquiry is {enquiry.state}; nothing more can be written in it.",
-            state=str(enquiry.state),
+            "The enquiry is closed; nothing more can be written in it.", state=str(enquiry.state)
         )
 
 
@@ -158,7 +158,7 @@ def enquiry_refusal(actor: Actor, listing: Listing) -> DomainError | None:
         return exc
     if listing.state != ListingState.PUBLISHED:
         return Conflict(
-            f"The listing is {listing.state}, so it takes no questions.", state=str(listing.state)
+            "The listing is not on offer, so it takes no questions.", state=str(listing.state)
         )
     return None
 
@@ -180,7 +180,7 @@ async def ask(actor: Actor, listing_id: str, data: EnquiryIn) -> Enquiry:
         locked = await lock_existing(Listing, listing.id)
         if locked.state != ListingState.PUBLISHED:
             raise Conflict(
-                f"The listing is {locked.state} now, so it takes no questions.",
+                "The listing is no longer on offer, so it takes no questions.",
                 state=str(locked.state),
             )
         enquiry = await Enquiry.create(
