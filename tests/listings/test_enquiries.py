@@ -280,6 +280,12 @@ async def test_an_offer_from_an_enquiry_names_its_origin(client) -> None:
     assert shown["offer"]["enquiry_id"] == str(enquiry.id)
     entry = await AuditEntry.get(action="offer.made")
     assert entry.state_after["enquiry_id"] == str(enquiry.id)
+    await an_admin()
+    await as_(client, "admin@example.org")  # oversees the offer, not the two sides' enquiry
+    overseen = (await client.get(f"/offers/{offer['id']}")).text
+    assert "An enquiry about this listing" in overseen
+    assert f"/enquiries/{enquiry.id}" not in overseen
+    buyer = await as_(client, t.buyer.email)
 
     await client.post(f"/api/v1/enquiries/{enquiry.id}/close", headers=buyer)
     closed = await client.post(
