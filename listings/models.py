@@ -167,3 +167,62 @@ class ListingImport(Model):
 
     class Meta:
         table = "listing_import"
+
+
+class EnquiryState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class EnquirySide(StrEnum):
+    BUYER = "buyer"  # the enterprise that asks
+    SELLER = "seller"  # the listing's institute, which answers
+
+
+class Enquiry(Model):
+    """A question about a published listing before any offer: a thread between the enterprise
+    that asks and the listing's institute, binding nobody and naming no terms. An offer made
+    from it names it as its origin (`Offer.enquiry`); a need's proposal may link it the same
+    way later."""
+
+    id = fields.UUIDField(primary_key=True)
+    listing: fields.ForeignKeyRelation[Listing] = fields.ForeignKeyField(
+        "models.Listing", related_name="enquiries", on_delete=fields.RESTRICT
+    )
+    # The listing's institute when the question was asked: who sees and answers it.
+    seller: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Organization", related_name="enquiries_received", on_delete=fields.RESTRICT
+    )
+    buyer: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Organization", related_name="enquiries_made", on_delete=fields.RESTRICT
+    )
+    created_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name="enquiries", null=True, on_delete=fields.SET_NULL
+    )
+    state = fields.CharEnumField(EnquiryState, max_length=8, default=EnquiryState.OPEN)
+    # Which side closed it, once closed.
+    closed_by = fields.CharField(max_length=8, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    # The last message's time: the inbox shows the liveliest threads first.
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "enquiry"
+        indexes = (("buyer_id", "updated_at"), ("seller_id", "updated_at"))
+
+
+class EnquiryMessage(Model):
+    id = fields.UUIDField(primary_key=True)
+    enquiry: fields.ForeignKeyRelation[Enquiry] = fields.ForeignKeyField(
+        "models.Enquiry", related_name="messages", on_delete=fields.CASCADE
+    )
+    side = fields.CharEnumField(EnquirySide, max_length=8)
+    author: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name="enquiry_messages", null=True, on_delete=fields.SET_NULL
+    )
+    body = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "enquiry_message"
+        ordering = ["created_at"]

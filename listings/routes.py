@@ -11,9 +11,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from contracts.offers import routes as offer_pages
-from listings import forms, ipc, labels, markdown, service, states
+from listings import enquiries, forms, ipc, labels, markdown, service, states
 from listings.models import Listing, ListingState
-from listings.schemas import KINDS, LICENSE_TYPES, PRICE_MODELS, ListingIn, ListingPatch
+from listings.schemas import (
+    ENQUIRY_BODY_MAX,
+    KINDS,
+    LICENSE_TYPES,
+    PRICE_MODELS,
+    ListingIn,
+    ListingPatch,
+)
 from market.accounts.models import OrganizationKind
 from market.accounts.schemas import countries
 from market.accounts.service import NotVerified
@@ -96,6 +103,9 @@ async def show(request: Request) -> Response:
     roles = service.roles_on(actor, listing)
     insider = bool(roles & {"member", "admin"})
     revision = await service.pending_revision(listing) if insider else None
+    # The question form costs no query; the link to an enquiry already asked costs one, made
+    # only for a signed-in enterprise that may ask (never for an anonymous visitor).
+    can_ask = enquiries.enquiry_refusal(actor, listing) is None
     return await _page(
         request,
         "listings/show.html",
@@ -108,6 +118,9 @@ async def show(request: Request) -> Response:
             "diff": service.revision_diff(listing, revision) if revision else [],
             "media": await _media(actor, listing),
             "countries": countries(),
+            "can_ask": can_ask,
+            "asked": await enquiries.latest_on(actor, listing) if can_ask else None,
+            "enquiry_max": ENQUIRY_BODY_MAX,
             # The make-offer link and the rights already granted.
             **await offer_pages.listing_context(actor, listing),
         },

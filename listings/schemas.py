@@ -186,3 +186,15 @@ def submission_problems(listing: dict) -> dict[str, str]:
     ):
         problems["patent_numbers"] = "Give the patent or application number."
     return problems
+
+
+# The longest question or answer an enquiry takes (the form's textarea says so too).
+ENQUIRY_BODY_MAX = 5000
+
+
+class EnquiryIn(BaseModel):
+    """A question on a listing, or a message in its thread."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    body: str = Field(min_length=1, max_length=ENQUIRY_BODY_MAX)

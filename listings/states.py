@@ -40,3 +40,12 @@ SUBSTANCE = (
     "asking_price",
     *FACTS,
 )
+
+# An enquiry (listings/enquiries.py): a question thread on a listing, open until either side
+# closes it. Roles: "buyer" (the asking enterprise's negotiators), "seller" (the institute's).
+ENQUIRY_CLOSED = "enquiry.closed"
+ENQUIRY = {
+    ("open", "close"): rule("closed", "buyer", "seller", event=ENQUIRY_CLOSED),
+}
+# States in which both sides may still write, and an offer may be made from the enquiry.
+ENQUIRY_OPEN = {"open"}

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     # Per user and hour: offers and counter-offers, and messages on offers.
     offer_limit_per_hour: int = 20
     message_limit_per_hour: int = 60
+    # New enquiries (questions on listings) an organisation may open per day.
+    enquiry_limit_per_day: int = 20
     # The side whose turn it is hears this long before an offer expires.
     offer_reminder_hours: int = 24
     # Days after signing opens (the trade approved) that a party yet to sign is reminded, and

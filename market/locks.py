@@ -29,6 +29,7 @@ ORDER = (
     "Need",
     "Listing",
     "ListingRevision",
+    "Enquiry",
     "Offer",
     "Contract",
     "Payment",

@@ -232,6 +232,22 @@ async def an_offer(listing: Any = None, buyer: User | None = None, **overrides: 
     )
 
 
+async def an_enquiry(
+    listing: Any = None, buyer: User | None = None, body: str = "Does it work at 80 °C?"
+):
+    """An open enquiry by a verified enterprise (made if not given) on a published listing."""
+    from listings import enquiries
+    from listings.schemas import EnquiryIn
+
+    if listing is None:
+        listing = await a_published_listing()
+    if buyer is None:
+        buyer, _ = await a_verified_enterprise()
+    return await enquiries.ask(
+        await actor_of(buyer), str(listing.id), EnquiryIn.model_validate({"body": body})
+    )
+
+
 async def run_crons(settings: Any, *names: str) -> int:
     """Run the worker's own cron jobs of these names (`expire_offers`, ...) once, now, in a real
     arq worker in burst mode, with the jobs they lead to; returns the jobs it completed."""
@@ -431,6 +447,18 @@ async def offers_like(offer: Any, n: int) -> list[Any]:
     versions = await OfferTerms.filter(offer_id=offer.id)
     for version in versions:
         await copies(version, n, lambda i: {"offer_id": made[i - 1].id})
+    return made
+
+
+async def enquiries_like(enquiry: Any, n: int) -> list[Any]:
+    """`n` more enquiries like `enquiry` (same listing, sides and state), each with a copy of
+    its first message."""
+    from listings.models import EnquiryMessage
+
+    made = await copies(enquiry, n)
+    first = await EnquiryMessage.filter(enquiry_id=enquiry.id).first()
+    if first is not None:
+        await copies(first, n, lambda i: {"enquiry_id": made[i - 1].id})
     return made
 
 

@@ -18,7 +18,7 @@ from contracts.payments import service as payments
 from docking import events as need_events
 from docking import service as needs
 from docking import states as need_states
-from listings import importer, search_sync
+from listings import enquiries, enquiry_events, importer, search_sync
 from listings import service as listings
 from market import notify, outbox
 from market.accounts import confirmation, members, recovery
@@ -34,6 +34,7 @@ DECLARED = (
     | notify.EVENTS
     | listings.EVENTS
     | importer.EVENTS
+    | enquiries.EVENTS
     | needs.EVENTS
     | offers.EVENTS
     | agreements.EVENTS
@@ -87,6 +88,10 @@ HANDLERS: outbox.Handlers = {
     "offer.made": (_tell_offer,),
     "offer.countered": (_tell_offer,),
     "offer.message": (_tell_offer,),
+    # a question on a listing, its answers and its closing: both organisations hear of each
+    "enquiry.asked": (enquiry_events.tell_both_sides,),
+    "enquiry.message": (enquiry_events.tell_both_sides,),
+    "enquiry.closed": (enquiry_events.tell_both_sides,),
     "offer.accepted": (_tell_offer, contract_events.draw_up_contract),
     "offer.rejected": (_tell_offer,),
     "offer.withdrawn": (_tell_offer,),

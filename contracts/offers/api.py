@@ -119,6 +119,8 @@ def offer_json(offer: Offer, terms: OfferTerms | None = None) -> dict[str, Any]:
         # While on hold: the state the offer comes back to if the contract holding it falls
         # through.
         "held_from": offer.held_from if offer.state == OfferState.ON_HOLD else None,
+        # The enquiry the offer was made from, if it was.
+        "enquiry_id": str(offer.enquiry_id) if offer.enquiry_id else None,  # type: ignore[attr-defined]
         "created_at": offer.created_at.isoformat(),
         "updated_at": offer.updated_at.isoformat(),
     }
@@ -160,6 +162,20 @@ async def _answer(offer: Offer, status: int = 200) -> Response:
 async def make(request: Request) -> Response:
     offer = await service.make_offer(
         await get_actor(request), request.path_params["listing_id"], await body(request, OfferIn)
+    )
+    return await _answer(offer, 201)
+
+
+@router.route(
+    "/enquiries/{enquiry_id}/offer",
+    "POST",
+    summary="Make an offer from an enquiry you asked: on its listing, naming it as its origin",
+    body=OfferIn,
+    status=201,
+)
+async def make_from_enquiry(request: Request) -> Response:
+    offer = await service.make_offer_from_enquiry(
+        await get_actor(request), request.path_params["enquiry_id"], await body(request, OfferIn)
     )
     return await _answer(offer, 201)
 

@@ -60,6 +60,10 @@ class Offer(Model):
     held_by: fields.ForeignKeyNullableRelation[Offer] = fields.ForeignKeyField(
         "models.Offer", related_name="holding", null=True, on_delete=fields.SET_NULL
     )
+    # The enquiry (listings.models.Enquiry) the offer was made from, if it was.
+    enquiry: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Enquiry", related_name="offers", null=True, on_delete=fields.SET_NULL
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

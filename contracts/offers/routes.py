@@ -101,12 +101,22 @@ async def new_offer(request: Request) -> Response:
     if refusal is not None:
         raise refusal
     if request.method == "GET":
-        context = _form_context(request, actor, listing, forms.new_values(listing))
+        # "Make an offer" from an enquiry: the form carries it, and the offer names it.
+        values = forms.new_values(listing)
+        values["enquiry_id"] = request.query_params.get("enquiry", "")
+        context = _form_context(request, actor, listing, values)
         return await _page(request, "offers/form.html", context)
     form = await read_form(request)
     values = forms.values_of(form)
+    enquiry = form.get("enquiry_id")
+    values["enquiry_id"] = enquiry if isinstance(enquiry, str) else ""
     try:
-        offer = await service.make_offer(actor, str(listing.id), forms.parse_terms(OfferIn, values))
+        offer = await service.make_offer(
+            actor,
+            str(listing.id),
+            forms.parse_terms(OfferIn, values),
+            enquiry_id=values["enquiry_id"] or None,
+        )
     except DomainError as exc:
         if not _shown(exc):
             raise

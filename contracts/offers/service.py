@@ -21,6 +21,7 @@ from contracts.offers.models import (
     Side,
 )
 from contracts.offers.schemas import MessageIn, OfferIn, OfferTermsIn
+from listings import enquiries
 from listings.models import Listing, ListingState
 from listings.service import get_listing
 from market import audit, outbox, rows, throttle
@@ -242,13 +243,20 @@ def offer_refusal(actor: Actor, listing: Listing) -> DomainError | None:
     return None
 
 
-async def make_offer(actor: Actor, listing_id: str, data: OfferIn) -> Offer:
+async def make_offer(
+    actor: Actor, listing_id: str, data: OfferIn, *, enquiry_id: str | None = None
+) -> Offer:
+    """Make an offer; `enquiry_id` names the enquiry it comes from (the buyer's own, open, on
+    this listing), recorded as the offer's origin."""
     if actor.user is None:
         raise NotAuthenticated("Log in first.")
     listing = await get_listing(actor, listing_id)
     refusal = offer_refusal(actor, listing)
     if refusal is not None:
         raise refusal
+    origin = None
+    if enquiry_id:
+        origin = await enquiries.origin_for_offer(actor, enquiry_id, str(listing.id))
     _fits_listing(data, listing)
     async with unit_of_work():
         await _claim_offer(actor)
@@ -266,6 +274,7 @@ async def make_offer(actor: Actor, listing_id: str, data: OfferIn) -> Offer:
             created_by_id=actor.user_id,
             license_type=data.license_type,
             expires_at=data.expires_at,
+            enquiry_id=origin.id if origin else None,
         )
         await OfferTerms.create(
             offer_id=offer.id,
@@ -283,10 +292,27 @@ async def make_offer(actor: Actor, listing_id: str, data: OfferIn) -> Offer:
             "offer.made",
             "offer",
             offer.id,
-            after={"state": OfferState.OPEN.value, "listing_id": str(listing.id), "terms": 1},
+            after={
+                "state": OfferState.OPEN.value,
+                "listing_id": str(listing.id),
+                "terms": 1,
+                **({"enquiry_id": str(origin.id)} if origin else {}),
+            },
         )
         await outbox.emit("offer.made", _event(offer, actor))
     return offer
+
+
+async def make_offer_from_enquiry(actor: Actor, enquiry_id: str, data: OfferIn) -> Offer:
+    """The "make an offer" of an enquiry: an offer on the enquiry's listing, made by
+    `make_offer` with its checks, naming the enquiry as its origin."""
+    origin = await enquiries.origin_for_offer(actor, enquiry_id)
+    return await make_offer(
+        actor,
+        str(origin.listing_id),  # type: ignore[attr-defined]
+        data,
+        enquiry_id=str(origin.id),
+    )
 
 
 def is_lapsed(offer: Offer, now: datetime | None = None) -> bool:

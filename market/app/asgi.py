@@ -29,6 +29,8 @@ from docking import api as docking_api
 from docking import routes as docking_routes
 from listings import actions as listing_actions
 from listings import api as listings_api
+from listings import enquiries_api as listings_enquiries_api
+from listings import enquiry_routes as listings_enquiry_routes
 from listings import import_routes as listings_import_routes
 from listings import media_routes as listings_media_routes
 from listings import routes as listings_routes
@@ -77,6 +79,7 @@ API_ROUTERS = (
     profiles.router,
     admin_api.router,
     listings_api.router,
+    listings_enquiries_api.router,
     listings_media_routes.router,
     listings_search_routes.router,
     docking_api.router,
@@ -139,6 +142,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         *profiles.routes,
         *admin_routes.routes,
         *listings_routes.routes,
+        *listings_enquiry_routes.routes,
         *listings_media_routes.routes,
         *listings_import_routes.routes,
         *listings_search_routes.routes,

@@ -1,12 +1,14 @@
 """Every list of listings sends as many statements to the database with 1 item as with 50: the
 public index, the institute's own, the moderation queue (with the revisions awaiting review),
-the search page's and API's database answer (Meilisearch down), and the API's lists."""
+the search page's and API's database answer (Meilisearch down), the API's lists, and the
+enquiries inbox (both sides, page and API)."""
 
 from __future__ import annotations
 
 import pytest
 
 from listings import service
+from listings.models import Listing
 from listings.schemas import ListingPatch
 from market.accounts.models import User
 from market.app import processes
@@ -16,7 +18,9 @@ from tests.builders import (
     a_published_listing,
     actor_of,
     an_admin,
+    an_enquiry,
     copies,
+    enquiries_like,
     listings_like,
 )
 from tests.queries import Build, Listed, assert_constant_queries
@@ -88,6 +92,18 @@ async def revisions_only() -> Listed:
 
 
 # (path, who asks, what is listed, how many of 50 it shows: its page size, or all)
+async def enquiries() -> Listed:
+    """An enquiry, seen by the enterprise that asked (buyer) and the institute (seller)."""
+    enquiry = await an_enquiry()
+    buyer = await User.get(id=enquiry.created_by_id)
+    seller = await User.get(id=(await Listing.get(id=enquiry.listing_id)).created_by_id)
+
+    async def more(n: int) -> list[str]:
+        return [str(x.id) for x in await enquiries_like(enquiry, n)]
+
+    return Listed({"buyer": buyer.email, "seller": seller.email}, [str(enquiry.id)], more)
+
+
 CASES: list[tuple[str, str, Build, int | None]] = [
     ("/listings", "anonymous", published, 20),
     ("/listings/mine", "seller", published, 20),
@@ -98,6 +114,10 @@ CASES: list[tuple[str, str, Build, int | None]] = [
     ("/api/v1/admin/listings", "admin", submitted, None),
     ("/api/v1/admin/revisions", "admin", revisions_only, None),
     ("/api/v1/search?per_page=50", "anonymous", published, None),
+    ("/enquiries", "buyer", enquiries, 20),
+    ("/enquiries?side=seller", "seller", enquiries, 20),
+    ("/api/v1/enquiries?side=buyer&per_page=50", "buyer", enquiries, None),
+    ("/api/v1/enquiries?side=seller&per_page=50", "seller", enquiries, None),
 ]
 
 

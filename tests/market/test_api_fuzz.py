@@ -79,6 +79,7 @@ from tests.builders import (
     actor_of,
     an_accepted_offer,
     an_admin,
+    an_enquiry,
     offer_terms,
     signatories,
 )
@@ -173,6 +174,7 @@ async def a_world() -> World:
     assert revision is not None
     open_need = await a_published_need(buyer)
     draft_need = await a_draft_need(buyer)
+    enquiry = await an_enquiry(published, buyer)
     spare, pending = await a_user()
     document = await documents.add_document(
         await actor_of(seller), filename="licence.pdf", content_type_hint="", data=pdf_bytes()
@@ -185,6 +187,7 @@ async def a_world() -> World:
         "payment_id": [str(started.payment.id)],
         "revision_id": [str(revision.id)],
         "need_id": [str(open_need.id), str(draft_need.id)],
+        "enquiry_id": [str(enquiry.id)],
         "org_id": [str(pending.id), str(institute.id), str(enterprise.id)],
         "user_id": [str(spare.id)],
         "document_id": [str(document.id)],
