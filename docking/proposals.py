@@ -21,7 +21,7 @@ from tortoise.functions import Count
 
 from docking import service, states
 from docking.models import Need, NeedState, Proposal, ProposalMessage, ProposalStage, Visibility
-from docking.schemas import MessageIn, ProposalIn, StageIn
+from docking.schemas import ProposalIn, ProposalMessageIn, StageIn
 from listings.models import Listing, ListingState
 from market import audit, outbox
 from market.accounts import roles
@@ -115,6 +115,12 @@ async def _note_seeker(proposal: Proposal) -> None:
     if not getattr(proposal, "seeker_id", None):
         seeker = await Need.filter(id=proposal.need_id).values_list("seeker_id", flat=True)  # type: ignore[attr-defined]
         proposal.seeker_id = seeker[0] if seeker else None  # type: ignore[attr-defined]
+
+
+def is_seeker(actor: Actor, need: Need) -> bool:
+    """A member of the need's enterprise who may review its proposals."""
+    org = actor.organization_id
+    return bool(org) and org == str(need.seeker_id) and may(actor, Permission.NEGOTIATE)  # type: ignore[attr-defined]
 
 
 def can_see(actor: Actor, proposal: Proposal, need: Need) -> bool:
@@ -265,7 +271,7 @@ async def proposals_for_need(
     """The seeker's inbox of one need, by stage, with the count of each stage for its tabs.
     A need the actor may see but does not seek gives a 403; one they may not see, a 404."""
     need = await service.get_need(actor, need_id)
-    if "seeker" not in proposal_roles(actor, _probe(need)) and not actor.is_admin:
+    if not is_seeker(actor, need) and not actor.is_admin:
         raise Forbidden("Only the enterprise that posted this need sees its proposals.")
     if stage and stage not in STAGES:
         raise validation_error("stage", "Unknown stage.")
@@ -284,13 +290,6 @@ async def proposals_for_need(
         .select_related("need__seeker", "proposer")
     )
     return list(items), total, counts
-
-
-def _probe(need: Need) -> Proposal:
-    """A proposal-shaped stand-in to ask who the actor is to the need's proposals."""
-    probe = Proposal(need_id=need.id, proposer_id=None)
-    probe.seeker_id = need.seeker_id  # type: ignore[attr-defined]
-    return probe
 
 
 async def my_proposals(
@@ -497,7 +496,7 @@ def check_convert(actor: Actor, proposal: Proposal, need: Need) -> None:
 # --- the thread ------------------------------------------------------------------------------
 
 
-async def post_message(actor: Actor, proposal_id: str, data: MessageIn) -> ProposalMessage:
+async def post_message(actor: Actor, proposal_id: str, data: ProposalMessageIn) -> ProposalMessage:
     proposal, need = await get_proposal(actor, proposal_id)
     side = side_of(actor, proposal, need)
     if side is None:

@@ -258,7 +258,7 @@ class StageIn(BaseModel):
     note: Reason = ""
 
 
-class MessageIn(BaseModel):
+class ProposalMessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     body: Body

@@ -12,7 +12,7 @@ import pytest
 
 from docking import proposals, questions, states
 from docking.models import Need, NeedQuestion, Proposal, ProposalMessage, ProposalStage
-from docking.schemas import AnswerIn, MessageIn, ProposalIn, QuestionIn, StageIn
+from docking.schemas import AnswerIn, ProposalIn, ProposalMessageIn, QuestionIn, StageIn
 from market.accounts.models import Organization, User
 from market.actor import Actor
 from market.audit import AuditEntry
@@ -239,12 +239,14 @@ async def test_the_thread_is_the_two_sides_own() -> None:
     seeker, proposer, need, listing = await _parties(visibility="anonymous")
     proposal = await proposals.make_proposal(proposer, str(need.id), _data(need, listing))
     pid = str(proposal.id)
-    await proposals.post_message(seeker, pid, MessageIn(body="Which pH did the pilot run at?"))
-    await proposals.post_message(proposer, pid, MessageIn(body="From 2 to 11."))
+    await proposals.post_message(
+        seeker, pid, ProposalMessageIn(body="Which pH did the pilot run at?")
+    )
+    await proposals.post_message(proposer, pid, ProposalMessageIn(body="From 2 to 11."))
     stranger = await actor_of((await a_verified_enterprise())[0])
     for doing in (
         proposals.get_proposal(stranger, pid),
-        proposals.post_message(stranger, pid, MessageIn(body="Me too")),
+        proposals.post_message(stranger, pid, ProposalMessageIn(body="Me too")),
         proposals.read_proposal(stranger, pid),
     ):
         with pytest.raises(NotFound):
@@ -259,7 +261,7 @@ async def test_the_thread_is_the_two_sides_own() -> None:
 
     await proposals.move(proposer, pid, StageIn(stage="withdrawn"))
     with pytest.raises(Conflict):
-        await proposals.post_message(seeker, pid, MessageIn(body="Still there?"))
+        await proposals.post_message(seeker, pid, ProposalMessageIn(body="Still there?"))
     assert await ProposalMessage.filter(proposal_id=proposal.id).count() == 2
 
 
@@ -282,12 +284,12 @@ async def test_each_stage_tells_the_proposer_in_their_language_without_the_anony
     pid = str(proposal.id)
     await proposals.move(seeker, pid, StageIn(stage="shortlisted"))
     await proposals.move(seeker, pid, StageIn(stage="finalist"))
-    await proposals.post_message(seeker, pid, MessageIn(body="Could you cut the price?"))
+    await proposals.post_message(seeker, pid, ProposalMessageIn(body="Could you cut the price?"))
     await proposals.move(
         seeker, pid, StageIn(stage="declined", reason="over_budget", note="<b>Too dear</b>")
     )
     with pytest.raises(Conflict):  # the thread closed with the decline
-        await proposals.post_message(seeker, pid, MessageIn(body="Sorry, and thank you."))
+        await proposals.post_message(seeker, pid, ProposalMessageIn(body="Sorry, and thank you."))
     await run_worker(settings)
     to_reader = [m for m in mailbox.messages if m["To"] == reader.email]
     to_author = [m for m in mailbox.messages if m["To"] == proposer.user.email]  # type: ignore[union-attr]
