@@ -453,6 +453,18 @@ async def needs_like(need: Any, n: int) -> list[Any]:
     return await copies(need, n, lambda i: {"title": f"{need.title} (copy {i})"})
 
 
+async def proposals_like(proposal: Any, n: int, *, to: str = "need") -> list[Any]:
+    """`n` more proposals like `proposal`: to the same need from `n` new institutes
+    (`to="need"`), or from the same institute to `n` new needs like its need (`to="proposer"`)."""
+    from docking.models import Need
+
+    if to == "need":
+        orgs = await organizations(n, kind="institute", verification="verified")
+        return await copies(proposal, n, lambda i: {"proposer_id": orgs[i - 1].id})
+    needs = await needs_like(await Need.get(id=proposal.need_id), n)
+    return await copies(proposal, n, lambda i: {"need_id": needs[i - 1].id})
+
+
 async def listings_like(listing: Any, n: int) -> list[Any]:
     """`n` more listings like `listing` (same institute and state), each its own title."""
     return await copies(listing, n, lambda i: {"title": f"{listing.title} (copy {i})"})
