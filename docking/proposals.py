@@ -516,3 +516,24 @@ async def post_message(actor: Actor, proposal_id: str, data: ProposalMessageIn) 
             {**_announced(proposal, actor), "message_id": str(message.id), "side": side},
         )
     return message
+
+
+# --- for the need page -------------------------------------------------------------------------
+
+# The listings a proposal form offers to attach, at most.
+OFFERED_LISTINGS = 100
+
+
+async def own_listings(actor: Actor) -> list[Listing]:
+    """The actor's organisation's published listings: what a proposal may attach."""
+    if not actor.organization_id:
+        return []
+    return list(
+        await Listing.filter(institute_id=actor.organization_id, state=ListingState.PUBLISHED)
+        .order_by("title", "id")
+        .limit(OFFERED_LISTINGS)
+    )
+
+
+async def count_for(need: Need) -> int:
+    return await Proposal.filter(need_id=need.id).count()
