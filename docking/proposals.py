@@ -487,6 +487,15 @@ async def convert(actor: Actor, proposal_id: Any, offer_id: Any) -> Proposal:
     return moved.row
 
 
+async def hold_for_convert(actor: Actor, proposal_id: Any) -> None:
+    """Lock the proposal before its offer is written, and check it may still convert: the
+    offer's row refers to it (a key share on it), so taking the lock only afterwards would
+    deadlock two racing conversions."""
+    locked = await lock_existing(Proposal, proposal_id)
+    await _note_seeker(locked)
+    PROPOSING.check(actor, locked, "convert")
+
+
 def check_convert(actor: Actor, proposal: Proposal, need: Need) -> None:
     """403 or 409 before an offer is drawn up from a proposal that cannot become one."""
     proposal.seeker_id = need.seeker_id  # type: ignore[attr-defined]

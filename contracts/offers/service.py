@@ -384,6 +384,7 @@ async def offer_from_proposal(actor: Actor, proposal_id: str, data: FromProposal
     terms = parse(OfferIn, {**prefill_from_need(need, listing), **sent})
     _within_budget(need, terms)
     async with unit_of_work():
+        await proposals.hold_for_convert(actor, proposal.id)
         offer = await make_offer(actor, str(listing.id), terms, origin=proposal.id)
         await proposals.convert(actor, proposal.id, offer.id)
     return offer

@@ -149,6 +149,6 @@ async def test_racing_conversions_make_one_offer() -> None:
         return_exceptions=True,
     )
     assert sum(isinstance(r, Offer) for r in results) == 1, results
-    assert all(isinstance(r, Conflict) for r in results if not isinstance(r, Offer))
+    assert all(isinstance(r, Conflict) for r in results if not isinstance(r, Offer)), results
     assert await Offer.all().count() == 1
     assert (await Proposal.get(id=proposal.id)).stage == "converted"
