@@ -1,12 +1,14 @@
-"""What happens after need events commit: who is told, and what.
+"""What happens after need and proposal events commit: who is told, and what.
 
 Closing a need early, withdrawing it, extending its deadline and its closing at the deadline
-concern everyone who answered it, and the seeker's own members. Today nobody can answer a
-need yet: `responders` is the hook proposals (issue 18, point 2) fill, and until then the
-seeker's members are told. Each recipient reads the need through `public_view` as they may
-see it, so a responder's mail about an anonymous need never names its seeker. The member who
-acted is not told of their own act; the dedup key is (event, user), so a second run of the
-handler sends nothing.
+concern the seeker's own members and everyone who answered it and still stands by it
+(`responders`: the institutes whose proposal is neither withdrawn nor declined). A new
+proposal and a withdrawal are told to the seeker, each stage to the proposer, a message in a
+proposal's thread to the other side; a public question to the seeker, its answer to the one
+who asked. Each recipient reads the need through `public_view` as they may see it, so a
+responder's mail about an anonymous need never names its seeker. The member who acted is not
+told of their own act; the dedup key is (event, user), so a second run of a handler sends
+nothing.
 """
 
 from __future__ import annotations
