@@ -9,8 +9,9 @@ import asyncio
 from typing import Any
 
 import pytest
+from tortoise.exceptions import IntegrityError
 
-from docking import proposals, questions, states
+from docking import proposals, questions, service, states
 from docking.models import Need, NeedQuestion, Proposal, ProposalMessage, ProposalStage
 from docking.schemas import AnswerIn, ProposalIn, ProposalMessageIn, QuestionIn, StageIn
 from market.accounts.models import Organization, User
@@ -353,3 +354,33 @@ async def test_the_asker_hears_the_answer_without_the_anonymous_seeker(
     assert mailbox.recipients == [proposer.user.email]  # type: ignore[union-attr]
     text = mailbox.messages[0].get_body(("plain",)).get_content()
     assert "Five years" in text and SECRET not in text
+
+
+async def test_the_database_itself_refuses_a_second_proposal() -> None:
+    _, proposer, need, listing = await _parties()
+    made = await proposals.make_proposal(proposer, str(need.id), _data(need, listing))
+    with pytest.raises(IntegrityError):
+        await Proposal.create(
+            need_id=need.id,
+            proposer_id=made.proposer_id,
+            summary="Again",
+            trl=5,  # type: ignore[attr-defined]
+        )
+
+
+async def test_closing_a_need_early_tells_those_who_still_stand_by_their_proposal(
+    settings, redis_client, mailbox
+) -> None:
+    seeker, proposer, need, listing = await _parties(visibility="anonymous")
+    await proposals.make_proposal(proposer, str(need.id), _data(need, listing))
+    _, quitter, _, _ = await _parties()
+    other_listing = await a_published_listing(await User.get(id=quitter.user_id))
+    gone = await proposals.make_proposal(quitter, str(need.id), _data(need, other_listing))
+    await proposals.move(quitter, str(gone.id), StageIn(stage="withdrawn"))
+    await run_worker(settings)
+    mailbox.messages.clear()
+    await service.close_need(seeker, str(need.id), "Solved in house")
+    await run_worker(settings)
+    assert mailbox.recipients == [proposer.user.email]  # type: ignore[union-attr]
+    text = mailbox.messages[0].get_body(("plain",)).get_content()
+    assert "Solved in house" in text and SECRET not in text
