@@ -261,6 +261,7 @@ async def need_proposals(request: Request) -> Response:
 )
 async def my_proposals(request: Request) -> Response:
     actor = await get_actor(request)
+    flag(request, "mine")  # checked as documented; the answer is the organisation's either way
     page, per_page = page_number(request), page_size(request)
     items, total = await proposals.my_proposals(
         actor, stage=request.query_params.get("stage") or "", page=page, per_page=per_page
