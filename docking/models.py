@@ -113,7 +113,7 @@ class DeclineReason(StrEnum):
 
 
 class Proposal(Model):
-    """A verified institute's answer to a published need: one per organisation and need."""
+    """The answer of a verified institute to a published need: one per organisation and need."""
 
     id = fields.UUIDField(primary_key=True)
     need: fields.ForeignKeyRelation[Need] = fields.ForeignKeyField(
@@ -168,7 +168,7 @@ class ProposalMessage(Model):
 
 
 class NeedQuestion(Model):
-    """A public question on a published need; once the seeker answers it, everyone sees both
+    """A public question on a published need. Once the seeker answers it, everyone sees both
     (never who asked, nor who answered)."""
 
     id = fields.UUIDField(primary_key=True)

@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
                 ('answered_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'need_question', 'app': 'models', 'indexes': [Index(fields=['need_id', 'answered_at'])], 'pk_attr': 'id', 'table_description': 'A public question on a published need; once the seeker answers it, everyone sees both'},
+            options={'table': 'need_question', 'app': 'models', 'indexes': [Index(fields=['need_id', 'answered_at'])], 'pk_attr': 'id', 'table_description': 'A public question on a published need. Once the seeker answers it, everyone sees both'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -47,7 +47,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
-            options={'table': 'proposal', 'app': 'models', 'unique_together': (('need', 'proposer'),), 'indexes': [Index(fields=['proposer_id', 'updated_at']), Index(fields=['need_id', 'stage'])], 'pk_attr': 'id', 'table_description': "A verified institute's answer to a published need: one per organisation and need."},
+            options={'table': 'proposal', 'app': 'models', 'unique_together': (('need', 'proposer'),), 'indexes': [Index(fields=['proposer_id', 'updated_at']), Index(fields=['need_id', 'stage'])], 'pk_attr': 'id', 'table_description': 'The answer of a verified institute to a published need: one per organisation and need.'},
             bases=['Model'],
         ),
         ops.CreateModel(

@@ -119,6 +119,8 @@ def offer_json(offer: Offer, terms: OfferTerms | None = None) -> dict[str, Any]:
         # While on hold: the state the offer comes back to if the contract holding it falls
         # through.
         "held_from": offer.held_from if offer.state == OfferState.ON_HOLD else None,
+        # The need's proposal the offer was made from, if it was (offer_from_proposal).
+        "proposal_id": str(offer.proposal_id) if offer.proposal_id else None,  # type: ignore[attr-defined]
         "created_at": offer.created_at.isoformat(),
         "updated_at": offer.updated_at.isoformat(),
     }

@@ -118,6 +118,7 @@ async def test_propose_review_talk_and_convert(client) -> None:
         f"/api/v1/proposals/{pid}/offer", json={"listing_id": str(listing.id)}, headers=seeker
     )
     assert offered.status_code == 201, offered.text
+    assert offered.json()["offer"]["proposal_id"] == pid
     offer = await Offer.get(id=offered.json()["offer"]["id"])
     assert offer.proposal_id == (await Proposal.get(id=pid)).id  # type: ignore[attr-defined]
     assert (await client.get(f"/api/v1/proposals/{pid}")).json()["proposal"]["stage"] == (

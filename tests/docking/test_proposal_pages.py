@@ -130,6 +130,7 @@ async def test_propose_from_the_need_page_then_review_talk_and_offer(client) -> 
     offer = await Offer.get()
     assert offer.proposal_id == proposal.id  # type: ignore[attr-defined]
     assert (await Proposal.get(id=proposal.id)).stage == "converted"
+    assert f'href="/proposals/{proposal.id}"' in (await client.get(f"/offers/{offer.id}")).text
 
     await page_login(client, "lab@example.org")
     page = (await client.get(f"/proposals/{proposal.id}")).text
