@@ -128,14 +128,10 @@ def can_see(actor: Actor, proposal: Proposal, need: Need) -> bool:
 
 
 def actions_for(actor: Actor, proposal: Proposal, need: Need) -> list[str]:
-    """The stage buttons a page shows, from the table the use cases apply ("convert" is the
-    offer form's, shown apart)."""
+    """The moves a page or API answer offers, from the table the use cases apply ("convert"
+    is the offer form's: POST /proposals/{id}/offer)."""
     proposal.seeker_id = need.seeker_id  # type: ignore[attr-defined]
-    return [
-        action
-        for action in PROPOSING.actions(actor, proposal)
-        if action != "convert" or may(actor, Permission.NEGOTIATE)
-    ]
+    return PROPOSING.actions(actor, proposal)
 
 
 def may_talk(actor: Actor, proposal: Proposal, need: Need) -> bool:
