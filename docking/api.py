@@ -11,9 +11,19 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from docking import service
-from docking.models import Cooperation, Need, NeedState
-from docking.schemas import CloseIn, ExtendIn, NeedIn, NeedPatch
+from docking import proposals, questions, service
+from docking.models import Cooperation, Need, NeedState, ProposalStage
+from docking.schemas import (
+    AnswerIn,
+    CloseIn,
+    ExtendIn,
+    NeedIn,
+    NeedPatch,
+    ProposalIn,
+    ProposalMessageIn,
+    QuestionIn,
+    StageIn,
+)
 from listings import ipc
 from market.accounts.schemas import ReasonIn
 from market.actor import Actor
@@ -176,3 +186,161 @@ async def reject(request: Request) -> Response:
     actor = await get_actor(request)
     data = await body(request, ReasonIn)
     return _answer(actor, await service.reject_need(actor, _id(request), data.reason))
+
+
+# --- proposals -------------------------------------------------------------------------------
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json(v) for v in value]
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def proposal_json(view: dict[str, Any]) -> dict[str, Any]:
+    """A proposal's view as JSON; its need as `need_json` shows it."""
+    data = _json({k: v for k, v in view.items() if k != "need"})
+    data["need"] = need_json(view["need"])
+    return data
+
+
+async def _proposal(actor: Actor, proposal_id: str, status: int = 200) -> Response:
+    seen = await proposals.read_proposal(actor, proposal_id)
+    listings = {str(x.id): x for x in seen.listings}
+    view = proposals.proposal_view(actor, seen.proposal, seen.need, listings, seen.messages)
+    return json_response({"proposal": proposal_json(view)}, status)
+
+
+def _pid(request: Request) -> str:
+    return str(request.path_params["proposal_id"])
+
+
+@router.route(
+    "/needs/{need_id}/proposals",
+    "POST",
+    body=ProposalIn,
+    status=201,
+    summary="Answer a published need with a proposal (verified institutes)",
+)
+async def propose(request: Request) -> Response:
+    actor = await get_actor(request)
+    made = await proposals.make_proposal(actor, _id(request), await body(request, ProposalIn))
+    return await _proposal(actor, str(made.id), 201)
+
+
+@router.route(
+    "/needs/{need_id}/proposals",
+    summary="The proposals to one of your enterprise's needs, by stage",
+    query={"stage": filter_of(ProposalStage), "page": PAGE, "per_page": PER_PAGE},
+)
+async def need_proposals(request: Request) -> Response:
+    actor = await get_actor(request)
+    page, per_page = page_number(request), page_size(request)
+    items, total, counts = await proposals.proposals_for_need(
+        actor,
+        _id(request),
+        stage=request.query_params.get("stage") or "",
+        page=page,
+        per_page=per_page,
+    )
+    views = [proposal_json(v) for v in await proposals.views(actor, items)]
+    return json_response({**paged(views, page, per_page, total), "stages": counts})
+
+
+@router.route(
+    "/proposals",
+    summary="Your organisation's proposals (mine=1), newest change first",
+    query={
+        "mine": FLAG,
+        "stage": filter_of(ProposalStage),
+        "page": PAGE,
+        "per_page": PER_PAGE,
+    },
+)
+async def my_proposals(request: Request) -> Response:
+    actor = await get_actor(request)
+    flag(request, "mine")  # checked as documented; the answer is the organisation's either way
+    page, per_page = page_number(request), page_size(request)
+    items, total = await proposals.my_proposals(
+        actor, stage=request.query_params.get("stage") or "", page=page, per_page=per_page
+    )
+    views = [proposal_json(v) for v in await proposals.views(actor, items)]
+    return json_response(paged(views, page, per_page, total))
+
+
+@router.route("/proposals/{proposal_id}", summary="One proposal with its thread (its two sides)")
+async def show_proposal(request: Request) -> Response:
+    actor = await get_actor(request)
+    return await _proposal(actor, _pid(request))
+
+
+@router.route(
+    "/proposals/{proposal_id}/stage",
+    "POST",
+    body=StageIn,
+    summary="Move a proposal: shortlisted, finalist, declined {reason, note} or withdrawn",
+)
+async def stage(request: Request) -> Response:
+    actor = await get_actor(request)
+    await proposals.move(actor, _pid(request), await body(request, StageIn))
+    return await _proposal(actor, _pid(request))
+
+
+@router.route(
+    "/proposals/{proposal_id}/messages",
+    "POST",
+    body=ProposalMessageIn,
+    status=201,
+    summary="Write in a proposal's thread",
+)
+async def message(request: Request) -> Response:
+    actor = await get_actor(request)
+    await proposals.post_message(actor, _pid(request), await body(request, ProposalMessageIn))
+    return await _proposal(actor, _pid(request), 201)
+
+
+# --- public questions on a need ----------------------------------------------------------------
+
+
+@router.route(
+    "/needs/{need_id}/questions",
+    summary="A need's answered questions (the seeker sees all; an asker their own)",
+    auth=False,
+)
+async def need_questions(request: Request) -> Response:
+    actor = await get_actor(request)
+    need = await service.get_need(actor, _id(request))
+    items = [_json(q) for q in await questions.questions_of(actor, need)]
+    return json_response({"items": items})
+
+
+@router.route(
+    "/needs/{need_id}/questions",
+    "POST",
+    body=QuestionIn,
+    status=201,
+    summary="Ask a public question on a published need",
+)
+async def ask(request: Request) -> Response:
+    actor = await get_actor(request)
+    asked = await questions.ask(actor, _id(request), await body(request, QuestionIn))
+    return json_response({"question": _json(questions.question_view(asked, actor))}, 201)
+
+
+@router.route(
+    "/needs/{need_id}/questions/{question_id}/answer",
+    "POST",
+    body=AnswerIn,
+    summary="Answer a question on your enterprise's need (shown to everyone)",
+)
+async def answer(request: Request) -> Response:
+    actor = await get_actor(request)
+    answered = await questions.answer(
+        actor,
+        _id(request),
+        str(request.path_params["question_id"]),
+        await body(request, AnswerIn),
+    )
+    return json_response({"question": _json(questions.question_view(answered, actor))})

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from starlette.datastructures import FormData
 
 from docking.models import Need
+from docking.schemas import ProposalIn
 from docking.service import as_input
 from listings import forms as listing_forms
 from listings.forms import (
@@ -27,6 +28,7 @@ from listings.forms import (
     text_of,
 )
 from market.errors import ValidationFailed
+from market.validation import parse
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -137,3 +139,71 @@ def new_values() -> dict[str, Any]:
     return values_from(
         {"territories": ["WORLD"], "visibility": "public", "trl_min": 1, "trl_max": 9}
     )
+
+
+# --- the proposal form -------------------------------------------------------------------------
+#
+# A summary, one "how" textarea per must-have of the need (`how.<i>`, in the need's order), a
+# TRL select and a checkbox per listing of the proposer's. The schema's names map back:
+# `requirements.<i>.how` -> `how.<i>`, anything else under `requirements` -> `requirements`.
+
+
+def new_proposal_values() -> dict[str, Any]:
+    return {"summary": "", "trl": "", "how": {}, "listing_ids": []}
+
+
+def proposal_values_of(form: FormData) -> dict[str, Any]:
+    hows = {
+        key.split(".", 1)[1]: value
+        for key, value in form.multi_items()
+        if key.startswith("how.") and isinstance(value, str)
+    }
+    return {
+        "summary": text_of(form, "summary"),
+        "trl": text_of(form, "trl"),
+        "how": hows,
+        "listing_ids": [v for v in form.getlist("listing_ids") if isinstance(v, str)],
+    }
+
+
+def proposal_field(key: str) -> str:
+    parts = key.split(".")
+    if parts[0] == "requirements":
+        if len(parts) >= 3 and parts[2] == "how":
+            return f"how.{parts[1]}"
+        return "requirements"
+    return parts[0]
+
+
+def parse_proposal(values: dict[str, Any], must_have: list[str]) -> ProposalIn:
+    """Form values -> ProposalIn, or ValidationFailed keyed by the form's field names."""
+    errors: dict[str, str] = {}
+    level = str(values.get("trl") or "").strip()
+    trl: Any = int(level) if level.isascii() and level.isdigit() and len(level) <= 2 else level
+    if level == "":
+        errors["trl"] = "Choose a level from 1 to 9."
+    hows = values.get("how") or {}
+    data = {
+        "summary": str(values.get("summary") or "").strip(),
+        "requirements": [
+            {"requirement": requirement, "how": str(hows.get(str(i)) or "").strip()}
+            for i, requirement in enumerate(must_have)
+        ],
+        "trl": trl,
+        "listing_ids": list(values.get("listing_ids") or []),
+    }
+    try:
+        parsed = parse(ProposalIn, data)
+    except ValidationFailed as exc:
+        raise proposal_refused(exc, errors) from None
+    if errors:
+        raise ValidationFailed("Check the proposal.", fields=errors)
+    return parsed
+
+
+def proposal_refused(exc: ValidationFailed, more: dict[str, str] | None = None) -> ValidationFailed:
+    """A refusal keyed by the schema's (or the service's) fields, keyed by the form's."""
+    fields = dict(more or {})
+    for key, message in exc.fields.items():
+        fields.setdefault(proposal_field(key), message)
+    return ValidationFailed(exc.message, fields=fields)

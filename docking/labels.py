@@ -48,6 +48,37 @@ VISIBILITY_SHORT = Labels(
     }
 )
 
+STAGE = Labels(
+    {
+        "new": N_("New"),
+        "shortlisted": N_("Shortlisted"),
+        "finalist": N_("Finalist"),
+        "declined": N_("Turned down"),
+        "withdrawn": N_("Withdrawn"),
+        "converted": N_("Offer made"),
+    }
+)
+# The buttons that move a proposal (docking/states.py PROPOSAL's actions).
+STAGE_ACTION = Labels(
+    {
+        "shortlist": N_("Shortlist"),
+        "finalise": N_("Make a finalist"),
+        "decline": N_("Decline"),
+        "withdraw": N_("Withdraw the proposal"),
+    }
+)
+DECLINE_REASON = Labels(
+    {
+        "not_a_fit": N_("Not a fit for the problem"),
+        "requirements_not_met": N_("Does not meet a must-have requirement"),
+        "trl_too_low": N_("Not mature enough (TRL too low)"),
+        "over_budget": N_("Beyond the budget"),
+        "territory": N_("The rights do not cover the territories needed"),
+        "chose_another": N_("Another proposal was chosen"),
+        "other": N_("Another reason (see the note)"),
+    }
+)
+
 
 def cooperation_list(forms: list[str] | None) -> str:
     """Forms of cooperation as a comma-separated list; a dash where there are none."""
@@ -66,6 +97,9 @@ FOR_TEMPLATES = SimpleNamespace(
     cooperation=COOPERATION,
     visibility=VISIBILITY,
     visibility_short=VISIBILITY_SHORT,
+    stage=STAGE,
+    stage_action=STAGE_ACTION,
+    decline_reason=DECLINE_REASON,
     cooperation_list=cooperation_list,
     trl_range=trl_range,
 )

@@ -88,3 +88,104 @@ class Need(Model):
         table = "need"
         # The public list (newest first), an enterprise's own, and the deadline sweep.
         indexes = (("state", "published_at"), ("seeker_id", "state"), ("state", "deadline"))
+
+
+class ProposalStage(StrEnum):
+    NEW = "new"
+    SHORTLISTED = "shortlisted"
+    FINALIST = "finalist"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+    # The seeker made an offer on one of its listings (contracts/offers: offer_from_proposal).
+    CONVERTED = "converted"
+
+
+class DeclineReason(StrEnum):
+    """Why a seeker declined a proposal: a short list the proposer can learn from."""
+
+    NOT_A_FIT = "not_a_fit"
+    REQUIREMENTS_NOT_MET = "requirements_not_met"
+    TRL_TOO_LOW = "trl_too_low"
+    OVER_BUDGET = "over_budget"
+    TERRITORY = "territory"
+    CHOSE_ANOTHER = "chose_another"
+    OTHER = "other"
+
+
+class Proposal(Model):
+    """The answer of a verified institute to a published need: one per organisation and need."""
+
+    id = fields.UUIDField(primary_key=True)
+    need: fields.ForeignKeyRelation[Need] = fields.ForeignKeyField(
+        "models.Need", related_name="proposals", on_delete=fields.CASCADE
+    )
+    proposer: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Organization", related_name="proposals", on_delete=fields.RESTRICT
+    )
+    created_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name="proposals", null=True, on_delete=fields.SET_NULL
+    )
+    summary = fields.TextField()
+    # [{"requirement": <a must-have of the need, as it read then>, "how": str}], in its order.
+    requirements = fields.JSONField(default=list)
+    trl = fields.SmallIntField()
+    # The proposer's own published listings it offers to solve the need with (ids as text).
+    listing_ids = fields.JSONField(default=list)
+    stage = fields.CharEnumField(ProposalStage, max_length=16, default=ProposalStage.NEW)
+    decline_reason = fields.CharField(max_length=32, default="")
+    decline_note = fields.TextField(default="")
+    # The offer it became: the offer holds the foreign key (Offer.proposal), contracts being
+    # after docking in the flow; this plain id lets the proposal page link to it.
+    offer_id = fields.UUIDField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "proposal"
+        # The database itself refuses a second proposal of one organisation to one need.
+        unique_together = (("need", "proposer"),)
+        indexes = (("proposer_id", "updated_at"), ("need_id", "stage"))
+
+
+class ProposalMessage(Model):
+    """The question thread of one proposal, between the seeker and the proposer."""
+
+    id = fields.UUIDField(primary_key=True)
+    proposal: fields.ForeignKeyRelation[Proposal] = fields.ForeignKeyField(
+        "models.Proposal", related_name="messages", on_delete=fields.CASCADE
+    )
+    # "seeker" or "proposer": what a reader of an anonymous need is shown instead of a name.
+    side = fields.CharField(max_length=8)
+    author: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name="proposal_messages", null=True, on_delete=fields.SET_NULL
+    )
+    body = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "proposal_message"
+        ordering = ["created_at"]
+
+
+class NeedQuestion(Model):
+    """A public question on a published need. Once the seeker answers it, everyone sees both
+    (never who asked, nor who answered)."""
+
+    id = fields.UUIDField(primary_key=True)
+    need: fields.ForeignKeyRelation[Need] = fields.ForeignKeyField(
+        "models.Need", related_name="questions", on_delete=fields.CASCADE
+    )
+    asked_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name="need_questions", null=True, on_delete=fields.SET_NULL
+    )
+    body = fields.TextField()
+    answer = fields.TextField(default="")
+    answered_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name="need_answers", null=True, on_delete=fields.SET_NULL
+    )
+    answered_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "need_question"
+        indexes = (("need_id", "answered_at"),)

@@ -10,12 +10,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from docking import forms, labels, service, states
-from docking.models import NeedState
-from docking.schemas import COOPERATION, VISIBILITY, ExtendIn, NeedIn, NeedPatch
+from docking import forms, labels, proposals, questions, service, states
+from docking.models import Need, NeedState
+from docking.schemas import (
+    COOPERATION,
+    DECLINE_REASONS,
+    VISIBILITY,
+    AnswerIn,
+    ExtendIn,
+    NeedIn,
+    NeedPatch,
+    ProposalMessageIn,
+    QuestionIn,
+    StageIn,
+)
 from listings import forms as listing_forms
 from listings import ipc
-from market.accounts.models import OrganizationKind
+from market.accounts.models import OrganizationKind, Verification
 from market.accounts.schemas import countries
 from market.accounts.service import NotVerified
 from market.actor import Actor
@@ -32,11 +43,14 @@ from market.web import (
     redirect,
     render,
     render_error,
+    render_form,
     require_login,
     template_global,
 )
 
 PER_PAGE = 20
+# Refusals shown on the page the user acted from, with what they typed still there.
+SHOWN_ON_PAGE = frozenset({403, 409, 422, 429})
 QUEUE_PAGE = 50
 template_global("need_labels", labels.FOR_TEMPLATES)
 HELPERS: dict[str, Any] = {
@@ -97,17 +111,50 @@ async def index(request: Request) -> Response:
 async def show(request: Request) -> Response:
     actor = await get_actor(request)
     need = await service.get_need(actor, _id(request))
+    return await _need_page(request, actor, need)
+
+
+async def _need_page(
+    request: Request,
+    actor: Actor,
+    need: Need,
+    *,
+    values: dict[str, Any] | None = None,
+    error: DomainError | None = None,
+) -> Response:
+    """The need page: the need as the viewer may see it, its answered questions, and what the
+    viewer may do: propose (an institute), ask (a verified organisation), answer and review
+    (the seeker). A refused proposal or question comes back here with what was typed."""
     is_seeker = "member" in service.roles_on(actor, need)
-    return await _page(
-        request,
-        "docking/show.html",
-        {
-            "need": service.public_view(need, actor),
-            "actions": service.actions_for(actor, need),
-            "is_seeker": is_seeker,
-            "can_edit": is_seeker and str(need.state) in states.EDITABLE,
-            "countries": countries(),
-        },
+    own = await proposals.proposal_of(actor, need)
+    can_propose = own is None and proposals.proposal_refusal(actor, need) is None
+    view = service.public_view(need, actor)
+    context = {
+        "need": view,
+        "actions": service.actions_for(actor, need),
+        "is_seeker": is_seeker,
+        "can_edit": is_seeker and str(need.state) in states.EDITABLE,
+        "countries": countries(),
+        "questions": await questions.questions_of(actor, need),
+        "can_ask": _may_ask(actor, need),
+        "own_proposal": own,
+        "can_propose": can_propose and not view["details_hidden"],
+        "own_listings": await proposals.own_listings(actor) if can_propose else [],
+        "proposal_count": await proposals.count_for(need) if is_seeker else 0,
+        "values": values or forms.new_proposal_values(),
+        "decline_reasons": DECLINE_REASONS,
+    }
+    return await render_form(request, "docking/show.html", {**HELPERS, **context}, error=error)
+
+
+def _may_ask(actor: Actor, need: Need) -> bool:
+    org = actor.organization
+    return (
+        actor.user is not None
+        and org is not None
+        and org.verification == Verification.VERIFIED
+        and not service.insider(actor, need)
+        and str(need.state) == "published"
     )
 
 
@@ -301,6 +348,157 @@ async def reject(request: Request) -> Response:
     return redirect("/admin/needs", Msg("“%(title)s” is rejected.", title=need.title))
 
 
+# --- proposals and questions ------------------------------------------------------------------
+
+
+async def propose(request: Request) -> Response:
+    actor = await require_login(request)
+    need = await service.get_need(actor, _id(request))
+    values = forms.proposal_values_of(await read_form(request))
+    try:
+        data = forms.parse_proposal(values, list(need.must_have))
+        try:
+            made = await proposals.make_proposal(actor, str(need.id), data)
+        except ValidationFailed as exc:
+            raise forms.proposal_refused(exc) from None
+    except DomainError as exc:
+        if exc.status not in SHOWN_ON_PAGE:
+            raise
+        return await _need_page(request, actor, need, values=values, error=exc)
+    return redirect(f"/proposals/{made.id}", "Your proposal is sent to the seeker.")
+
+
+async def ask(request: Request) -> Response:
+    actor = await require_login(request)
+    need = await service.get_need(actor, _id(request))
+    body = str(nest(await read_form(request)).get("question", ""))
+    try:
+        data = parse(QuestionIn, {"body": body.strip()})
+        await questions.ask(actor, str(need.id), data)
+    except DomainError as exc:
+        if exc.status not in SHOWN_ON_PAGE:
+            raise
+        fields = {"question": exc.fields.get("body", exc.message)}
+        refused = ValidationFailed(exc.message, fields=fields)
+        refused.status = exc.status
+        return await _need_page(request, actor, need, values={"question": body}, error=refused)
+    return redirect(
+        f"/needs/{need.id}", "Your question is sent; its answer will show here to everyone."
+    )
+
+
+async def answer(request: Request) -> Response:
+    actor = await require_login(request)
+    form = nest(await read_form(request))
+    url = f"/needs/{_id(request)}"
+    try:
+        data = parse(AnswerIn, {"answer": str(form.get("answer", "")).strip()})
+        await questions.answer(actor, _id(request), str(request.path_params["question_id"]), data)
+    except DomainError as exc:
+        if exc.status != 422:
+            raise
+        return redirect(url, _problems(exc))
+    return redirect(url, "The answer is published with the question.")
+
+
+async def inbox(request: Request) -> Response:
+    actor = await require_login(request)
+    stage = request.query_params.get("stage") or ""
+    page = page_number(request)
+    need = await service.get_need(actor, _id(request))
+    items, total, counts = await proposals.proposals_for_need(
+        actor, str(need.id), stage=stage, page=page, per_page=PER_PAGE
+    )
+    return await _page(
+        request,
+        "docking/proposals.html",
+        {
+            "need": service.public_view(need, actor),
+            "proposals": await proposals.views(actor, items),
+            "counts": counts,
+            "stage": stage,
+            "total": total,
+            "page": page,
+            "per_page": PER_PAGE,
+            "stages": proposals.STAGES,
+        },
+    )
+
+
+async def my_proposals(request: Request) -> Response:
+    actor = await require_login(request)
+    stage = request.query_params.get("stage") or ""
+    page = page_number(request)
+    items, total = await proposals.my_proposals(actor, stage=stage, page=page, per_page=PER_PAGE)
+    return await _page(
+        request,
+        "docking/my_proposals.html",
+        {
+            "proposals": await proposals.views(actor, items),
+            "stage": stage,
+            "total": total,
+            "page": page,
+            "per_page": PER_PAGE,
+            "stages": proposals.STAGES,
+        },
+    )
+
+
+def _pid(request: Request) -> str:
+    return str(request.path_params["proposal_id"])
+
+
+async def _proposal_page(
+    request: Request,
+    actor: Actor,
+    *,
+    values: dict[str, Any] | None = None,
+    error: DomainError | None = None,
+) -> Response:
+    seen = await proposals.read_proposal(actor, _pid(request))
+    listings = {str(x.id): x for x in seen.listings}
+    view = proposals.proposal_view(actor, seen.proposal, seen.need, listings, seen.messages)
+    context = {
+        "proposal": view,
+        "can_talk": proposals.may_talk(actor, seen.proposal, seen.need),
+        "decline_reasons": DECLINE_REASONS,
+        "values": values or {},
+    }
+    return await render_form(request, "docking/proposal.html", {**HELPERS, **context}, error=error)
+
+
+async def show_proposal(request: Request) -> Response:
+    actor = await require_login(request)
+    return await _proposal_page(request, actor)
+
+
+async def stage(request: Request) -> Response:
+    actor = await require_login(request)
+    form = nest(await read_form(request))
+    values = {k: str(form.get(k, "")).strip() for k in ("stage", "reason", "note")}
+    sent = {k: v for k, v in values.items() if v}
+    try:
+        await proposals.move(actor, _pid(request), parse(StageIn, sent))
+    except DomainError as exc:
+        if exc.status not in SHOWN_ON_PAGE:
+            raise
+        return await _proposal_page(request, actor, values=values, error=exc)
+    return redirect(f"/proposals/{_pid(request)}", "The proposal is moved.")
+
+
+async def message(request: Request) -> Response:
+    actor = await require_login(request)
+    body = str(nest(await read_form(request)).get("body", ""))
+    try:
+        data = parse(ProposalMessageIn, {"body": body.strip()})
+        await proposals.post_message(actor, _pid(request), data)
+    except DomainError as exc:
+        if exc.status not in SHOWN_ON_PAGE:
+            raise
+        return await _proposal_page(request, actor, values={"body": body}, error=exc)
+    return redirect(f"/proposals/{_pid(request)}", "Your message is sent.")
+
+
 # `:uuid` keeps /needs/new and /needs/mine free for their own routes.
 routes: list[BaseRoute] = [
     Route("/needs", index),
@@ -313,6 +511,14 @@ routes: list[BaseRoute] = [
     Route("/needs/{need_id:uuid}/extend", extend, methods=["POST"]),
     Route("/needs/{need_id:uuid}/withdraw", withdraw, methods=["POST"]),
     Route("/needs/{need_id:uuid}/award", award, methods=["POST"]),
+    Route("/needs/{need_id:uuid}/proposals", propose, methods=["POST"]),
+    Route("/needs/{need_id:uuid}/proposals", inbox),
+    Route("/needs/{need_id:uuid}/questions", ask, methods=["POST"]),
+    Route("/needs/{need_id:uuid}/questions/{question_id:uuid}/answer", answer, methods=["POST"]),
+    Route("/proposals", my_proposals),
+    Route("/proposals/{proposal_id:uuid}", show_proposal),
+    Route("/proposals/{proposal_id:uuid}/stage", stage, methods=["POST"]),
+    Route("/proposals/{proposal_id:uuid}/messages", message, methods=["POST"]),
     Route("/admin/needs", moderation),
     Route("/admin/needs/{need_id:uuid}/approve", approve, methods=["POST"]),
     Route("/admin/needs/{need_id:uuid}/reject", reject, methods=["POST"]),

@@ -200,3 +200,80 @@ def submission_problems(need: dict[str, Any]) -> dict[str, str]:
     if deadline is not None and deadline <= utcnow().date():
         problems["deadline"] = "The deadline has passed: choose a later one."
     return problems
+
+
+# --- proposals and questions ---------------------------------------------------------------
+
+DeclineReasonChoice = Literal[
+    "not_a_fit",
+    "requirements_not_met",
+    "trl_too_low",
+    "over_budget",
+    "territory",
+    "chose_another",
+    "other",
+]
+DECLINE_REASONS: tuple[str, ...] = DeclineReasonChoice.__args__  # type: ignore[attr-defined]
+StageChoice = Literal["shortlisted", "finalist", "declined", "withdrawn"]
+# A proposal is short by design: a page, not a dossier.
+MAX_LISTINGS = 10
+Summary = Annotated[str, Field(min_length=20, max_length=3000)]
+How = Annotated[str, Field(min_length=3, max_length=1500)]
+Body = Annotated[str, Field(min_length=1, max_length=5000)]
+ListingId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class RequirementAnswer(BaseModel):
+    """How the proposal meets one must-have of the need (named as the need words it)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    requirement: Requirement
+    how: How
+
+
+class ProposalIn(BaseModel):
+    """A proposal: one answer per must-have of the need (checked against the need by
+    docking.service.make_proposal), a TRL, and the proposer's own published listings."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    summary: Summary
+    requirements: Annotated[list[RequirementAnswer], Field(max_length=20)] = Field(
+        default_factory=list
+    )
+    trl: Trl
+    listing_ids: Annotated[list[ListingId], Field(min_length=1, max_length=MAX_LISTINGS)]
+
+    @field_validator("listing_ids")
+    @classmethod
+    def _dedupe(cls, values: list[str]) -> list[str]:
+        return unique(values)
+
+
+class StageIn(BaseModel):
+    """A move of a proposal: a decline names its reason from the list, with an optional note."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    stage: StageChoice
+    reason: DeclineReasonChoice | None = None
+    note: Reason = ""
+
+
+class ProposalMessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    body: Body
+
+
+class QuestionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    body: Annotated[str, Field(min_length=5, max_length=2000)]
+
+
+class AnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    answer: Annotated[str, Field(min_length=1, max_length=5000)]

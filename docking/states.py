@@ -41,3 +41,39 @@ LIFECYCLE = {
 EDITABLE = {"draft", "rejected"}
 # States anyone may see (through docking.service.public_view).
 PUBLIC = {"published", "closed", "awarded"}
+
+# --- proposals ---------------------------------------------------------------------------
+#
+# A proposal's stages. Roles (derived by `docking.service.proposal_roles`): "seeker", a member
+# of the need's enterprise whose role lets them negotiate, reviews; "proposer", such a member
+# of the answering institute, may withdraw until the proposal is decided. Every move is
+# announced: the proposer hears of each stage, the seeker of a withdrawal. "convert" is taken
+# only by contracts.offers.service.offer_from_proposal, in the unit of work that makes the offer.
+
+PROPOSED = "proposal.made"
+STAGED = "proposal.staged"
+PROPOSAL_WITHDRAWN = "proposal.withdrawn"
+PROPOSAL_MESSAGE = "proposal.message"
+QUESTION_ASKED = "need.question_asked"
+QUESTION_ANSWERED = "need.question_answered"
+
+PROPOSAL = {
+    ("new", "shortlist"): rule("shortlisted", "seeker", event=STAGED),
+    ("shortlisted", "finalise"): rule("finalist", "seeker", event=STAGED),
+    ("new", "decline"): rule("declined", "seeker", event=STAGED),
+    ("shortlisted", "decline"): rule("declined", "seeker", event=STAGED),
+    ("finalist", "decline"): rule("declined", "seeker", event=STAGED),
+    ("new", "withdraw"): rule("withdrawn", "proposer", event=PROPOSAL_WITHDRAWN),
+    ("shortlisted", "withdraw"): rule("withdrawn", "proposer", event=PROPOSAL_WITHDRAWN),
+    ("finalist", "withdraw"): rule("withdrawn", "proposer", event=PROPOSAL_WITHDRAWN),
+    ("finalist", "convert"): rule("converted", "seeker", event=STAGED),
+}
+# The stage a client asks for (POST /proposals/{id}/stage) -> the action that reaches it.
+STAGE_ACTIONS = {
+    "shortlisted": "shortlist",
+    "finalist": "finalise",
+    "declined": "decline",
+    "withdrawn": "withdraw",
+}
+# Stages whose thread is still open.
+TALKING = {"new", "shortlisted", "finalist"}

@@ -27,6 +27,7 @@ ORDER = (
     "Organization",
     "User",
     "Need",
+    "Proposal",
     "Listing",
     "ListingRevision",
     "Enquiry",

@@ -174,6 +174,40 @@ async def a_published_need(seeker_user: User | None = None, **overrides: Any):
     return await needs.approve_need(await actor_of(admin), str(draft.id))
 
 
+def proposal_data(need: Any, listing_ids: list[str], **overrides: Any) -> dict[str, Any]:
+    """A complete proposal to `need`, answering each of its must-haves, as the API takes it."""
+    data: dict[str, Any] = {
+        "summary": "Our crosslinked graphene oxide membrane holds 98.5% rejection at 45 LMH "
+        "in a 200-hour pilot.",
+        "requirements": [
+            {"requirement": r, "how": f"Pilot data: {r.lower()}."} for r in need.must_have
+        ],
+        "trl": 5,
+        "listing_ids": listing_ids,
+    }
+    data.update(overrides)
+    return data
+
+
+async def a_proposal(
+    need: Any = None, institute_user: User | None = None, listing: Any = None, **overrides: Any
+):
+    """A new proposal of a verified institute (made if not given) to a published need (made
+    if not given), attaching a published listing of its own (made if not given)."""
+    from docking import proposals
+    from docking.schemas import ProposalIn
+
+    if need is None:
+        need = await a_published_need()
+    if institute_user is None:
+        institute_user, _ = await a_verified_institute()
+    if listing is None:
+        listing = await a_published_listing(institute_user)
+    actor = await actor_of(institute_user)
+    data = ProposalIn.model_validate(proposal_data(need, [str(listing.id)], **overrides))
+    return await proposals.make_proposal(actor, str(need.id), data)
+
+
 async def run_worker(settings: Any) -> int:
     """Run a real arq worker in burst mode on the test queue; returns the jobs it completed."""
     from workers.settings import make_worker
@@ -433,6 +467,18 @@ async def copies(row: Any, n: int, each: Any = None) -> list[Any]:
 async def needs_like(need: Any, n: int) -> list[Any]:
     """`n` more needs like `need` (same seeker, state and visibility), each its own title."""
     return await copies(need, n, lambda i: {"title": f"{need.title} (copy {i})"})
+
+
+async def proposals_like(proposal: Any, n: int, *, to: str = "need") -> list[Any]:
+    """`n` more proposals like `proposal`: to the same need from `n` new institutes
+    (`to="need"`), or from the same institute to `n` new needs like its need (`to="proposer"`)."""
+    from docking.models import Need
+
+    if to == "need":
+        orgs = await organizations(n, kind="institute", verification="verified")
+        return await copies(proposal, n, lambda i: {"proposer_id": orgs[i - 1].id})
+    needs = await needs_like(await Need.get(id=proposal.need_id), n)
+    return await copies(proposal, n, lambda i: {"need_id": needs[i - 1].id})
 
 
 async def listings_like(listing: Any, n: int) -> list[Any]:

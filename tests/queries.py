@@ -18,7 +18,7 @@ import functools
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -90,6 +90,8 @@ class Listed:
     people: dict[str, str]
     markers: list[str]
     more: Callable[[int], Awaitable[list[str]]]
+    # What fills the path's {placeholders} (a list under one row: a need's proposals).
+    params: dict[str, str] = field(default_factory=dict)
 
 
 Build = Callable[[], Awaitable[Listed]]
@@ -113,6 +115,7 @@ async def assert_constant_queries(
     shows `shows`, its page size, or all). Each count is of the second request at that size:
     the first may fill what a process caches once."""
     listed = await build()
+    path = path.format(**listed.params) if listed.params else path
     if role != "anonymous":
         await log_in(client, listed.people[role])
     await _get(client, path)

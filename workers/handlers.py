@@ -16,6 +16,7 @@ from contracts.offers import service as offers
 from contracts.payments import events as payment_events
 from contracts.payments import service as payments
 from docking import events as need_events
+from docking import proposals, questions
 from docking import service as needs
 from docking import states as need_states
 from listings import enquiries, enquiry_events, importer, search_sync
@@ -36,6 +37,8 @@ DECLARED = (
     | importer.EVENTS
     | enquiries.EVENTS
     | needs.EVENTS
+    | proposals.EVENTS
+    | questions.EVENTS
     | offers.EVENTS
     | agreements.EVENTS
     | payments.EVENTS
@@ -84,6 +87,14 @@ HANDLERS: outbox.Handlers = {
     need_states.WITHDRAWN: (need_events.tell_about_need,),
     need_states.EXTENDED: (need_events.tell_about_need,),
     need_states.EXPIRED: (need_events.tell_about_need,),
+    # proposals: the seeker hears of each new one and each withdrawal, the proposer of each
+    # stage, each side of the other's messages; a need's public question and its answer
+    need_states.PROPOSED: (need_events.tell_seeker_of_proposal,),
+    need_states.STAGED: (need_events.tell_proposer_of_stage,),
+    need_states.PROPOSAL_WITHDRAWN: (need_events.tell_seeker_of_withdrawal,),
+    need_states.PROPOSAL_MESSAGE: (need_events.tell_the_other_side,),
+    need_states.QUESTION_ASKED: (need_events.tell_seeker_of_question,),
+    need_states.QUESTION_ANSWERED: (need_events.tell_asker_of_answer,),
     # offers
     "offer.made": (_tell_offer,),
     "offer.countered": (_tell_offer,),

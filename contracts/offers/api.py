@@ -12,7 +12,7 @@ from starlette.responses import Response
 from contracts.agreements import service as agreements
 from contracts.offers import service
 from contracts.offers.models import Offer, OfferMessage, OfferState, OfferTerms
-from contracts.offers.schemas import MessageIn, OfferIn, OfferTermsIn, ReasonIn
+from contracts.offers.schemas import FromProposalIn, MessageIn, OfferIn, OfferTermsIn, ReasonIn
 from listings.models import Listing
 from market.accounts.models import Organization, User
 from market.api import PAGE, PER_PAGE, ApiRouter, body, filter_of, paged
@@ -121,6 +121,8 @@ def offer_json(offer: Offer, terms: OfferTerms | None = None) -> dict[str, Any]:
         "held_from": offer.held_from if offer.state == OfferState.ON_HOLD else None,
         # The enquiry the offer was made from, if it was.
         "enquiry_id": str(offer.enquiry_id) if offer.enquiry_id else None,  # type: ignore[attr-defined]
+        # The need's proposal the offer was made from, if it was (offer_from_proposal).
+        "proposal_id": str(offer.proposal_id) if offer.proposal_id else None,  # type: ignore[attr-defined]
         "created_at": offer.created_at.isoformat(),
         "updated_at": offer.updated_at.isoformat(),
     }
@@ -289,3 +291,21 @@ async def message(request: Request) -> Response:
     )
     await posted.fetch_related("author")
     return json_response({"message": message_json(posted)}, 201)
+
+
+# --- an offer from a need's proposal ---------------------------------------------------------
+
+
+@router.route(
+    "/proposals/{proposal_id}/offer",
+    "POST",
+    body=FromProposalIn,
+    status=201,
+    summary="Turn a finalist proposal into an offer on one of its listings (terms left out "
+    "come from the need)",
+)
+async def from_proposal(request: Request) -> Response:
+    actor = await get_actor(request)
+    data = await body(request, FromProposalIn)
+    offer = await service.offer_from_proposal(actor, str(request.path_params["proposal_id"]), data)
+    return await _answer(offer, 201)

@@ -327,3 +327,21 @@ def versions_table(versions: list[OfferTerms]) -> list[tuple[str, list[Cell]]]:
 
 def money_text(value: dict[str, Any] | None) -> str:
     return listing_forms.money_text(value)
+
+
+def values_from_prefill(prefill: dict[str, Any]) -> dict[str, Any]:
+    """An offer made from a need's proposal starts from what the need asks for
+    (service.prefill_from_need), as the form shows it."""
+    fee = prefill["upfront_fee"]
+    return {
+        "license_type": prefill["license_type"],
+        "territories": ", ".join(prefill["territories"]),
+        "fields_of_use": "\n".join(prefill["fields_of_use"]),
+        "term_months": str(prefill["term_months"]),
+        "upfront_fee": {"amount": listing_forms.major_units(fee), "currency": fee["currency"]},
+        "royalty_percent": "",
+        "milestones": _trim_rows([]),
+        "conditions": "",
+        "expires_at": local_time(datetime.fromisoformat(prefill["expires_at"])),
+        "message": "",
+    }

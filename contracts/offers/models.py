@@ -64,6 +64,11 @@ class Offer(Model):
     enquiry: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.Enquiry", related_name="offers", null=True, on_delete=fields.SET_NULL
     )
+    # The need's proposal this offer was made from, when the seeker turned a finalist into an
+    # offer (contracts.offers.service.offer_from_proposal).
+    proposal: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Proposal", related_name="offers", null=True, on_delete=fields.SET_NULL
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

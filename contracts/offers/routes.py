@@ -15,14 +15,20 @@ from starlette.routing import BaseRoute, Route
 from contracts.agreements import service as agreements
 from contracts.offers import forms, service, states
 from contracts.offers.models import Offer, OfferState
-from contracts.offers.schemas import MessageIn, OfferIn, OfferTermsIn, ReasonIn
+from contracts.offers.schemas import (
+    FromProposalIn,
+    MessageIn,
+    OfferIn,
+    OfferTermsIn,
+    ReasonIn,
+)
 from listings import forms as listing_forms
 from listings import service as listings
 from listings.models import Listing
 from listings.schemas import LICENSE_TYPES
 from market.accounts.models import OrganizationKind
 from market.actor import Actor
-from market.errors import DomainError, Forbidden
+from market.errors import DomainError, Forbidden, ValidationFailed
 from market.validation import parse
 from market.web import (
     language,
@@ -121,6 +127,53 @@ async def new_offer(request: Request) -> Response:
         if not _shown(exc):
             raise
         context = _form_context(request, actor, listing, values)
+        return await _page(request, "offers/form.html", context, error=exc)
+    return redirect(f"/offers/{offer.id}", "Your offer is sent to the institute.")
+
+
+# --- making an offer from a need's proposal ---------------------------------------------------
+
+
+FORM_NAMES = {"upfront_fee": "upfront_fee.amount"}
+
+
+async def offer_from_proposal(request: Request) -> Response:
+    """The seeker's "make an offer" form for a finalist, prefilled from the need; sending it
+    converts the proposal (service.offer_from_proposal)."""
+    actor = await require_login(request)
+    proposal_id = _id(request, "proposal_id")
+    if request.method == "GET":
+        chosen = request.query_params.get("listing_id") or ""
+        prefill = await service.offer_prefill(actor, proposal_id, chosen)
+        values = forms.values_from_prefill(prefill)
+        listing_id = prefill["listing_id"]
+    else:
+        form = await read_form(request)
+        values = forms.values_of(form)
+        listing_id = str(form.get("listing_id") or "")
+        await service.offer_prefill(actor, proposal_id, listing_id)  # the same checks first
+    listing = await Listing.get(id=listing_id)
+    context = {
+        **_form_context(request, actor, listing, values),
+        "action": f"/proposals/{proposal_id}/offer",
+        "origin": {"proposal_id": proposal_id, "listing_id": listing_id},
+    }
+    if request.method == "GET":
+        return await _page(request, "offers/form.html", context)
+    try:
+        terms = forms.parse_terms(OfferIn, values)
+        data = FromProposalIn.model_validate(
+            {"listing_id": listing_id, **terms.model_dump(mode="json")}
+        )
+        try:
+            offer = await service.offer_from_proposal(actor, proposal_id, data)
+        except ValidationFailed as exc:
+            # The budget's cap names the fee; on the form that is its amount.
+            fields = {FORM_NAMES.get(k, k): v for k, v in exc.fields.items()}
+            raise ValidationFailed(exc.message, fields=fields) from None
+    except DomainError as exc:
+        if not _shown(exc):
+            raise
         return await _page(request, "offers/form.html", context, error=exc)
     return redirect(f"/offers/{offer.id}", "Your offer is sent to the institute.")
 
@@ -278,6 +331,7 @@ async def counter(request: Request) -> Response:
 
 routes: list[BaseRoute] = [
     Route("/listings/{listing_id:uuid}/offer", new_offer, methods=["GET", "POST"]),
+    Route("/proposals/{proposal_id:uuid}/offer", offer_from_proposal, methods=["GET", "POST"]),
     Route("/offers", inbox),
     Route("/offers/{offer_id:uuid}", show),
     Route("/offers/{offer_id:uuid}/counter", counter, methods=["GET", "POST"]),

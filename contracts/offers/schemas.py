@@ -107,3 +107,24 @@ class ReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     reason: str = Field(default="", max_length=2000)
+
+
+class FromProposalIn(BaseModel):
+    """An offer made from a need's finalist proposal: on one of its listings, with any term
+    left out prefilled from the need (contracts.offers.service.prefill_from_need)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    listing_id: str = Field(min_length=1, max_length=64)
+    license_type: LicenseType | None = None
+    territories: list[Territory] | None = Field(default=None, min_length=1, max_length=250)
+    fields_of_use: list[FieldOfUse] | None = Field(default=None, min_length=1, max_length=30)
+    term_months: StrictInt | None = Field(default=None, ge=1, le=MAX_TERM_MONTHS)
+    upfront_fee: Money | None = None
+    royalty_percent: (
+        Annotated[Decimal, Field(ge=0, le=100, max_digits=6, decimal_places=3)] | None
+    ) = None
+    milestones: list[Milestone] | None = Field(default=None, max_length=20)
+    conditions: str | None = Field(default=None, max_length=10_000)
+    expires_at: datetime | None = None
+    message: str | None = Field(default=None, max_length=5000)

@@ -20,8 +20,10 @@ from contracts.offers.models import (
     OfferTerms,
     Side,
 )
-from contracts.offers.schemas import MessageIn, OfferIn, OfferTermsIn
+from contracts.offers.schemas import FromProposalIn, MessageIn, OfferIn, OfferTermsIn
 from listings import enquiries
+from docking import proposals
+from docking.models import Need, Proposal
 from listings.models import Listing, ListingState
 from listings.service import get_listing
 from market import audit, outbox, rows, throttle
@@ -43,9 +45,10 @@ from market.errors import (
 )
 from market.i18n import Msg
 from market.locks import lock_existing
+from market.money import Money
 from market.throttle import Bucket
 from market.transitions import Lifecycle, apply, events_of
-from market.validation import visible_or_404
+from market.validation import parse, visible_or_404
 
 EVENTS = outbox.declare("offer.made", "offer.message", "offer.expiring", *events_of(states.OFFER))
 SIDE_NAMES = {"seller": "the institute", "buyer": "the buyer"}
@@ -244,10 +247,15 @@ def offer_refusal(actor: Actor, listing: Listing) -> DomainError | None:
 
 
 async def make_offer(
-    actor: Actor, listing_id: str, data: OfferIn, *, enquiry_id: str | None = None
+    actor: Actor,
+    listing_id: str,
+    data: OfferIn,
+    *,
+    enquiry_id: str | None = None,
+    proposal_id: Any = None,
 ) -> Offer:
     """Make an offer; `enquiry_id` names the enquiry it comes from (the buyer's own, open, on
-    this listing), recorded as the offer's origin."""
+    this listing), `proposal_id` the need's proposal (offer_from_proposal): the offer's origin."""
     if actor.user is None:
         raise NotAuthenticated("Log in first.")
     listing = await get_listing(actor, listing_id)
@@ -275,6 +283,7 @@ async def make_offer(
             license_type=data.license_type,
             expires_at=data.expires_at,
             enquiry_id=origin.id if origin else None,
+            proposal_id=proposal_id,
         )
         await OfferTerms.create(
             offer_id=offer.id,
@@ -313,6 +322,103 @@ async def make_offer_from_enquiry(actor: Actor, enquiry_id: str, data: OfferIn) 
         data,
         enquiry_id=str(origin.id),
     )
+
+
+# --- an offer made from a need's proposal ----------------------------------------------------
+#
+# The seeker's enterprise turns a finalist proposal into an offer on one of its listings: the
+# buyer is the seeker, the seller the institute that owns the listing. make_offer's own checks
+# and writes are reused, in the same unit of work as the proposal's "convert" move.
+
+# How long an offer made from a proposal stays open, and its term, unless the seeker says.
+FROM_PROPOSAL_EXPIRY = timedelta(days=14)
+FROM_PROPOSAL_TERM_MONTHS = 60
+
+
+def _license_from(cooperation: list[str], offered: list[str]) -> str:
+    """The licence the need's forms of cooperation ask for, among those the listing offers."""
+    wanted = ["assignment"] if "assignment" in cooperation else []
+    if "license" in cooperation or not wanted:
+        wanted += ["non_exclusive", "exclusive", "sole"]
+    for kind in wanted:
+        if not offered or kind in offered:
+            return kind
+    return offered[0]
+
+
+def prefill_from_need(need: Need, listing: Listing) -> dict[str, Any]:
+    """The terms of an offer on `listing` as the need asks for them, in OfferIn's shape: the
+    licence from its forms of cooperation, its territories (within the listing's), and its
+    budget's maximum (else minimum) as the upfront fee."""
+    places = list(listing.territories or ["WORLD"])
+    territories = list(need.territories or ["WORLD"])
+    if "WORLD" not in places:
+        inside = [t for t in territories if t in places]
+        territories = inside or places
+    amount = need.budget_max if need.budget_max is not None else need.budget_min
+    currency = need.budget_currency
+    if amount is None or currency is None:
+        amount, currency = listing.asking_amount or 0, listing.asking_currency or "USD"
+    return {
+        "license_type": _license_from(list(need.cooperation), list(listing.license_types or [])),
+        "territories": territories,
+        "fields_of_use": list(listing.fields_of_use or ["all"]),
+        "term_months": FROM_PROPOSAL_TERM_MONTHS,
+        "upfront_fee": {"amount": amount, "currency": currency},
+        "royalty_percent": None,
+        "milestones": [],
+        "conditions": "",
+        "expires_at": (utcnow() + FROM_PROPOSAL_EXPIRY).isoformat(),
+        "message": "",
+    }
+
+
+def _within_budget(need: Need, data: OfferIn) -> None:
+    """The need's maximum budget caps what an offer made from it pays (fee and milestones)."""
+    if need.budget_max is None or need.budget_currency is None:
+        return
+    if data.upfront_fee.currency != need.budget_currency:
+        raise validation_error(
+            "upfront_fee", f"The need's budget is in {need.budget_currency}: offer in it."
+        )
+    total = data.upfront_fee.amount + sum(m.amount.amount for m in data.milestones)
+    if total > need.budget_max:
+        cap = Money(amount=need.budget_max, currency=need.budget_currency).format()
+        raise validation_error(
+            "upfront_fee", f"The fee and milestones exceed the need's budget of {cap}."
+        )
+
+
+async def offer_prefill(actor: Actor, proposal_id: str, listing_id: str = "") -> dict[str, Any]:
+    """What the "make an offer" form of a finalist starts with (its first listing unless one
+    is named), after the same checks as the offer itself."""
+    proposal, need = await proposals.get_proposal(actor, proposal_id)
+    proposals.check_convert(actor, proposal, need)
+    listing = await _attached(proposal, listing_id or proposal.listing_ids[0])
+    return {"listing_id": str(listing.id), **prefill_from_need(need, listing)}
+
+
+async def _attached(proposal: Proposal, listing_id: str) -> Listing:
+    if listing_id not in proposal.listing_ids:
+        raise validation_error("listing_id", "Choose one of the listings the proposal attached.")
+    return await Listing.get(id=listing_id)
+
+
+async def offer_from_proposal(actor: Actor, proposal_id: str, data: FromProposalIn) -> Offer:
+    """Turn a finalist into an offer on one of its listings in one step: the terms left out
+    come from the need, the budget caps the price, the offer records the proposal as its
+    origin, and the proposal becomes "converted" in the same unit of work."""
+    proposal, need = await proposals.get_proposal(actor, proposal_id)
+    proposals.check_convert(actor, proposal, need)
+    listing = await _attached(proposal, data.listing_id)
+    sent = data.model_dump(exclude={"listing_id"}, exclude_none=True, mode="json")
+    terms = parse(OfferIn, {**prefill_from_need(need, listing), **sent})
+    _within_budget(need, terms)
+    async with unit_of_work():
+        await proposals.hold_for_convert(actor, proposal.id)
+        offer = await make_offer(actor, str(listing.id), terms, proposal_id=proposal.id)
+        await proposals.convert(actor, proposal.id, offer.id)
+    return offer
 
 
 def is_lapsed(offer: Offer, now: datetime | None = None) -> bool:

@@ -6,8 +6,17 @@ from __future__ import annotations
 import pytest
 
 from docking import service
+from docking.models import Need
 from market.accounts.models import User
-from tests.builders import a_draft_need, a_published_need, actor_of, an_admin, needs_like
+from tests.builders import (
+    a_draft_need,
+    a_proposal,
+    a_published_need,
+    actor_of,
+    an_admin,
+    needs_like,
+    proposals_like,
+)
 from tests.queries import Build, Listed, assert_constant_queries
 
 
@@ -33,6 +42,27 @@ async def submitted() -> Listed:
     return Listed({"admin": "admin@example.org"}, [str(need.id)], more)
 
 
+async def proposals_to_a_need() -> Listed:
+    proposal = await a_proposal()
+    need = await Need.get(id=proposal.need_id)
+    seeker = await User.get(id=need.created_by_id)
+
+    async def more(n: int) -> list[str]:
+        return [str(x.id) for x in await proposals_like(proposal, n, to="need")]
+
+    return Listed({"seeker": seeker.email}, [str(proposal.id)], more, {"need_id": str(need.id)})
+
+
+async def proposals_of_an_institute() -> Listed:
+    proposal = await a_proposal()
+    author = await User.get(id=proposal.created_by_id)
+
+    async def more(n: int) -> list[str]:
+        return [str(x.id) for x in await proposals_like(proposal, n, to="proposer")]
+
+    return Listed({"proposer": author.email}, [str(proposal.id)], more)
+
+
 # (path, who asks, what is listed, how many of 50 it shows: its page size, or all)
 CASES: list[tuple[str, str, Build, int | None]] = [
     ("/needs", "anonymous", published, 20),
@@ -41,6 +71,8 @@ CASES: list[tuple[str, str, Build, int | None]] = [
     ("/api/v1/needs?per_page=50", "anonymous", published, None),
     ("/api/v1/needs?mine=1&per_page=50", "seeker", published, None),
     ("/api/v1/admin/needs", "admin", submitted, None),
+    ("/api/v1/needs/{need_id}/proposals?per_page=50", "seeker", proposals_to_a_need, None),
+    ("/api/v1/proposals?mine=1&per_page=50", "proposer", proposals_of_an_institute, None),
 ]
 
 

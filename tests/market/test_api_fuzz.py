@@ -61,6 +61,8 @@ from urllib3._collections import HTTPHeaderDict
 from contracts.offers import service as offers
 from contracts.offers.schemas import OfferIn
 from contracts.payments import service as payments
+from docking import questions
+from docking.schemas import QuestionIn
 from listings import service as listings
 from listings.schemas import ListingPatch
 from market.accounts import documents
@@ -71,6 +73,7 @@ from tests.builders import (
     a_contract,
     a_draft_listing,
     a_draft_need,
+    a_proposal,
     a_published_listing,
     a_published_need,
     a_user,
@@ -175,6 +178,10 @@ async def a_world() -> World:
     open_need = await a_published_need(buyer)
     draft_need = await a_draft_need(buyer)
     enquiry = await an_enquiry(published, buyer)
+    proposal = await a_proposal(open_need, seller, published)
+    question = await questions.ask(
+        await actor_of(seller), str(open_need.id), QuestionIn(body="How long does it last?")
+    )
     spare, pending = await a_user()
     document = await documents.add_document(
         await actor_of(seller), filename="licence.pdf", content_type_hint="", data=pdf_bytes()
@@ -188,6 +195,8 @@ async def a_world() -> World:
         "revision_id": [str(revision.id)],
         "need_id": [str(open_need.id), str(draft_need.id)],
         "enquiry_id": [str(enquiry.id)],
+        "proposal_id": [str(proposal.id)],
+        "question_id": [str(question.id)],
         "org_id": [str(pending.id), str(institute.id), str(enterprise.id)],
         "user_id": [str(spare.id)],
         "document_id": [str(document.id)],

@@ -115,6 +115,12 @@ def context(full: bool) -> dict[str, Any]:
         "need": NS(title="耐高通量海水淡化膜", seeker=buyer if full else None),
         "deadline": "2026-04-01",
         "previous_deadline": "2026-03-01",
+        # A proposal's stage, its decline and thread, and a need's public question.
+        "proposer": seller,
+        "stage": "declined" if full else "shortlisted",
+        "note": "价格超出预算" if full else "",
+        "question": "膜的寿命有多长？",
+        "answer": "至少五年。",
     }
 
 
