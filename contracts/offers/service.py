@@ -21,9 +21,9 @@ from contracts.offers.models import (
     Side,
 )
 from contracts.offers.schemas import FromProposalIn, MessageIn, OfferIn, OfferTermsIn
-from listings import enquiries
 from docking import proposals
 from docking.models import Need, Proposal
+from listings import enquiries
 from listings.models import Listing, ListingState
 from listings.service import get_listing
 from market import audit, outbox, rows, throttle
