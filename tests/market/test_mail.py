@@ -115,6 +115,13 @@ def context(full: bool) -> dict[str, Any]:
         "need": NS(title="耐高通量海水淡化膜", seeker=buyer if full else None),
         "deadline": "2026-04-01",
         "previous_deadline": "2026-03-01",
+        # A saved search's digest (alerts/service.py send_digest).
+        "search_name": "膜技术",
+        "kind": "needs" if full else "listings",
+        "items": [{"title": "石墨烯膜", "link": "http://testserver/listings/1"}],
+        "total": 21 if full else 1,
+        "more": 1 if full else 0,
+        "unsubscribe": "http://testserver/saved-searches/unsubscribe/abc.def",
     }
 
 
