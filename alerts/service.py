@@ -23,14 +23,14 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 from uuid import UUID
 
 from alerts.models import AlertSent, Frequency, SavedSearch, SearchKind
 from alerts.schemas import SavedSearchIn
 from docking import needs_query
 from listings import search as listing_search
-from listings.search_params import DEFAULT_PER_PAGE, parse_search, to_params
+from listings.search_params import parse_search
 from market.accounts.models import User
 from market.actor import Actor
 from market.clock import utcnow
@@ -62,32 +62,6 @@ PATHS = {SearchKind.LISTINGS: "/search", SearchKind.NEEDS: "/needs"}
 # --- the query ------------------------------------------------------------------------------
 
 
-def _pairs(raw: str) -> list[tuple[str, str]]:
-    raw = raw.strip()
-    if raw.startswith(("/", "http://", "https://")):
-        raw = raw.partition("?")[2]
-    return parse_qsl(raw.removeprefix("?"), keep_blank_values=True)
-
-
-def canonical_query(kind: str, raw: str) -> str:
-    """The query string as its page would build it, checked as that page checks it; a
-    ValidationFailed on the field `query` otherwise. The page number is not kept."""
-    pairs = _pairs(raw)
-    try:
-        if kind == SearchKind.NEEDS:
-            canonical = needs_query.to_params(needs_query.parse_needs_query(pairs))
-        else:
-            parsed = parse_search(pairs)
-            whole = parsed.model_copy(update={"page": 1, "per_page": DEFAULT_PER_PAGE})
-            canonical = to_params(whole)
-    except ValidationFailed as exc:
-        raise ValidationFailed(exc.message, fields={"query": exc.message}) from None
-    if not canonical:
-        why = "Choose words or filters first: a search for everything cannot be saved."
-        raise ValidationFailed(why, fields={"query": why})
-    return urlencode(canonical)
-
-
 def search_url(saved: SavedSearch) -> str:
     return f"{PATHS[SearchKind(saved.kind)]}?{saved.query}"
 
@@ -109,7 +83,6 @@ async def save_search(
     actor: Actor, data: SavedSearchIn, now: datetime | None = None
 ) -> SavedSearch:
     user_id = _owner(actor)
-    query = canonical_query(data.kind, data.query)
     now = now or utcnow()
     async with unit_of_work():
         # The user's row is the queue two saves of one user wait in, so the limit holds.
@@ -122,7 +95,7 @@ async def save_search(
             user_id=user_id,
             name=data.name,
             kind=SearchKind(data.kind),
-            query=query,
+            query=data.query,
             frequency=frequency,
             next_digest_at=now + PERIOD[frequency],
         )
