@@ -68,7 +68,7 @@ async def frequency(request: Request) -> Response:
     except DomainError as exc:
         return redirect("/saved-searches", exc.message)
     saved = await service.change_frequency(actor, _id(request), data.frequency)
-    return redirect("/saved-searches", f"“{saved.name}” now comes {saved.frequency}.")
+    return redirect("/saved-searches", f"“{saved.name}” is changed; its e-mails are on.")
 
 
 async def delete(request: Request) -> Response:

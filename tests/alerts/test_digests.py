@@ -188,6 +188,21 @@ async def test_nothing_is_sent_when_nothing_is_new(index, institute) -> None:
     assert row.last_digest_at is not None and row.digests_sent == 0
 
 
+async def test_a_search_that_cannot_answer_in_full_waits_for_the_next_run(
+    settings, index, institute, monkeypatch
+) -> None:
+    reader, _ = await a_user()
+    saved = await saved_search(reader, "q=graphene&ipc=B01D")
+    await published(institute, "Graphene membrane")
+    later = saved.created_at + timedelta(days=1, minutes=1)
+    # Meilisearch away: the database fallback skips the IPC filter, so nothing is sent.
+    monkeypatch.setattr(settings, "meili_url", "http://127.0.0.1:1")
+    assert await service.send_due(now=later) == 0
+    assert (await SavedSearch.get(id=saved.id)).next_digest_at == saved.next_digest_at
+    monkeypatch.undo()
+    assert await service.send_due(now=later) == 1
+
+
 async def test_an_unsubscribed_search_sends_nothing(index, institute) -> None:
     reader, _ = await a_user()
     saved = await saved_search(reader, "q=graphene")

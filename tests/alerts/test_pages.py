@@ -143,3 +143,22 @@ async def test_unsubscribe_works_without_logging_in_and_refuses_forged_tokens(cl
     assert done.status_code == 200 and "no more e-mails" in done.text
     assert not (await SavedSearch.get(id=mine.id)).active
     assert (await SavedSearch.get(id=theirs.id)).active
+
+
+async def test_a_strangers_saved_search_is_not_found_on_the_pages(client) -> None:
+    owner, _ = await a_user(email="me@example.org")
+    await a_user(email="stranger@example.org")
+    mine = await SavedSearch.create(
+        user=owner, name="Mine", query="q=graphene", next_digest_at=owner.created_at
+    )
+    await page_login(client, "stranger@example.org")
+    page = (await client.get("/saved-searches")).text
+    assert "Mine" not in page
+    token = csrf_of(page)
+    for action, data in (("frequency", {"frequency": "weekly"}), ("delete", {})):
+        response = await client.post(
+            f"/saved-searches/{mine.id}/{action}", data={"csrf_token": token, **data}
+        )
+        assert response.status_code == 404, action
+    row = await SavedSearch.get(id=mine.id)
+    assert row.frequency == "daily"
