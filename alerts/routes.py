@@ -12,9 +12,18 @@ from starlette.routing import BaseRoute, Route
 
 from alerts import service
 from alerts.schemas import FREQUENCIES, MAX_NAME, FrequencyIn, SavedSearchIn
+from market import limits
 from market.errors import DomainError
 from market.validation import parse
-from market.web import get_actor, nest, read_form, redirect, render, require_login
+from market.web import (
+    check_form_csrf,
+    get_actor,
+    nest,
+    read_form,
+    redirect,
+    render,
+    require_login,
+)
 
 HELPERS: dict[str, Any] = {"frequencies": FREQUENCIES, "max_name": MAX_NAME}
 
@@ -83,7 +92,11 @@ async def unsubscribe(request: Request) -> Response:
     token = str(request.path_params["token"])
     saved = await service.by_unsubscribe_token(token)
     if request.method == "POST":
-        await read_form(request)
+        form = await limits.limited(request, limits.MAX_BODY).form(max_files=0, max_fields=20)
+        # A mail client's one-click unsubscribe (RFC 8058) carries no CSRF token: the signed
+        # token in the address is the whole authority, and it stops e-mails, nothing more.
+        if form.get("List-Unsubscribe") != "One-Click":
+            check_form_csrf(request, form)
         saved = await service.unsubscribe(token)
         return await render(request, "alerts/unsubscribed.html", {"search": saved})
     return await render(request, "alerts/unsubscribe.html", {"search": saved, "token": token})

@@ -162,3 +162,17 @@ async def test_a_strangers_saved_search_is_not_found_on_the_pages(client) -> Non
         assert response.status_code == 404, action
     row = await SavedSearch.get(id=mine.id)
     assert row.frequency == "daily"
+
+
+async def test_a_mail_clients_one_click_unsubscribe_needs_no_form(client) -> None:
+    owner, _ = await a_user(email="me@example.org")
+    mine = await SavedSearch.create(
+        user=owner, name="Mine", query="q=graphene", next_digest_at=owner.created_at
+    )
+    url = f"/saved-searches/unsubscribe/{service.unsubscribe_token(mine)}"
+    client.cookies.clear()
+    refused = await client.post(url, data={})  # a plain cross-site POST: no token, no change
+    assert refused.status_code == 403 and (await SavedSearch.get(id=mine.id)).active
+    done = await client.post(url, data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200
+    assert not (await SavedSearch.get(id=mine.id)).active
