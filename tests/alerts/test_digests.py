@@ -241,3 +241,17 @@ async def test_an_institute_gets_a_digest_of_new_needs_like_this(
     await make_due(saved)
     await run_crons(settings, "send_search_digests")
     assert len(digest_mails(mailbox, researcher.email)) == 1
+
+
+async def test_a_needs_digest_on_postgresql_and_on_sqlite(database_kind) -> None:
+    """`market dev` runs on SQLite: saving, the needs filter and the digest work there too."""
+    researcher, _ = await a_verified_institute()
+    seeker, _ = await a_verified_enterprise()
+    saved = await saved_search(researcher, "q=membrane&cooperation=joint_development", kind="needs")
+    need = await a_published_need(seeker)
+    later = saved.created_at + timedelta(days=1, minutes=1)
+    results = await asyncio.gather(service.send_due(now=later), service.send_due(now=later))
+    assert sorted(results) == [0, 1]
+    [note] = await Notification.filter(user_id=researcher.id, subject__contains="Membranes")
+    assert f"/needs/{need.id}" in note.body
+    assert await service.send_due(now=later + timedelta(days=1, minutes=1)) == 0
