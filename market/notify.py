@@ -42,6 +42,9 @@ class Notification(Model):
     read_at = fields.DatetimeField(null=True)
     # Set by the mail job once the e-mail is out, so a retried job does not send it again.
     emailed_at = fields.DatetimeField(null=True)
+    # An address that stops this kind of notification's e-mail with one POST (a saved
+    # search's digest); its mail carries it as List-Unsubscribe. Empty for most.
+    unsubscribe = fields.CharField(max_length=500, default="")
 
     class Meta:
         table = "notification"
@@ -53,12 +56,20 @@ class Notification(Model):
 # --- notifying -----------------------------------------------------------------------------
 
 
-async def notify(user: User, subject: str, body: str, *, dedup_key: str, link: str = "") -> bool:
+async def notify(
+    user: User, subject: str, body: str, *, dedup_key: str, link: str = "", unsubscribe: str = ""
+) -> bool:
     """Store an in-app notification and queue its e-mail; False if it was already made."""
     async with unit_of_work():
         note, created = await Notification.get_or_create(
             dedup_key=dedup_key,
-            defaults={"user": user, "subject": one_line(subject), "body": body, "link": link},
+            defaults={
+                "user": user,
+                "subject": one_line(subject),
+                "body": body,
+                "link": link,
+                "unsubscribe": unsubscribe,
+            },
         )
         if created:
             await outbox.emit(MAIL_EVENT, {"notification_id": str(note.id)})
@@ -66,12 +77,22 @@ async def notify(user: User, subject: str, body: str, *, dedup_key: str, link: s
 
 
 async def tell(
-    user: User, template: str, *, dedup_key: str, link: str = "", **context: Any
+    user: User,
+    template: str,
+    *,
+    dedup_key: str,
+    link: str = "",
+    unsubscribe: str = "",
+    **context: Any,
 ) -> bool:
     """`notify()` with the subject and body of `templates/emails/<template>.txt`, written in
-    the user's language."""
-    subject, body = render_message(template, locale=locale_of(user), link=link, **context)
-    return await notify(user, subject, body, dedup_key=dedup_key, link=link)
+    the user's language; the template sees `unsubscribe` too."""
+    subject, body = render_message(
+        template, locale=locale_of(user), link=link, unsubscribe=unsubscribe, **context
+    )
+    return await notify(
+        user, subject, body, dedup_key=dedup_key, link=link, unsubscribe=unsubscribe
+    )
 
 
 async def mail_notification(event: outbox.OutboxEvent) -> None:
@@ -87,7 +108,9 @@ async def mail_notification(event: outbox.OutboxEvent) -> None:
     mail = render_mail(
         note.subject, note.body, locale=locale_of(user), link=note.link, name=user.name
     )
-    await send_mail(user.email, mail.subject, mail.text, html=mail.html)
+    await send_mail(
+        user.email, mail.subject, mail.text, html=mail.html, unsubscribe=note.unsubscribe
+    )
     await Notification.filter(id=note.id, emailed_at=None).update(emailed_at=utcnow())
 
 

@@ -41,4 +41,9 @@ class Migration(migrations.Migration):
             options={'table': 'alert_sent', 'app': 'models', 'unique_together': (('saved_search', 'item_id'),), 'pk_attr': 'id'},
             bases=['Model'],
         ),
+        ops.AddField(
+            model_name='Notification',
+            name='unsubscribe',
+            field=fields.CharField(default='', max_length=500),
+        ),
     ]

@@ -95,6 +95,9 @@ async def test_a_digest_sends_only_new_matching_listings_once(
     assert "Graphene membrane for seawater" in text and f"/listings/{first.id}" in text
     assert "Perovskite" not in text and "Graphene ink" not in text
     assert "/saved-searches/unsubscribe/" in text
+    # Mail clients offer a one-click button (RFC 8058) that POSTs to the same address.
+    assert mail["List-Unsubscribe"] == f"<{service.unsubscribe_url(saved)}>"
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     row = await SavedSearch.get(id=saved.id)
     assert row.next_digest_at > utcnow() + timedelta(hours=23)
 
