@@ -59,7 +59,7 @@ TEMPLATE = "saved_search_digest"
 PATHS = {SearchKind.LISTINGS: "/search", SearchKind.NEEDS: "/needs"}
 
 
-# --- the query ------------------------------------------------------------------------------
+# --- addresses ------------------------------------------------------------------------------
 
 
 def search_url(saved: SavedSearch) -> str:
@@ -117,10 +117,9 @@ async def get_saved_search(actor: Actor, search_id: str) -> SavedSearch:
     return saved
 
 
-async def change_frequency(
-    actor: Actor, search_id: str, frequency: str, now: datetime | None = None
-) -> SavedSearch:
-    """A new frequency, which also resumes e-mails the owner unsubscribed from."""
+async def change_frequency(actor: Actor, search_id: str, frequency: str) -> SavedSearch:
+    """A new frequency, which also resumes e-mails the owner unsubscribed from; the next
+    digest is one new period after the last (or after saving)."""
     saved = await get_saved_search(actor, search_id)
     chosen = Frequency(frequency)
     async with unit_of_work():
@@ -129,9 +128,7 @@ async def change_frequency(
             raise NotFound("No such saved search.")
         row.frequency = chosen
         row.active = True
-        row.next_digest_at = (row.last_digest_at or row.created_at or now or utcnow()) + PERIOD[
-            chosen
-        ]
+        row.next_digest_at = (row.last_digest_at or row.created_at) + PERIOD[chosen]
         await row.save(update_fields=["frequency", "active", "next_digest_at"])
         return row
 
