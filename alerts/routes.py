@@ -66,7 +66,7 @@ async def save(request: Request) -> Response:
             {**HELPERS, "values": values, "errors": exc.fields, "message": exc.message},
             status=exc.status,
         )
-    return redirect("/saved-searches", f"“{values['name'].strip()}” is saved.")
+    return redirect("/saved-searches", "The search is saved.")
 
 
 async def frequency(request: Request) -> Response:
@@ -76,16 +76,15 @@ async def frequency(request: Request) -> Response:
         data = parse(FrequencyIn, {"frequency": str(form.get("frequency", ""))})
     except DomainError as exc:
         return redirect("/saved-searches", exc.message)
-    saved = await service.change_frequency(actor, _id(request), data.frequency)
-    return redirect("/saved-searches", f"“{saved.name}” is changed; its e-mails are on.")
+    await service.change_frequency(actor, _id(request), data.frequency)
+    return redirect("/saved-searches", "The saved search is changed; its e-mails are on.")
 
 
 async def delete(request: Request) -> Response:
     actor = await get_actor(request)
     await read_form(request)
-    saved = await service.get_saved_search(actor, _id(request))
-    await service.delete_saved_search(actor, str(saved.id))
-    return redirect("/saved-searches", f"“{saved.name}” is deleted.")
+    await service.delete_saved_search(actor, _id(request))
+    return redirect("/saved-searches", "The saved search is deleted.")
 
 
 async def unsubscribe(request: Request) -> Response:

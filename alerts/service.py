@@ -88,8 +88,11 @@ async def save_search(
         # The user's row is the queue two saves of one user wait in, so the limit holds.
         await lock(User, user_id)
         if await SavedSearch.filter(user_id=user_id).count() >= MAX_PER_USER:
-            why = f"You have {MAX_PER_USER} saved searches; delete one to save another."
-            raise ValidationFailed(why, fields={"name": why})
+            # Literal, so `make messages` finds it (MAX_PER_USER is 50).
+            raise ValidationFailed(
+                "You have 50 saved searches; delete one to save another.",
+                fields={"name": "You have 50 saved searches; delete one to save another."},
+            )
         frequency = Frequency(data.frequency)
         return await SavedSearch.create(
             user_id=user_id,

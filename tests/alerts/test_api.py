@@ -88,6 +88,7 @@ async def test_a_user_keeps_at_most_fifty(client) -> None:
     good = {"name": "Membranes", "query": "q=graphene", "frequency": "daily"}
     first = await client.post("/api/v1/saved-searches", json=good, headers=me)
     row = await SavedSearch.get(id=first.json()["id"])
+    assert service.MAX_PER_USER == 50  # the refusal's words say so
     await copies(row, service.MAX_PER_USER - 1)
     refused = await client.post("/api/v1/saved-searches", json=good, headers=me)
     assert refused.status_code == 422 and "name" in refused.json()["error"]["fields"]
