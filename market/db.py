@@ -24,6 +24,7 @@ MODEL_MODULES = [
     "market.throttle",
     "listings.models",
     "docking.models",
+    "alerts.models",
     "contracts.offers.models",
     "contracts.agreements.models",
     "contracts.payments.models",

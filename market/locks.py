@@ -26,6 +26,7 @@ M = TypeVar("M", bound=Model)
 ORDER = (
     "Organization",
     "User",
+    "SavedSearch",
     "Need",
     "Proposal",
     "Listing",

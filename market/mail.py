@@ -136,9 +136,17 @@ async def mail_to(recipient: User | str, template: str, *, link: str = "", **con
     await send_mail(address, mail.subject, mail.text, html=mail.html)
 
 
-async def send_mail(to: str, subject: str, body: str, *, html: str | None = None) -> None:
+async def send_mail(
+    to: str,
+    subject: str,
+    body: str,
+    *,
+    html: str | None = None,
+    unsubscribe: str = "",
+) -> None:
     """Send a plain-text e-mail (with an optional HTML alternative) through SMTP, or write it
-    to the log when no SMTP host is configured."""
+    to the log when no SMTP host is configured. `unsubscribe` is an address that stops this
+    kind of mail with one POST (RFC 8058): mail clients offer it as a button."""
     settings = get_settings()
     if not settings.smtp_host:
         log.info("mail to %s: %s\n%s", to, subject, body)
@@ -147,6 +155,9 @@ async def send_mail(to: str, subject: str, body: str, *, html: str | None = None
     message["From"] = settings.mail_from
     message["To"] = to
     message["Subject"] = subject
+    if unsubscribe:
+        message["List-Unsubscribe"] = f"<{unsubscribe}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(body)
     if html is not None:
         message.add_alternative(html, subtype="html")

@@ -55,6 +55,9 @@ class Notification(Model):
     read_at = fields.DatetimeField(null=True)
     # Set by the mail job once the e-mail is out, so a retried job does not send it again.
     emailed_at = fields.DatetimeField(null=True)
+    # An address that stops this kind of notification's e-mail with one POST (a saved
+    # search's digest); its mail carries it as List-Unsubscribe. Empty for most.
+    unsubscribe = fields.CharField(max_length=500, default="")
 
     class Meta:
         table = "notification"
@@ -72,7 +75,14 @@ def about(kind: str, thing_id: Any) -> str:
 
 
 async def notify(
-    user: User, subject: str, body: str, *, dedup_key: str, link: str = "", about: str = ""
+    user: User,
+    subject: str,
+    body: str,
+    *,
+    dedup_key: str,
+    link: str = "",
+    about: str = "",
+    unsubscribe: str = "",
 ) -> bool:
     """Store an in-app notification and queue its e-mail; False if it was already made."""
     async with unit_of_work():
@@ -84,6 +94,7 @@ async def notify(
                 "body": body,
                 "link": link,
                 "about": about,
+                "unsubscribe": unsubscribe,
             },
         )
         if created:
@@ -92,12 +103,29 @@ async def notify(
 
 
 async def tell(
-    user: User, template: str, *, dedup_key: str, link: str = "", about: str = "", **context: Any
+    user: User,
+    template: str,
+    *,
+    dedup_key: str,
+    link: str = "",
+    about: str = "",
+    unsubscribe: str = "",
+    **context: Any,
 ) -> bool:
     """`notify()` with the subject and body of `templates/emails/<template>.txt`, written in
-    the user's language."""
-    subject, body = render_message(template, locale=locale_of(user), link=link, **context)
-    return await notify(user, subject, body, dedup_key=dedup_key, link=link, about=about)
+    the user's language; the template sees `unsubscribe` too."""
+    subject, body = render_message(
+        template, locale=locale_of(user), link=link, unsubscribe=unsubscribe, **context
+    )
+    return await notify(
+        user,
+        subject,
+        body,
+        dedup_key=dedup_key,
+        link=link,
+        about=about,
+        unsubscribe=unsubscribe,
+    )
 
 
 async def settle(subject: str, actor: Actor) -> int:
@@ -125,7 +153,9 @@ async def mail_notification(event: outbox.OutboxEvent) -> None:
     mail = render_mail(
         note.subject, note.body, locale=locale_of(user), link=note.link, name=user.name
     )
-    await send_mail(user.email, mail.subject, mail.text, html=mail.html)
+    await send_mail(
+        user.email, mail.subject, mail.text, html=mail.html, unsubscribe=note.unsubscribe
+    )
     await Notification.filter(id=note.id, emailed_at=None).update(emailed_at=utcnow())
 
 

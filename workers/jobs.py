@@ -7,6 +7,7 @@ from typing import Any
 from arq import Retry
 from arq.worker import func
 
+from alerts import service as alerts
 from contracts.agreements import service as agreements
 from contracts.offers import service as offers
 from contracts.payments import reconcile
@@ -70,6 +71,11 @@ async def expire_offers(ctx: dict[str, Any]) -> int:
 async def close_expired_needs(ctx: dict[str, Any]) -> int:
     """Close the published needs whose deadline has passed: only here, never on a page load."""
     return await needs.expire_due()
+
+
+async def send_search_digests(ctx: dict[str, Any]) -> int:
+    """Mail each due saved search a digest of what is new for it: only here, never on a page."""
+    return await alerts.send_due()
 
 
 async def remind_offers(ctx: dict[str, Any]) -> int:

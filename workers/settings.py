@@ -24,6 +24,7 @@ from workers.jobs import (
     remind_contracts,
     remind_offers,
     requeue_stalled_imports,
+    send_search_digests,
     sweep_outbox,
 )
 
@@ -62,6 +63,9 @@ def worker_settings(settings: Settings | None = None, *, manage_db: bool = True)
             cron(flush_listing_views, second={5, 35}),
             # A need's deadline is a whole day (UTC): it closes within ten minutes of its end.
             cron(close_expired_needs, minute=set(range(3, 60, 10)), second=25),
+            # Digests are daily or weekly; a quarter-hourly sweep sends each within 15 minutes
+            # of its due time (alerts/service.py: a second, racing run sends nothing).
+            cron(send_search_digests, minute={11, 26, 41, 56}, second=45, timeout=600),
             cron(remind_offers, minute=set(range(4, 60, 10)), second=20),
             # Contract timers count in days: hourly is plenty.
             cron(remind_contracts, minute=7, second=40),

@@ -15,6 +15,8 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from alerts import api as alerts_api
+from alerts import routes as alerts_routes
 from contracts.agreements import actions as contract_actions
 from contracts.agreements import api as contract_api
 from contracts.agreements import routes as contract_routes
@@ -83,6 +85,7 @@ API_ROUTERS = (
     listings_media_routes.router,
     listings_search_routes.router,
     docking_api.router,
+    alerts_api.router,
     contracts_api.router,
     contract_api.router,
     payment_api.router,
@@ -147,6 +150,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         *listings_import_routes.routes,
         *listings_search_routes.routes,
         *docking_routes.routes,
+        *alerts_routes.routes,
         *contracts_routes.routes,
         *contract_routes.routes,
         *payment_routes.routes,

@@ -58,6 +58,8 @@ from schemathesis.transport.requests import ManagedCookiesSession
 from urllib3 import HTTPResponse
 from urllib3._collections import HTTPHeaderDict
 
+from alerts import service as alerts
+from alerts.schemas import SavedSearchIn
 from contracts.offers import service as offers
 from contracts.offers.schemas import OfferIn
 from contracts.payments import service as payments
@@ -186,6 +188,10 @@ async def a_world() -> World:
     document = await documents.add_document(
         await actor_of(seller), filename="licence.pdf", content_type_hint="", data=pdf_bytes()
     )
+    saved = await alerts.save_search(
+        await actor_of(buyer),
+        SavedSearchIn(name="Membranes", query="q=membrane", frequency="daily"),
+    )
     world = World()
     world.ids = {
         "listing_id": [str(published.id), str(draft.id)],
@@ -200,6 +206,7 @@ async def a_world() -> World:
         "org_id": [str(pending.id), str(institute.id), str(enterprise.id)],
         "user_id": [str(spare.id)],
         "document_id": [str(document.id)],
+        "search_id": [str(saved.id)],
     }
     spare_tokens = []
     for role, user in (("seller", seller), ("buyer", buyer), ("admin", admin)):

@@ -121,6 +121,13 @@ def context(full: bool) -> dict[str, Any]:
         "note": "价格超出预算" if full else "",
         "question": "膜的寿命有多长？",
         "answer": "至少五年。",
+        # A saved search's digest (alerts/service.py send_digest).
+        "search_name": "膜技术",
+        "kind": "needs" if full else "listings",
+        "items": [{"title": "石墨烯膜", "link": "http://testserver/listings/1"}],
+        "total": 21 if full else 1,
+        "more": 1 if full else 0,
+        "unsubscribe": "http://testserver/saved-searches/unsubscribe/abc.def",
     }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from market.accounts.models import User
+from tests.alerts import test_queries as alerts_lists
 from tests.builders import a_user, an_admin, audit_entries, notifications_for, organizations
 from tests.contracts import test_queries as contracts_lists
 from tests.docking import test_queries as docking_lists
@@ -97,7 +98,13 @@ async def test_every_list_the_api_documents_is_counted(client) -> None:
     }
     counted = {
         path.split("?")[0]
-        for cases in (CASES, listings_lists.CASES, docking_lists.CASES, contracts_lists.CASES)
+        for cases in (
+            CASES,
+            listings_lists.CASES,
+            docking_lists.CASES,
+            alerts_lists.CASES,
+            contracts_lists.CASES,
+        )
         for path, *_ in cases
         if path.startswith("/api/")
     }
