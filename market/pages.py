@@ -1,4 +1,5 @@
-"""The home page, health endpoints and error pages."""
+"""The home page, the language switch, the terms and privacy pages, health endpoints and error
+pages."""
 
 from __future__ import annotations
 

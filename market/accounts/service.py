@@ -535,8 +535,7 @@ def require_verified(actor: Actor, doing: str) -> Organization:
         )
     if org.verification != Verification.VERIFIED:
         raise NotVerified(
-            f"You cannot {doing} yet: an administrator has not verified your organisation. "
-            "Your drafts are kept; you can send them once it is verified."
+            f"You cannot {doing} yet: an administrator has not verified your organisation."
         )
     return org
 

@@ -49,3 +49,19 @@ async def test_register_confirm_log_in_and_see_the_dashboard(
     await expect(page.get_by_role("heading", level=1)).to_contain_text("Ada Browser")
     await expect(page.get_by_text("Lab of Real Browsers").first).to_be_visible()
     assert page.url.split("?")[0].endswith("/dashboard")
+
+    # Waiting for verification: the checklist, marked from what is done.
+    checklist = page.get_by_role("region", name="Getting your organisation verified")
+    await expect(checklist.locator('[data-step="confirm_email"]')).to_have_class("done")
+    await expect(checklist.locator('[data-step="document"]')).to_have_class("todo")
+
+    # The header's switch stores the language: another browser, a new login, still Chinese.
+    await page.get_by_role("button", name="中文").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("欢迎")
+    assert (await User.get(email="browser@example.org")).locale == "zh"
+    await page.context.clear_cookies()
+    await page.goto("/login")
+    await page.get_by_label("E-mail address").fill("browser@example.org")
+    await page.get_by_label("Password").fill("tall oak reading lamp")
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("欢迎，Ada Browser")

@@ -172,22 +172,24 @@ async def test_concurrent_approvals_have_exactly_one_winner() -> None:
     assert await OutboxEvent.filter(event_type="need.published").count() == 1
 
 
-async def test_only_members_of_verified_enterprises_post_needs() -> None:
+async def test_only_enterprises_post_needs_and_only_verified_ones_submit_them() -> None:
     data = NeedIn.model_validate(need_data())
     institute, _ = await a_verified_institute()
     with pytest.raises(Forbidden) as refused:
         await service.create_need(await actor_of(institute), data)
     assert "enterprise" in refused.value.message
+    with pytest.raises(NotAuthenticated):
+        await service.create_need(Actor.anonymous(), data)
+    assert await Need.all().count() == 0
     pending, _ = await a_verified_institute(organization={"kind": "enterprise"})
     await Organization.filter(id=(await actor_of(pending)).organization_id).update(
         verification="pending"
     )
+    draft = await service.create_need(await actor_of(pending), data)  # a draft waits not
     with pytest.raises(Forbidden) as refused:
-        await service.create_need(await actor_of(pending), data)
+        await service.submit_need(await actor_of(pending), str(draft.id))
     assert "verified" in refused.value.message
-    with pytest.raises(NotAuthenticated):
-        await service.create_need(Actor.anonymous(), data)
-    assert await Need.all().count() == 0
+    assert (await Need.get(id=draft.id)).state == "draft"
 
 
 async def test_an_incomplete_draft_cannot_be_submitted_and_says_what_is_missing() -> None:

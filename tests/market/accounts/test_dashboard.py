@@ -287,3 +287,9 @@ async def test_moderating_settles_the_notices_about_the_listing(settings) -> Non
     )
     await listings.approve_listing(await actor_of(admin), str(draft.id))
     assert await unread(second) == []
+
+
+async def test_the_actions_are_for_a_logged_in_user(client) -> None:
+    answer = await client.get("/api/v1/me/actions")
+    assert answer.status_code == 401 and answer.json()["error"]["code"] == "not_authenticated"
+    assert (await client.get("/dashboard", follow_redirects=False)).status_code in {302, 303, 307}
