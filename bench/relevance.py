@@ -24,8 +24,9 @@ Known-item queries, drawn with a fixed seed:
   or abstract that at most 3 Chinese texts contain; when it has none, its keyphrases, longest
   first, as many as it takes (up to four) for at most 3 texts to contain them all.
 
-A query is answered when a listing with the record's title and summary (the record itself or
-a family member with the same text) is among the first 3 (recall@3); MRR@10 is the mean of
+A query is answered when the record's listing or a member of its patent family (the same
+institute's listing with the same summary, which the search shows as one result) is among the
+first 3 (recall@3); MRR@10 is the mean of
 1/rank of the first such listing among the first 10 (0 when none). Our figures come from
 GET /api/v1/search of `market serve`, plain Meilisearch's from its /search with only `q`.
 
@@ -115,6 +116,12 @@ def load_records() -> list[dict[str, Any]]:
 
 def _key(title: str, summary: str) -> tuple[str, str]:
     return (" ".join(title.lower().split()), " ".join(summary.lower().split()))
+
+
+def _family(institute_id: Any, title: str, summary: str) -> str:
+    """Which listings count as the record itself: its patent family as the search groups it
+    (listings.search.family_key: one institute's listings with the same summary)."""
+    return f"{institute_id}\n{' '.join((summary or title).lower().split())}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -330,14 +337,14 @@ async def setup(records: list[dict[str, Any]], meili_url: str, meili_key: str) -
             flush=True,
         )
         rows = await Listing.filter(state=ListingState.PUBLISHED).values_list(
-            "id", "source_ref", "title", "summary"
+            "id", "source_ref", "title", "summary", "institute_id"
         )
     finally:
         await close_db()
     return {
         "docs": docs_all,
-        "listing_of": {ref: str(lid) for lid, ref, _t, _s in rows if ref},
-        "text_of": {str(lid): _key(t, s) for lid, _r, t, s in rows},
+        "listing_of": {ref: str(lid) for lid, ref, _t, _s, _i in rows if ref},
+        "text_of": {str(lid): _family(i, t, s) for lid, _r, t, s, i in rows},
     }
 
 
@@ -389,7 +396,7 @@ async def measure(
                 continue
             wanted = text_of[target]
 
-            def rank_of(ids: list[str], wanted: tuple[str, str] = wanted) -> int | None:
+            def rank_of(ids: list[str], wanted: str = wanted) -> int | None:
                 for position, listing_id in enumerate(ids[:10], start=1):
                     if text_of.get(listing_id) == wanted:
                         return position
