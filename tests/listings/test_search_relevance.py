@@ -6,18 +6,15 @@ Each test gets its own index (see tests/listings/test_search.py)."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
 
 from listings import search
+from listings import service as listings
 from listings.search import SearchQuery
-from tests.builders import a_published_listing, a_verified_institute
-
-RECORDS = Path(__file__).resolve().parents[2] / "listings" / "data" / "sample_records.jsonl"
+from tests.builders import a_published_listing, a_verified_institute, actor_of
 
 
 @pytest.fixture
@@ -95,6 +92,21 @@ async def test_fields_rank_title_keywords_summary_description_inventors_institut
         "institute": await a_published_listing(named, **_software(title="Cartridge holder four")),
     }
     await indexed(*made.values())
+    # Two words apart in a title count more than side by side in a description.
+    apart = await a_published_listing(
+        plain, **_software(title="Ceramic sieve with a bent steel frame", keywords=["filter"])
+    )
+    together = await a_published_listing(
+        plain,
+        **_software(title="Filter housing", description="It holds a ceramic frame sieve."),
+    )
+    await indexed(apart, together)
+    found = ids(await find("ceramic frame"))
+    assert found.index(str(apart.id)) < found.index(str(together.id)), found
+    for item in (apart, together):
+        await listings.withdraw_listing(await actor_of(plain), str(item.id))
+    await indexed(apart, together)
+
     found = ids(await find("sieve"))
     assert found == [str(made[field].id) for field in made], {
         field: found.index(str(item.id)) if str(item.id) in found else None
@@ -103,9 +115,9 @@ async def test_fields_rank_title_keywords_summary_description_inventors_institut
 
 
 async def test_an_institute_name_does_not_outrank_a_listings_text(index) -> None:
-    """The demo's "membrane" search: an institute called "... Membranes" has software patents;
-    a listing of another institute with the word in its text ranks above every one of them,
-    even when the institute's name has the word exactly and the text has it only once, late."""
+    """The demo's membrane search: an institute called "Institute of Advanced Membranes" has
+    software patents, whose documents have "advanced membranes" side by side (in the name);
+    a listing of another institute with both words in its title, apart, ranks above them."""
     membranes, _ = await a_verified_institute(
         organization={"name": "Institute of Advanced Membranes"}
     )
@@ -114,18 +126,33 @@ async def test_an_institute_name_does_not_outrank_a_listings_text(index) -> None
         await a_published_listing(membranes, **_software(title=f"Scheduling method {n}"))
         for n in range(3)
     ]
-    late = await a_published_listing(
+    text = await a_published_listing(
+        other,
+        **_software(
+            title="Membranes for the advanced treatment of mine water",
+            summary="Ceramic membranes that stand acid mine drainage.",
+        ),
+    )
+    in_summary = await a_published_listing(
         other,
         **_software(
             title="Water treatment plant controller",
-            summary="A controller for a water treatment plant. " * 5
-            + "It also flushes the membranes.",
+            summary="Flushes membranes by schedule; an advanced control loop.",
         ),
     )
-    await indexed(*software, late)
-    found = ids(await find("membranes"))
-    assert found[0] == str(late.id), found
-    assert set(found[1:]) == {str(s.id) for s in software}
+    await indexed(*software, text, in_summary)
+    found = ids(await find("advanced membranes"))
+    assert found[:2] == [str(text.id), str(in_summary.id)], found
+    assert set(found[2:]) == {str(s.id) for s in software}
+
+
+async def test_ipc_subclasses_are_searchable_below_keywords(index) -> None:
+    user, _ = await a_verified_institute()
+    coded = await a_published_listing(
+        user, **_software(title="Dust filter", ipc_codes=["B01D 46/00"])
+    )
+    await indexed(coded)
+    assert ids(await find("B01D")) == [str(coded.id)]
 
 
 # --- approximate matches ------------------------------------------------------------------------
@@ -196,9 +223,6 @@ async def test_members_of_one_patent_family_are_one_result_that_says_so(index, w
     assert "and 2 other members of the same patent family" in page.text
 
     # Withdrawing one member: the others' count follows through the same sync.
-    from listings import service as listings
-    from tests.builders import actor_of
-
     await listings.withdraw_listing(await actor_of(user), str(family[0].id))
     await indexed(family[0])
     result = await find("hollow fibre")
@@ -209,30 +233,27 @@ async def test_members_of_one_patent_family_are_one_result_that_says_so(index, w
 # --- Chinese ----------------------------------------------------------------------------------
 
 
-async def test_chinese_technical_terms_find_their_listing_first(index) -> None:
-    """Terms inside longer compounds of real titles, as a person types them."""
+async def test_a_chinese_term_finds_the_texts_that_have_it_not_its_pieces(index) -> None:
+    """The segmenter cuts 甲基丙烯酸甲酯 (methyl methacrylate) into pieces; a text with the
+    pieces apart is not about it, and a term of four characters or more is not matched with
+    a typo either."""
     user, _ = await a_verified_institute()
-    with RECORDS.open(encoding="utf-8") as fh:
-        records = [json.loads(line) for line in fh]
-    zh = [r for r in records if r.get("language") == "zh" and r.get("title")]
-    made = []
-    for record in zh[:40]:
-        made.append(
-            await a_published_listing(
-                user,
-                title=record["title"][:200],
-                summary=record["abstract"][:2000],
-                language="zh",
-                keywords=[k for k in record.get("keywords") or [] if len(k) <= 60][:10],
-                patent_numbers=["CN 100000000 A"],
-            )
-        )
-    await indexed(*made)
-    by_title = {item.title: item for item in made}
-    for title, term in [
-        ("一种宏量化中高体分铝基复合材料及其高压制备工艺", "铝基复合材料"),
-    ]:
-        if title not in by_title:
-            continue
-        found = ids(await find(term))
-        assert found[0] == str(by_title[title].id), (term, found)
+    target = await a_published_listing(
+        user,
+        title="一种阻燃有机玻璃板及其制备方法",
+        summary="以甲基丙烯酸甲酯为单体，加入阻燃剂，经本体聚合制得阻燃有机玻璃板。",
+        language="zh",
+        keywords=["有机玻璃"],
+    )
+    pieces = await a_published_listing(
+        user,
+        title="一种涂料",
+        summary="含甲基的树脂与丙烯酸混合，再加入甲酯作为溶剂，制得涂料。",
+        language="zh",
+        keywords=["涂料"],
+    )
+    await indexed(target, pieces)
+    assert ids(await find("甲基丙烯酸甲酯")) == [str(target.id)]
+    assert ids(await find("有机玻璃 甲基丙烯酸甲酯")) == [str(target.id)]
+    # Synonyms still bridge the languages: a Chinese synonym is sent as a word, not a phrase.
+    assert search.query_text("石墨烯 复合材料") == '石墨烯 "复合材料"'
