@@ -25,9 +25,9 @@ Known-item queries, drawn with a fixed seed:
   first, as many as it takes (up to four) for at most 3 texts to contain them all.
 
 A query is answered when the record's listing or a member of its patent family (the same
-institute's listing with the same summary, which the search shows as one result) is among the
-first 3 (recall@3); MRR@10 is the mean of
-1/rank of the first such listing among the first 10 (0 when none). Our figures come from
+institute's listing with the same title and summary, which the search shows as one result) is
+among the first 3 (recall@3); MRR@10 is the mean of 1/rank of the first such listing among the
+first 10 (0 when none). Our figures come from
 GET /api/v1/search of `market serve`, plain Meilisearch's from its /search with only `q`.
 
 Exit status 0 when both figures were measured (whatever they are), 2 when a service did not
@@ -120,8 +120,9 @@ def _key(title: str, summary: str) -> tuple[str, str]:
 
 def _family(institute_id: Any, title: str, summary: str) -> str:
     """Which listings count as the record itself: its patent family as the search groups it
-    (listings.search.family_key: one institute's listings with the same summary)."""
-    return f"{institute_id}\n{' '.join((summary or title).lower().split())}"
+    (listings.search.family_key: one institute's listings with the same title and summary)."""
+    text = " ".join(f"{title}\n{summary}".lower().split())
+    return f"{institute_id}\n{text}"
 
 
 # --------------------------------------------------------------------------------------------

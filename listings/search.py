@@ -440,16 +440,17 @@ def ipc_parts(codes: Iterable[str]) -> dict[str, list[str]]:
 
 def family_key(listing: Any) -> str:
     """Members of one patent family (continuations, the same application filed in several
-    offices) carry the same abstract: one institute's listings with the same summary (the
-    title when there is none), whitespace and case aside, are one family in the search."""
-    text = " ".join((listing.summary or listing.title or "").lower().split())
+    offices) carry the same title and abstract: one institute's listings with the same title
+    and summary, whitespace and case aside, look identical in a list of results and are one
+    family in the search."""
+    text = " ".join(f"{listing.title}\n{listing.summary}".lower().split())
     digest = hashlib.blake2b(f"{listing.institute_id}\n{text}".encode(), digest_size=10)
     return digest.hexdigest()
 
 
 async def family_sizes(listings: Iterable[Any]) -> dict[str, list[Any]]:
     """{family key: its published listings} for the families of these listings, in one
-    query (the institute's listings with one of these summaries)."""
+    query (the institute's listings with one of these titles)."""
     items = list(listings)
     if not items:
         return {}
@@ -457,7 +458,7 @@ async def family_sizes(listings: Iterable[Any]) -> dict[str, list[Any]]:
         await _published()
         .filter(
             institute_id__in={item.institute_id for item in items},
-            summary__in={item.summary for item in items},
+            title__in={item.title for item in items},
         )
         .prefetch_related("institute")
     )

@@ -201,7 +201,7 @@ async def test_members_of_one_patent_family_are_one_result_that_says_so(index, w
     family = [
         await a_published_listing(
             user,
-            title=f"Hollow fibre membrane module ({office})",
+            title="Hollow fibre membrane module",
             summary=summary,
             patent_numbers=[f"{office} 1234567 B2"],
         )
