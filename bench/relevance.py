@@ -21,8 +21,9 @@ Known-item queries, drawn with a fixed seed:
   more misspelt with probability 1/2 (at least one misspelt), by a swap of two neighbouring
   letters, a dropped, doubled or replaced letter;
 - Chinese: a technical term of a Chinese record: its longest keyphrase occurring in its title
-  or abstract that at most 3 Chinese texts contain; when it has none, its keyphrases, longest
-  first, as many as it takes (up to four) for at most 3 texts to contain them all.
+  or abstract that at most 3 Chinese records contain (in title, abstract, claims or
+  keyphrases: what the search sees); when it has none, its keyphrases, longest first, as many
+  as it takes (up to four) for at most 3 records to contain them all.
 
 A query is answered when the record's listing or a member of its patent family (the same
 institute's listing with the same title and summary, which the search shows as one result) is
@@ -212,9 +213,18 @@ def known_items(records: list[dict[str, Any]], per_language: int, seed: int) -> 
         text = _key(record["title"], str(record.get("abstract") or ""))
         for word in _title_words(record["title"]):
             holders.setdefault(word, set()).add(text)
+    # Everything of a Chinese record the search sees: a term in another record's claims or
+    # keyphrases (which need not occur in its text) makes that record a candidate too.
     zh_texts = list(
         {
-            f"{r.get('title') or ''} {r.get('abstract') or ''}"
+            " ".join(
+                [
+                    str(r.get("title") or ""),
+                    str(r.get("abstract") or ""),
+                    str(r.get("claims") or ""),
+                    *[k for k in r.get("keywords") or [] if isinstance(k, str)],
+                ]
+            )
             for r in records
             if r.get("language") == "zh"
         }
