@@ -98,8 +98,10 @@ MAX_VALUES_PER_FACET = 20
 MAX_VALUE_LENGTH = 120
 
 # Ranking order of the searchable attributes: a match in the title counts most, then the
-# listing's own terms (keywords, IPC subclasses), its text, and only last who offers it: the
-# institute's name ("Institute of Advanced Membranes") must not outrank a listing's text.
+# listing's own terms (keywords, IPC subclasses), its text and its inventors. The institute's
+# name is not searched (the institute facet filters by it): Meilisearch ranks typos before
+# fields, so "membranes" found the software patents of "Institute of Advanced Membranes"
+# (exact) above listings saying "membrane" (one typo), and every one of them matched at all.
 SEARCHABLE = [
     "title",
     "keywords",
@@ -107,7 +109,6 @@ SEARCHABLE = [
     "summary",
     "description",
     "inventors",
-    "institute",
 ]
 SORTABLE = ["published_at", "price_usd", "trl"]
 SORT_RULES = {
