@@ -221,6 +221,8 @@ class Hit:
     # How many published listings of the same patent family (same institute, same abstract)
     # this one stands for: the search shows one of them (Meilisearch `distinct`).
     family_size: int = 1
+    # This hit lacks a query word, or has one only misspelt (see `as_typed`).
+    approximate: bool = False
 
     def as_json(self) -> dict[str, Any]:
         # A shallow copy: dataclasses.asdict deep-copies every value, which cost more than the
@@ -746,6 +748,7 @@ def _hit(doc: dict[str, Any]) -> Hit:
         published_at=_iso(doc.get("published_at")),
         highlights=highlights,
         family_size=int(doc.get("family_size") or 1),
+        approximate=not as_typed(doc),
     )
 
 
@@ -810,24 +813,24 @@ def meili_request(query: SearchQuery) -> dict[str, Any]:
     return body
 
 
+def as_typed(doc: dict[str, Any]) -> bool:
+    """Whether a hit has every query word as typed, by Meilisearch's ranking details of it: no
+    word left out, none matched only with a typo ("battery" finding "batter"). A prefix
+    ("batt" finding "battery") and a synonym count as typed; a hit without details (no words
+    asked for) too."""
+    details = doc.get("_rankingScoreDetails")
+    if not details:
+        return True
+    words = details.get("words") or {}
+    typo = details.get("typo") or {}
+    if words.get("matchingWords", 0) < words.get("maxMatchingWords", 0):
+        return False
+    return typo.get("typoCount", 0) == 0
+
+
 def approximate(hits: list[dict[str, Any]]) -> bool:
-    """True when hits were found but none has every query word as typed (a word left out, or
-    matched only with a typo: "battery" finding "batter"). A prefix ("batt" finding
-    "battery") and a synonym count as typed."""
-    if not hits:
-        return False
-    for doc in hits:
-        details = doc.get("_rankingScoreDetails")
-        if not details:
-            return False
-        words = details.get("words") or {}
-        typo = details.get("typo") or {}
-        if words.get("matchingWords", 0) < words.get("maxMatchingWords", 0):
-            continue
-        if typo.get("typoCount", 0) > 0:
-            continue
-        return False
-    return True
+    """True when hits were found but none has every query word as typed."""
+    return bool(hits) and not any(as_typed(doc) for doc in hits)
 
 
 # One open client per event loop and configuration: a new connection per search cost more than

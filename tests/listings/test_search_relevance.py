@@ -174,7 +174,7 @@ async def test_a_search_finding_only_misspelt_words_is_approximate(index, web) -
 
     result = await find("battery")
     assert ids(result) == [str(bat.id)]
-    assert result.approximate
+    assert result.approximate and result.hits[0].approximate
 
     exact = await find("batter")
     assert ids(exact) == [str(bat.id)] and not exact.approximate
@@ -194,6 +194,19 @@ async def test_a_search_finding_only_misspelt_words_is_approximate(index, web) -
     assert "battery &lt;b&gt;" in page.text
     page = await web.get("/search", params={"q": "batter"})
     assert "Approximate matches" not in page.text
+
+    # One listing with the word as typed: the page is not approximate, the misspelt hit is.
+    battery = await a_published_listing(
+        user, title="Sodium battery for grid storage", keywords=["storage"]
+    )
+    await indexed(battery)
+    result = await find("battery")
+    assert ids(result) == [str(battery.id), str(bat.id)] and not result.approximate
+    assert [h.approximate for h in result.hits] == [False, True]
+    api = (await web.get("/api/v1/search", params={"q": "battery"})).json()
+    assert [h["approximate"] for h in api["hits"]] == [False, True]
+    page = await web.get("/search", params={"q": "battery"})
+    assert "Approximate matches" not in page.text and page.text.count("approximate match") == 1
 
 
 # --- patent families ----------------------------------------------------------------------------
