@@ -446,13 +446,13 @@ def report(scores: dict[tuple[str, str], Score], listings: int) -> list[str]:
         "",
         f"{listings} published listings; known-item queries (see bench/relevance.py)",
         "",
-        f"{'':<22} {'queries':>7} {'recall@3':>9} {'MRR@10':>8} {'p50 ms':>7}",
+        f"{'':<36} {'queries':>7} {'recall@3':>9} {'MRR@10':>8} {'p50 ms':>7}",
     ]
     for lang, name in (("en", "English (typos)"), ("zh", "Chinese (terms)")):
         for who, label in (("plain", "plain Meilisearch"), ("ours", "our API")):
             s = scores[(who, lang)]
             lines.append(
-                f"{name + ' ' + label[:5]:<22} {s.queries:>7} {s.recall3:>9.3f}"
+                f"{name + ', ' + label:<36} {s.queries:>7} {s.recall3:>9.3f}"
                 f" {s.mrr10:>8.3f} {s.p50_ms():>7.1f}"
             )
     lines.append("")
