@@ -895,7 +895,16 @@ async def close_search_clients() -> None:
 
 
 async def _search_meili(query: SearchQuery, settings: Settings) -> SearchResult:
-    body = await _search_client(settings).search(meili_request(query))
+    request = meili_request(query)
+    body = await _search_client(settings).search(request)
+    loose = query.q[:500]
+    loosened = False
+    if request["q"] != loose and not body.get("totalHits"):
+        # No text has the Chinese terms as written (a paraphrase, a term the segmenter cuts
+        # otherwise in context): their pieces, as loose words, are the approximate answer.
+        # A second request only when the first found nothing.
+        body = await _search_client(settings).search({**request, "q": loose})
+        loosened = True
     facets = {
         name: dict(values)
         for name, values in (body.get("facetDistribution") or {}).items()
@@ -909,7 +918,7 @@ async def _search_meili(query: SearchQuery, settings: Settings) -> SearchResult:
         page=query.page,
         per_page=query.per_page,
         took_ms=int(body.get("processingTimeMs", 0)),
-        approximate=approximate(hits),
+        approximate=bool(hits) and (loosened or approximate(hits)),
     )
 
 

@@ -272,5 +272,8 @@ async def test_a_chinese_term_finds_the_texts_that_have_it_not_its_pieces(index)
     await indexed(target, pieces)
     assert ids(await find("甲基丙烯酸甲酯")) == [str(target.id)]
     assert ids(await find("有机玻璃 甲基丙烯酸甲酯")) == [str(target.id)]
+    # Terms no text has as written: their pieces are the answer, said to be approximate.
+    loose = await find("丙烯酸甲酯单体")
+    assert ids(loose)[0] == str(target.id) and loose.approximate
     # Synonyms still bridge the languages: a Chinese synonym is sent as a word, not a phrase.
     assert search.query_text("石墨烯 复合材料") == '石墨烯 "复合材料"'
