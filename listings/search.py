@@ -218,8 +218,8 @@ class Hit:
     # Snippets with <mark> around matches; already HTML-escaped apart from the marks.
     highlights: dict[str, str] = field(default_factory=dict)
 
-    # How many published listings of the same patent family (same institute, same abstract)
-    # this one stands for: the search shows one of them (Meilisearch `distinct`).
+    # How many published listings of the same patent family (same institute, title and
+    # abstract) this one stands for: the search shows one of them (Meilisearch `distinct`).
     family_size: int = 1
     # This hit lacks a query word, or has one only misspelt (see `as_typed`).
     approximate: bool = False
@@ -353,8 +353,9 @@ def index_settings() -> dict[str, Any]:
         "distinctAttribute": "family",
         # Which field a word is in before how close the words are: known-item queries
         # (bench/relevance.py) find the listing whose title has the words more often than the
-        # one whose long description has them side by side. Proximity still orders Chinese
-        # terms, which are sent as phrases (see meili_request). Last, among equals, the newer.
+        # one whose long description has them side by side. Chinese terms are sent as phrases
+        # (see query_text), which keeps their pieces together whatever the order. Last, among
+        # equals, the newer.
         "rankingRules": [
             "words",
             "typo",
@@ -897,7 +898,7 @@ async def close_search_clients() -> None:
 async def _search_meili(query: SearchQuery, settings: Settings) -> SearchResult:
     request = meili_request(query)
     body = await _search_client(settings).search(request)
-    loose = query.q[:500]
+    loose = " ".join(query.q[:500].split())
     loosened = False
     if request["q"] != loose and not body.get("totalHits"):
         # No text has the Chinese terms as written (a paraphrase, a term the segmenter cuts
@@ -911,8 +912,12 @@ async def _search_meili(query: SearchQuery, settings: Settings) -> SearchResult:
         if name in FACETS
     }
     hits = body.get("hits", [])
+    found = [_hit(doc) for doc in hits]
+    if loosened:
+        for hit in found:
+            hit.approximate = True
     return SearchResult(
-        hits=[_hit(doc) for doc in hits],
+        hits=found,
         facets=facets,
         total=int(body.get("totalHits", 0)),
         page=query.page,
