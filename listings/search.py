@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import html
 import logging
 import re
@@ -96,8 +97,19 @@ CLOSED_VALUES: dict[str, tuple[str, ...]] = {
 MAX_VALUES_PER_FACET = 20
 MAX_VALUE_LENGTH = 120
 
-# Ranking order of the searchable attributes: a match in the title counts most.
-SEARCHABLE = ["title", "keywords", "summary", "description", "inventors", "institute"]
+# Ranking order of the searchable attributes: a match in the title counts most, then the
+# listing's own terms (keywords, IPC subclasses), its text and its inventors. The institute's
+# name is not searched (the institute facet filters by it): Meilisearch ranks typos before
+# fields, so "membranes" found the software patents of "Institute of Advanced Membranes"
+# (exact) above listings saying "membrane" (one typo), and every one of them matched at all.
+SEARCHABLE = [
+    "title",
+    "keywords",
+    "ipc_subclass",
+    "summary",
+    "description",
+    "inventors",
+]
 SORTABLE = ["published_at", "price_usd", "trl"]
 SORT_RULES = {
     "relevance": None,
@@ -206,6 +218,12 @@ class Hit:
     # Snippets with <mark> around matches; already HTML-escaped apart from the marks.
     highlights: dict[str, str] = field(default_factory=dict)
 
+    # How many published listings of the same patent family (same institute, title and
+    # abstract) this one stands for: the search shows one of them (Meilisearch `distinct`).
+    family_size: int = 1
+    # This hit lacks a query word, or has one only misspelt (see `as_typed`).
+    approximate: bool = False
+
     def as_json(self) -> dict[str, Any]:
         # A shallow copy: dataclasses.asdict deep-copies every value, which cost more than the
         # rest of the request (measured with bench/search.py).
@@ -223,6 +241,9 @@ class SearchResult:
     # True when Meilisearch did not answer in time and a simpler database query answered.
     degraded: bool = False
     message: str = ""
+    # True when no hit of the page has every word of the query as typed (only misspelt or
+    # partial matches: "battery" finding "batter"), so the page can say so.
+    approximate: bool = False
 
 
 # --- Meilisearch over HTTP -----------------------------------------------------------------
@@ -328,7 +349,22 @@ def index_settings() -> dict[str, Any]:
         "displayedAttributes": ["*"],
         "filterableAttributes": list(FACETS) + ["institute_id", "published_at", "price_usd"],
         "sortableAttributes": SORTABLE,
-        "rankingRules": ["words", "typo", "proximity", "attribute", "sort", "exactness"],
+        # One result per patent family (see family_key); the hit says how many it stands for.
+        "distinctAttribute": "family",
+        # Which field a word is in before how close the words are: known-item queries
+        # (bench/relevance.py) find the listing whose title has the words more often than the
+        # one whose long description has them side by side. Chinese terms are sent as phrases
+        # (see query_text), which keeps their pieces together whatever the order. Last, among
+        # equals, the newer.
+        "rankingRules": [
+            "words",
+            "typo",
+            "attribute",
+            "proximity",
+            "sort",
+            "exactness",
+            "published_at:desc",
+        ],
         "typoTolerance": {
             "enabled": True,
             "minWordSizeForTypos": {"oneTypo": 4, "twoTypos": 8},
@@ -406,7 +442,37 @@ def ipc_parts(codes: Iterable[str]) -> dict[str, list[str]]:
     }
 
 
-def document(listing: Any) -> dict[str, Any]:
+def family_key(listing: Any) -> str:
+    """Members of one patent family (continuations, the same application filed in several
+    offices) carry the same title and abstract: one institute's listings with the same title
+    and summary, whitespace and case aside, look identical in a list of results and are one
+    family in the search."""
+    text = " ".join(f"{listing.title}\n{listing.summary}".lower().split())
+    digest = hashlib.blake2b(f"{listing.institute_id}\n{text}".encode(), digest_size=10)
+    return digest.hexdigest()
+
+
+async def family_sizes(listings: Iterable[Any]) -> dict[str, list[Any]]:
+    """{family key: its published listings} for the families of these listings, in one
+    query (the institute's listings with one of these titles)."""
+    items = list(listings)
+    if not items:
+        return {}
+    members = (
+        await _published()
+        .filter(
+            institute_id__in={item.institute_id for item in items},
+            title__in={item.title for item in items},
+        )
+        .prefetch_related("institute")
+    )
+    families: dict[str, list[Any]] = {}
+    for member in members:
+        families.setdefault(family_key(member), []).append(member)
+    return families
+
+
+def document(listing: Any, family_size: int = 1) -> dict[str, Any]:
     """The search document of a listing; its `institute` must be fetched."""
     institute = listing.institute
     usd = price_in_usd(listing.asking_amount, listing.asking_currency)
@@ -438,6 +504,8 @@ def document(listing: Any) -> dict[str, Any]:
         "language": listing.language,
         # Seconds with their fraction: listings published within one second still sort.
         "published_at": published.timestamp() if published else None,
+        "family": family_key(listing),
+        "family_size": family_size,
     }
 
 
@@ -454,7 +522,15 @@ async def write(meili: Meili, listing_ids: Iterable[Any]) -> list[int]:
     if not ids:
         return []
     listings = await Listing.filter(id__in=ids).prefetch_related("institute")
-    docs = [document(item) for item in listings if item.state == ListingState.PUBLISHED]
+    # A family's documents all say how many members it has: whichever of them is written,
+    # published or withdrawn, its published relatives are written again with the new count.
+    families = await family_sizes(listings)
+    published = {str(item.id): item for item in listings if item.state == ListingState.PUBLISHED}
+    for members in families.values():
+        published.update((str(member.id), member) for member in members)
+    docs = [
+        document(item, len(families.get(family_key(item), [item]))) for item in published.values()
+    ]
     gone = sorted(set(ids) - {d["id"] for d in docs})
     tasks: list[int] = []
     if docs:
@@ -527,7 +603,10 @@ async def reindex(
                 if not items:
                     break
                 last_id = items[-1].id
-                docs = [document(item) for item in items]
+                families = await family_sizes(items)
+                docs = [
+                    document(item, len(families.get(family_key(item), [item]))) for item in items
+                ]
                 tasks.append((await meili.add_documents(build, docs))["taskUid"])
                 done += len(docs)
                 if progress:
@@ -669,12 +748,33 @@ def _hit(doc: dict[str, Any]) -> Hit:
         language=doc.get("language", ""),
         published_at=_iso(doc.get("published_at")),
         highlights=highlights,
+        family_size=int(doc.get("family_size") or 1),
+        approximate=not as_typed(doc),
     )
+
+
+# Every term of the synonym list: sent as typed, so its synonyms apply (they do not to phrases).
+_SYNONYM_TERMS = {term for group in SYNONYM_GROUPS for term in group}
+
+
+def query_text(q: str) -> str:
+    """The words as sent to Meilisearch: each Chinese term becomes a phrase. The segmenter
+    cuts a term into pieces (甲基丙烯酸甲酯 -> 甲基 丙烯酸 甲酯), which as loose words also
+    match pieces scattered through other texts, and four-character pieces even with a typo;
+    a phrase wants them in a row and as written."""
+    words = []
+    for word in q[:500].split():
+        if _HAN.search(word) and word not in _SYNONYM_TERMS:
+            bare = word.replace('"', "")
+            words.append(f'"{bare}"' if bare else word)
+        else:
+            words.append(word)
+    return " ".join(words)
 
 
 def meili_request(query: SearchQuery) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "q": query.q[:500],
+        "q": query_text(query.q),
         "page": query.page,
         "hitsPerPage": query.per_page,
         "facets": list(FACETS),
@@ -692,6 +792,7 @@ def meili_request(query: SearchQuery) -> dict[str, Any]:
             "price_model",
             "language",
             "published_at",
+            "family_size",
         ],
         "attributesToHighlight": ["title", "summary"],
         "attributesToCrop": ["summary"],
@@ -706,7 +807,31 @@ def meili_request(query: SearchQuery) -> dict[str, Any]:
         body["sort"] = SORT_RULES[query.sort]
     if _HAN.search(query.q):
         body["locales"] = ["cmn"]
+    if query.q.strip():
+        # Per hit, how many query words it matched and with how many typos: whether the
+        # answer is approximate comes with the answer, at no extra request.
+        body["showRankingScoreDetails"] = True
     return body
+
+
+def as_typed(doc: dict[str, Any]) -> bool:
+    """Whether a hit has every query word as typed, by Meilisearch's ranking details of it: no
+    word left out, none matched only with a typo ("battery" finding "batter"). A prefix
+    ("batt" finding "battery") and a synonym count as typed; a hit without details (no words
+    asked for) too."""
+    details = doc.get("_rankingScoreDetails")
+    if not details:
+        return True
+    words = details.get("words") or {}
+    typo = details.get("typo") or {}
+    if words.get("matchingWords", 0) < words.get("maxMatchingWords", 0):
+        return False
+    return typo.get("typoCount", 0) == 0
+
+
+def approximate(hits: list[dict[str, Any]]) -> bool:
+    """True when hits were found but none has every query word as typed."""
+    return bool(hits) and not any(as_typed(doc) for doc in hits)
 
 
 # One open client per event loop and configuration: a new connection per search cost more than
@@ -771,19 +896,34 @@ async def close_search_clients() -> None:
 
 
 async def _search_meili(query: SearchQuery, settings: Settings) -> SearchResult:
-    body = await _search_client(settings).search(meili_request(query))
+    request = meili_request(query)
+    body = await _search_client(settings).search(request)
+    loose = " ".join(query.q[:500].split())
+    loosened = False
+    if request["q"] != loose and not body.get("totalHits"):
+        # No text has the Chinese terms as written (a paraphrase, a term the segmenter cuts
+        # otherwise in context): their pieces, as loose words, are the approximate answer.
+        # A second request only when the first found nothing.
+        body = await _search_client(settings).search({**request, "q": loose})
+        loosened = True
     facets = {
         name: dict(values)
         for name, values in (body.get("facetDistribution") or {}).items()
         if name in FACETS
     }
+    hits = body.get("hits", [])
+    found = [_hit(doc) for doc in hits]
+    if loosened:
+        for hit in found:
+            hit.approximate = True
     return SearchResult(
-        hits=[_hit(doc) for doc in body.get("hits", [])],
+        hits=found,
         facets=facets,
         total=int(body.get("totalHits", 0)),
         page=query.page,
         per_page=query.per_page,
         took_ms=int(body.get("processingTimeMs", 0)),
+        approximate=bool(hits) and (loosened or approximate(hits)),
     )
 
 

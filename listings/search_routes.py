@@ -151,6 +151,7 @@ def result_json(result: SearchResult) -> dict[str, Any]:
         "took_ms": result.took_ms,
         "degraded": result.degraded,
         "message": result.message,
+        "approximate": result.approximate,
     }
 
 
@@ -202,6 +203,8 @@ _ANSWER: Schema = {
         "took_ms": {"type": "integer", "minimum": 0},
         "degraded": {"type": "boolean"},
         "message": {"type": "string"},
+        # No hit has every word as typed: only misspelt or partial matches.
+        "approximate": {"type": "boolean"},
     },
     "required": ["hits", "facets", "total", "page", "per_page", "took_ms", "degraded"],
 }

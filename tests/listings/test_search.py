@@ -223,11 +223,16 @@ async def test_facets_count_and_filters_narrow(index) -> None:
 
 async def test_sort_by_newest_and_by_price(index) -> None:
     user, _ = await a_verified_institute()
-    first = await a_published_listing(user, asking_price={"amount": 900_000, "currency": "USD"})
-    second = await a_published_listing(
-        user, asking_price={"amount": 100_000_000, "currency": "CNY"}
+    # Titles of their own: listings alike in title and summary are one family, one result.
+    first = await a_published_listing(
+        user, title="First", asking_price={"amount": 900_000, "currency": "USD"}
     )
-    third = await a_published_listing(user, asking_price={"amount": 20_000, "currency": "USD"})
+    second = await a_published_listing(
+        user, title="Second", asking_price={"amount": 100_000_000, "currency": "CNY"}
+    )
+    third = await a_published_listing(
+        user, title="Third", asking_price={"amount": 20_000, "currency": "USD"}
+    )
     await indexed(first, second, third)
     order = [str(x.id) for x in (first, second, third)]
     assert ids(await find(sort="newest")) == order[::-1]
