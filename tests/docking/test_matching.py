@@ -67,9 +67,7 @@ def reason(match: Match, kind: str) -> dict:
     return next(r for r in match.reasons if r["kind"] == kind)
 
 
-async def test_a_chinese_need_finds_an_english_listing_with_reasons(
-    indexes, redis_client
-) -> None:
+async def test_a_chinese_need_finds_an_english_listing_with_reasons(indexes, redis_client) -> None:
     listing = await a_published_listing(**ENGLISH_LISTING)
     other = await a_published_listing(
         title="Baseball bat with a vibration damping handle",
@@ -176,8 +174,12 @@ async def test_running_again_neither_duplicates_nor_tells_twice(
     await run_worker(indexes)
     assert await Match.filter(need_id=need.id).count() == 1
     assert await Notification.filter(dedup_key__startswith=f"match:{match.id}:").count() == 2
-    assert len(mailbox.to(seeker.email)) == 1 and len(mailbox.to(institute.email)) == 1
-    assert "fits your need" in str(mailbox.to(seeker.email)[0]["Subject"])
+
+    def told_of_matches(address: str) -> list[str]:
+        return [str(m["Subject"]) for m in mailbox.to(address) if "fits your" in str(m["Subject"])]
+
+    assert len(told_of_matches(seeker.email)) == 1
+    assert len(told_of_matches(institute.email)) == 1
 
 
 async def test_an_anonymous_seeker_is_never_named_to_the_institute(
@@ -189,19 +191,22 @@ async def test_an_anonymous_seeker_is_never_named_to_the_institute(
     need = await a_published_need(owner, visibility="anonymous")
     await run_worker(indexes)
     institute = await User.get(id=listing.created_by_id)
-    mails = mailbox.to(institute.email)
-    assert mails and all(secret not in m.get_content() for m in mails)
-    assert "anonymously" in mails[-1].get_content()
+    mails = [
+        m.get_body(preferencelist=("plain",)).get_content()
+        for m in mailbox.to(institute.email)
+        if "fits your" in str(m["Subject"])
+    ]
+    assert len(mails) == 1 and secret not in mails[0] and "anonymously" in mails[0]
     await log_in(client, institute.email)
     answer = await client.get(f"/api/v1/listings/{listing.id}/matches")
     assert answer.status_code == 200 and secret not in answer.text
     assert answer.json()["items"][0]["need"] == {"id": str(need.id), "title": need.title}
     page = await client.get(f"/listings/{listing.id}/matches")
-    assert page.status_code == 200 and secret not in page.text and need.title in page.text
+    at = page.text.find(secret)
+    assert at < 0, page.text[max(0, at - 600) : at + 100]
+    assert page.status_code == 200 and f"/needs/{need.id}" in page.text
     async with search.Meili(indexes) as meili:
-        doc = await meili.call(
-            "GET", f"/indexes/{indexes.meili_needs_index}/documents/{need.id}"
-        )
+        doc = await meili.call("GET", f"/indexes/{indexes.meili_needs_index}/documents/{need.id}")
     assert secret not in str(doc) and doc["seeker_id"] == ""
 
 
@@ -237,9 +242,7 @@ async def test_each_side_sees_and_dismisses_its_own_and_strangers_get_404(
     assert "<mark>" in words["highlight"]
     page = await client.get(f"/needs/{need.id}")
     assert "<script>alert(1)" not in page.text and "why this match" in page.text.lower()
-    done = await client.post(
-        f"/api/v1/matches/{match.id}/dismiss", headers={"X-CSRF-Token": csrf}
-    )
+    done = await client.post(f"/api/v1/matches/{match.id}/dismiss", headers={"X-CSRF-Token": csrf})
     assert done.status_code == 200 and done.json()["dismissed_by_seeker"] is True
     assert (await client.get(f"/api/v1/needs/{need.id}/matches")).json()["items"] == []
     await client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": csrf})
@@ -249,4 +252,4 @@ async def test_each_side_sees_and_dismisses_its_own_and_strangers_get_404(
     items = (await client.get(f"/api/v1/listings/{listing.id}/matches")).json()["items"]
     assert [i["need"]["id"] for i in items] == [str(need.id)]
     dashboard = await client.get("/matches")
-    assert dashboard.status_code == 200 and need.title in dashboard.text
+    assert dashboard.status_code == 200 and f"/needs/{need.id}" in dashboard.text
