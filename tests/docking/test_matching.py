@@ -5,13 +5,8 @@ once, dismissed per side, seen only by the two sides, an anonymous seeker never 
 
 from __future__ import annotations
 
-import uuid
-
-import pytest
-
 from contracts.offers.models import Grant
 from docking import matching
-from docking import search as need_search
 from docking.models import Match
 from listings import search
 from market.accounts.models import User
@@ -43,24 +38,6 @@ CHINESE_NEED = {
     "trl_max": 8,
     "language": "zh",
 }
-
-
-@pytest.fixture
-async def indexes(settings):
-    """A fresh listings index and needs index for this test."""
-    saved = settings.meili_index, settings.meili_needs_index
-    token = uuid.uuid4().hex[:10]
-    settings.meili_index = f"test_l_{token}"
-    settings.meili_needs_index = f"test_n_{token}"
-    await search.apply_settings(settings)
-    await need_search.apply_settings(settings)
-    try:
-        yield settings
-    finally:
-        async with search.Meili(settings) as meili:
-            for uid in (settings.meili_index, settings.meili_needs_index):
-                await meili.call("DELETE", f"/indexes/{uid}")
-        settings.meili_index, settings.meili_needs_index = saved
 
 
 def reason(match: Match, kind: str) -> dict:
