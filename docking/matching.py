@@ -731,35 +731,35 @@ _N = {
 
 def explain(reasons: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
     """Each stored reason with its `text` in the reader's language."""
-    tr = translations(lang)
+    # Not called `gettext`: the keys below are not messages for extraction, their values are.
+    say = translations(lang).gettext
     out = []
     for reason in reasons:
         kind = reason.get("kind")
         texts: list[str] = []
         if kind == "words":
-            texts.append(tr.gettext(_N["words"]) % {"terms": ", ".join(reason["terms"])})
+            texts.append(say(_N["words"]) % {"terms": ", ".join(reason["terms"])})
         elif kind == "ipc":
             key = f"ipc_{reason['level']}"
-            texts.append(tr.gettext(_N[key]) % {"codes": ", ".join(reason["codes"])})
+            texts.append(say(_N[key]) % {"codes": ", ".join(reason["codes"])})
         elif kind == "trl":
             if reason["trl"] is None:
                 key = "trl_unknown"
             else:
                 key = "trl_inside" if reason["inside"] else "trl_outside"
-            texts.append(tr.gettext(_N[key]) % reason)
+            texts.append(say(_N[key]) % reason)
         elif kind == "rights":
             places = ", ".join(reason["territories"])
-            texts.append(tr.gettext(_N[f"rights_{reason['status']}"]) % {"territories": places})
+            texts.append(say(_N[f"rights_{reason['status']}"]) % {"territories": places})
             if reason.get("not_offered"):
                 texts.append(
-                    tr.gettext(_N["rights_not_offered"])
-                    % {"places": ", ".join(reason["not_offered"])}
+                    say(_N["rights_not_offered"]) % {"places": ", ".join(reason["not_offered"])}
                 )
             for grant in reason.get("grants", []):
                 described = (
                     f"{grant['license_type']} · {', '.join(grant['territories'])}"
                     f" · {', '.join(grant['fields_of_use'])}"
                 )
-                texts.append(tr.gettext(_N["rights_grant"]) % {"grant": described})
+                texts.append(say(_N["rights_grant"]) % {"grant": described})
         out.append({**reason, "text": " · ".join(texts)})
     return out

@@ -83,7 +83,7 @@ def context(full: bool) -> dict[str, Any]:
         "approved": not full,
         "reason": "费用太低" if full else "",
         "contract": NS(reference="TM-2026-0001"),
-        "listing": NS(title="石墨烯膜"),
+        "listing": NS(title="石墨烯膜", institute="清华大学"),
         "seller": seller,
         "buyer": buyer,
         "license": "Exclusive licence",
@@ -115,6 +115,7 @@ def context(full: bool) -> dict[str, Any]:
         "need": NS(title="耐高通量海水淡化膜", seeker=buyer if full else None),
         "deadline": "2026-04-01",
         "previous_deadline": "2026-03-01",
+        "score": 72,
     }
 
 
