@@ -230,3 +230,29 @@ async def test_each_side_sees_and_dismisses_its_own_and_strangers_get_404(
     assert [i["need"]["id"] for i in items] == [str(need.id)]
     dashboard = await client.get("/matches")
     assert dashboard.status_code == 200 and f"/needs/{need.id}" in dashboard.text
+
+
+async def test_an_english_need_finds_a_chinese_listing(indexes, redis_client) -> None:
+    listing = await a_published_listing(
+        title="一种反渗透复合膜及其制备方法",
+        summary="本发明提供一种聚酰胺反渗透复合膜，脱盐率高，适用于海水淡化和废水处理。",
+        description="",
+        keywords=["反渗透", "复合膜", "海水淡化"],
+        ipc_codes=["B01D 69/12"],
+        language="zh",
+        trl=5,
+    )
+    await run_worker(indexes)
+    need = await a_published_need(
+        title="Reverse osmosis membrane for seawater desalination",
+        problem="We need a polyamide membrane with high salt rejection for desalination.",
+        keywords=["reverse osmosis", "desalination", "polyamide"],
+    )
+    await run_worker(indexes)
+    match = await Match.get(need_id=need.id, listing_id=listing.id)
+    terms = reason(match, "words")["terms"]
+    assert {"反渗透", "海水淡化", "聚酰胺"} & set(terms), terms
+    assert reason(match, "ipc")["level"] == "subclass"
+    # The seeker reads the Chinese title with the Chinese words that matched marked.
+    marked = matching.highlight(listing.title, terms)
+    assert "<mark>反渗透</mark>" in marked
