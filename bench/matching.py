@@ -10,10 +10,12 @@ new ids until there are that many, and every copy is indexed), and builds the li
 
 Then it holds aside records and writes a technology need from each, as an enterprise would
 describe the problem the record solves, never with the record's title:
-- English: the title is words of the abstract's second half, the problem the abstract's
-  second half, three keywords drawn from the abstract, the record's IPC subclasses;
+- English: the title is four words of the record's first IPC subclass's title (the field)
+  and two words of the abstract, the problem ten other words of the abstract in random order
+  (none of them in the record's title), three of them the keywords, the record's IPC
+  subclasses its codes;
 - Chinese: from the Chinese records, the title joins two of the record's keyphrases, the
-  problem is the abstract's last sentences, the keyphrases are the keywords;
+  problem is one of the abstract's sentences past the first, three keyphrases the keywords;
 - Chinese for English: from English records that name at least two glossary concepts, the
   Chinese terms of those concepts (docking/glossary.py) make title, problem and keywords,
   with the record's IPC subclasses: a Chinese enterprise describing an English listing.
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import json
 import os
 import random
@@ -99,20 +102,42 @@ def _english_need(record: dict[str, Any], rng: random.Random) -> dict[str, Any] 
         for w in re.findall(r"[A-Za-z][A-Za-z\-]{3,}", abstract)
         if w.lower() not in STOPWORDS
     ]
-    # A problem in other words: a third of the abstract's distinct words, in random order,
-    # and a title of five of them that are not in the record's title.
+    # A problem in other words: ten of the abstract's distinct words in random order, none
+    # of them in the record's title.
     distinct = list(dict.fromkeys(words))
-    if len(distinct) < 15:
-        return None
-    problem = rng.sample(distinct, k=len(distinct) // 3)
     fresh = [w for w in distinct if w not in title_words]
+    if len(fresh) < 12:
+        return None
+    chosen = rng.sample(fresh, k=12)
+    problem, specific = chosen[:10], chosen[10:]
+    # The title names the field in the classification's words, as an enterprise would, and
+    # two specific terms of the problem.
+    field = _field_words(record["subclasses"][0])
     return {
-        "title": "Looking for " + " ".join(rng.sample(fresh, k=min(5, len(fresh)))),
+        "title": " ".join([*field[:4], *specific]),
         "problem": "We need a solution involving " + ", ".join(problem) + ".",
-        "keywords": rng.sample(problem, k=min(3, len(problem))),
+        "keywords": problem[:3],
         "ipc_codes": list(record["subclasses"])[:3],
         "language": "en",
     }
+
+
+def _field_words(subclass: str) -> list[str]:
+    from docking.matching import STOPWORDS
+
+    title = _ipc_titles().get(str(subclass).upper(), "")
+    return [w for w in re.findall(r"[a-z]{4,}", title.lower()) if w not in STOPWORDS]
+
+
+_titles: dict[str, str] = {}
+
+
+def _ipc_titles() -> dict[str, str]:
+    if not _titles:
+        with (DATA / "ipc_titles.csv").open(encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                _titles[row["code"]] = row["title"]
+    return _titles
 
 
 def _chinese_need(record: dict[str, Any], rng: random.Random) -> dict[str, Any] | None:
@@ -121,12 +146,12 @@ def _chinese_need(record: dict[str, Any], rng: random.Random) -> dict[str, Any] 
     sentences = [s for s in _SENTENCE.split(abstract) if len(s) > 8]
     if len(keyphrases) < 3 or len(sentences) < 3:
         return None
-    # Two of the abstract's sentences past the first (which repeats the title), and the
+    # One of the abstract's sentences past the first (which repeats the title), and three
     # keyphrases: what an enterprise would say of the problem.
     chosen = rng.sample(keyphrases, k=2)
-    picked = rng.sample(sentences[1:], k=min(2, len(sentences) - 1))
+    picked = rng.sample(sentences[1:], k=1)
     return {
-        "title": f"寻求{chosen[0]}与{chosen[1]}方面的技术",
+        "title": f"{chosen[0]}、{chosen[1]}",
         "problem": "".join(picked)[:1500],
         "keywords": rng.sample(keyphrases, k=min(3, len(keyphrases))),
         "ipc_codes": [],
@@ -148,7 +173,7 @@ def _bridged_need(record: dict[str, Any], rng: random.Random) -> dict[str, Any] 
         return None
     chosen = rng.sample(chinese, k=min(4, len(chinese)))
     return {
-        "title": "需要" + "、".join(chosen[:3]) + "相关技术",
+        "title": "、".join(chosen[:3]),
         "problem": "我们正在寻找" + "、".join(chinese) + "方面的解决方案。",
         "keywords": chosen,
         "ipc_codes": list(record["subclasses"])[:3],

@@ -20,6 +20,7 @@ BENCHMARKS = [
     "import_all.py",
     "search.py",
     "index_burst.py",
+    "matching.py",
     "webhooks.py",
 ]
 INTERRUPTED = 130

@@ -61,6 +61,7 @@ from urllib3._collections import HTTPHeaderDict
 from contracts.offers import service as offers
 from contracts.offers.schemas import OfferIn
 from contracts.payments import service as payments
+from docking.models import Match
 from listings import service as listings
 from listings.schemas import ListingPatch
 from market.accounts import documents
@@ -173,6 +174,13 @@ async def a_world() -> World:
     assert revision is not None
     open_need = await a_published_need(buyer)
     draft_need = await a_draft_need(buyer)
+    # A match as the worker would store it (matching runs with the worker, not here).
+    match = await Match.create(
+        need_id=open_need.id,
+        listing_id=published.id,
+        score=70,
+        reasons=[{"kind": "words", "terms": ["membrane"]}],
+    )
     spare, pending = await a_user()
     document = await documents.add_document(
         await actor_of(seller), filename="licence.pdf", content_type_hint="", data=pdf_bytes()
@@ -188,6 +196,7 @@ async def a_world() -> World:
         "org_id": [str(pending.id), str(institute.id), str(enterprise.id)],
         "user_id": [str(spare.id)],
         "document_id": [str(document.id)],
+        "match_id": [str(match.id)],
     }
     spare_tokens = []
     for role, user in (("seller", seller), ("buyer", buyer), ("admin", admin)):
