@@ -93,6 +93,7 @@ STOPWORDS = frozenset(
     same provide provides provided providing including include includes comprising""".split()
 )
 _RRF_K = 20
+_LATIN = re.compile("[A-Za-z]")
 _NOTHING_TO_SEARCH = {"index_not_found", "invalid_search_filter"}
 _EXCLUSIVE = {"exclusive", "sole"}
 
@@ -349,19 +350,14 @@ def need_queries(need: Need, uid: str) -> list[dict[str, Any]]:
     """The multi-search queries that bring a need's candidate listings."""
     text = f"{need.title} {' '.join(need.keywords or [])} {need.problem}"
     bridge = glossary.translations(text)
-    keywords = [k for k in need.keywords or []]
+    keywords = list(need.keywords or [])
+    chinese = glossary.has_han(need.problem)
+    problem = [need.problem[:60]] if chinese else _words_of(need.problem)[:10]
     base = {"indexUid": uid, "limit": PER_QUERY, "attributesToRetrieve": ["id"]}
     queries = [
         {**base, "q": need.title[:300]},
         {**base, "q": _query_text([*keywords, *bridge])},
-        {
-            **base,
-            "q": _query_text(
-                _words_of(need.problem)[:10]
-                if not glossary.has_han(need.problem)
-                else [need.problem[:60]]
-            ),
-        },
+        {**base, "q": _query_text(problem)},
     ]
     if bridge:
         queries.append({**base, "q": _query_text(bridge)})
@@ -376,7 +372,9 @@ def need_queries(need: Need, uid: str) -> list[dict[str, Any]]:
             }
         )
     for query in queries:
-        if glossary.has_han(query["q"]) and not bridge:
+        # Chinese alone is segmented as Mandarin (as listings' search does); a query that
+        # mixes in the English bridge keeps the default tokenizer.
+        if glossary.has_han(query["q"]) and not _LATIN.search(query["q"]):
             query["locales"] = ["cmn"]
     return [q for q in queries if q["q"].strip() or q.get("filter")]
 
