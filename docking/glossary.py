@@ -130,23 +130,39 @@ def tokens(text: str) -> list[str]:
 
 
 def concepts_in(text: str) -> set[int]:
-    """The glossary concepts a text names, in either language. A Chinese term of one
-    character (膜, 铝) counts only when nothing longer containing it was found, so 薄膜 is one
-    concept and 铝基 still finds aluminium."""
+    """The glossary concepts a text names, in either language: an English word by word, an
+    English phrase or a Chinese term by substring (so 铝基 finds aluminium, and 薄膜 both
+    membrane entries: the synonym list and the glossary each have one)."""
     lowered = text.lower()
     words = set(tokens(lowered))
-    joined = " " + " ".join(tokens(lowered)) + " "
     found: set[int] = set()
-    for term, ns in _by_term().items():
-        if has_han(term):
-            hit = term in lowered
-        elif " " in term or "-" in term:
-            hit = f" {term} " in joined or term in lowered
-        else:
-            hit = term in words
-        if hit:
+    for term in words & _singles().keys():
+        found.update(_singles()[term])
+    for term, ns in _phrases().items():
+        if term in lowered:
             found.update(ns)
+    if has_han(lowered):
+        for term, ns in _chinese().items():
+            if term in lowered:
+                found.update(ns)
     return found
+
+
+# The terms by how they are looked for: one English word (a set lookup), an English phrase
+# or a Chinese term (a substring); split once, as each listing of a run is read.
+@cache
+def _singles() -> dict[str, tuple[int, ...]]:
+    return {t: ns for t, ns in _by_term().items() if not has_han(t) and _WORD.fullmatch(t)}
+
+
+@cache
+def _phrases() -> dict[str, tuple[int, ...]]:
+    return {t: ns for t, ns in _by_term().items() if not has_han(t) and not _WORD.fullmatch(t)}
+
+
+@cache
+def _chinese() -> dict[str, tuple[int, ...]]:
+    return {t: ns for t, ns in _by_term().items() if has_han(t)}
 
 
 def terms_of(concept: int) -> tuple[str, ...]:

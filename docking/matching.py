@@ -485,8 +485,10 @@ async def rank_needs(listing: Listing, settings: Settings | None = None) -> list
 async def store(found: list[Found]) -> list[Match]:
     """One row per (need, listing): an existing one gets the new score and reasons. Each
     write is its own statement, so a pair made at the same moment by the other direction's
-    handler (the unique pair refuses the second INSERT) is updated instead."""
-    stored = []
+    handler (the unique pair refuses the second INSERT) is updated instead. The rows are read
+    back in one query."""
+    if not found:
+        return []
     for item in found:
         values = {"score": item.score, "reasons": item.reasons, "updated_at": utcnow()}
         pair = {"need_id": item.need.id, "listing_id": item.listing.id}
@@ -498,8 +500,17 @@ async def store(found: list[Found]) -> list[Match]:
                 break
             except IntegrityError:
                 continue
-        stored.append(await Match.get(**pair))
-    return stored
+    same_need = len({item.need.id for item in found}) == 1
+    if same_need:
+        rows = await Match.filter(
+            need_id=found[0].need.id, listing_id__in=[item.listing.id for item in found]
+        )
+    else:
+        rows = await Match.filter(
+            listing_id=found[0].listing.id, need_id__in=[item.need.id for item in found]
+        )
+    by_pair = {(str(m.need_id), str(m.listing_id)): m for m in rows}  # type: ignore[attr-defined]
+    return [by_pair[(str(i.need.id), str(i.listing.id))] for i in found]
 
 
 async def match_need(need_id: Any, settings: Settings | None = None) -> list[Match]:
