@@ -268,8 +268,9 @@ def score(
     prior: float,
 ) -> tuple[int, list[dict[str, Any]]]:
     """The score (0..100) of a listing for a need and the reasons that make it up. `asking`
-    is the side whose terms are looked for in the other (the need's when matching a need,
-    the listing's when matching a listing); `prior` (0..1) is the fused Meilisearch rank."""
+    is the need's side, whose terms are looked for in the listing's (`offering`), whichever
+    was published first: a pair scores the same from both directions but for `prior` (0..1),
+    the fused Meilisearch rank."""
     reasons: list[dict[str, Any]] = []
     points = RANK * max(0.0, min(1.0, prior))
     terms = matched_terms(asking, offering)
@@ -277,8 +278,7 @@ def score(
     if terms:
         points += WORDS * min(1.0, len(terms) / wanted)
         reasons.append({"kind": "words", "terms": terms[:12]})
-    need_s, listing_s = (asking, offering) if asking.title == need.title else (offering, asking)
-    ipc = ipc_reason(need_s, listing_s)
+    ipc = ipc_reason(asking, offering)
     if ipc is not None:
         points += IPC.get(ipc["level"], 0)
         reasons.append(ipc)
@@ -288,7 +288,7 @@ def score(
     else:
         points += max(0, TRL_INSIDE - TRL_STEP * trl["off"]) if trl["off"] else TRL_INSIDE
     reasons.append(trl)
-    rights = rights_reason(need, listing, grants, need_s.text)
+    rights = rights_reason(need, listing, grants, asking.text)
     points += {"available": RIGHTS_FREE, "partly": RIGHTS_PARTLY, "taken": RIGHTS_TAKEN}[
         rights["status"]
     ]
@@ -302,6 +302,7 @@ _GRANTS = rows.Statement(
     "SELECT listing_id, license_type, territories, fields_of_use FROM listing_grant"
     " WHERE listing_id = ANY($1)"
 )
+# SQLite (`market dev`) has no arrays to bind: it reads every grant, a handful on one machine.
 _GRANTS_SQLITE = "SELECT listing_id, license_type, territories, fields_of_use FROM listing_grant"
 
 
