@@ -39,6 +39,7 @@ import os
 import random
 import re
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -488,11 +489,22 @@ def main(argv: list[str] | None = None) -> int:
     if not DATA.is_dir():
         print(f"matching: no records at {DATA}; nothing to measure")
         return 0
-    from market.app import processes
-
     name, database_url = asyncio.run(create_database(args.pg))
     work = Path(tempfile.mkdtemp(prefix="bench-matching-"))
     key = secrets.token_urlsafe(16)
+    code = 2
+    try:
+        code = _bench(args, work, key, database_url)
+    finally:
+        asyncio.run(drop_database(args.pg, name))
+        # The index of 100,000 listings is most of a gigabyte.
+        shutil.rmtree(work, ignore_errors=True)
+    return code
+
+
+def _bench(args: argparse.Namespace, work: Path, key: str, database_url: str) -> int:
+    from market.app import processes
+
     code = 2
     with processes.start_meilisearch(work / "meili", key) as meili:
         os.environ.update(
@@ -511,10 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         from market.config import get_settings
 
         get_settings.cache_clear()
-        try:
-            code = asyncio.run(run(args, database_url, meili))
-        finally:
-            asyncio.run(drop_database(args.pg, name))
+        code = asyncio.run(run(args, database_url, meili))
     return code
 
 
