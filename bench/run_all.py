@@ -21,6 +21,7 @@ BENCHMARKS = [
     "search.py",
     "index_burst.py",
     "relevance.py",
+    "matching.py",
     "webhooks.py",
 ]
 INTERRUPTED = 130

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from docking import proposals, questions, service
+from docking import matching, proposals, questions, service
 from docking.models import Cooperation, Need, NeedState, ProposalStage
 from docking.schemas import (
     AnswerIn,
@@ -39,7 +39,7 @@ from market.api import (
     query_text,
     text,
 )
-from market.web import get_actor, json_response, page_number, page_size
+from market.web import get_actor, json_response, language, page_number, page_size
 
 router = ApiRouter("needs")
 # The longest search the list takes.
@@ -344,3 +344,80 @@ async def answer(request: Request) -> Response:
         await body(request, AnswerIn),
     )
     return json_response({"question": _json(questions.question_view(answered, actor))})
+
+
+# --- matches (issue 18, point 3) ------------------------------------------------------------
+
+
+def _reasons(match: Any, lang: str, other_title: str) -> list[dict[str, Any]]:
+    """The stored reasons with their text in the caller's language; the words reason also
+    carries the other side's title with the words marked (escaped first)."""
+    reasons = matching.explain(match.reasons, lang)
+    for reason in reasons:
+        if reason["kind"] == "words":
+            reason["highlight"] = matching.highlight(other_title, reason["terms"])
+    return reasons
+
+
+@router.route(
+    "/needs/{need_id}/matches",
+    summary="The listings that match a need, best first, with why (the seeker only)",
+)
+async def need_matches(request: Request) -> Response:
+    actor = await get_actor(request)
+    _, found = await matching.need_matches(actor, _id(request))
+    lang = language(request, actor)
+    items = [
+        {
+            "id": str(m.id),
+            "listing": {
+                "id": str(m.listing.id),
+                "title": m.listing.title,
+                "institute": m.listing.institute.name,
+            },
+            "score": m.score,
+            "reasons": _reasons(m, lang, m.listing.title),
+            "created_at": m.created_at.isoformat(),
+        }
+        for m in found[: matching.SHOWN]
+    ]
+    return json_response({"items": items})
+
+
+@router.route(
+    "/listings/{listing_id}/matches",
+    summary="The open needs a listing fits, best first, with why (the institute only)",
+)
+async def listing_matches(request: Request) -> Response:
+    actor = await get_actor(request)
+    _, found = await matching.listing_matches(actor, str(request.path_params["listing_id"]))
+    lang = language(request, actor)
+    # A need as the institute may see it: its id and title, never an anonymous seeker.
+    items = [
+        {
+            "id": str(m.id),
+            "need": {"id": str(m.need.id), "title": m.need.title},
+            "score": m.score,
+            "reasons": _reasons(m, lang, m.need.title),
+            "created_at": m.created_at.isoformat(),
+        }
+        for m in found[: matching.SHOWN]
+    ]
+    return json_response({"items": items})
+
+
+@router.route(
+    "/matches/{match_id}/dismiss",
+    "POST",
+    summary="Set a match aside for your side (the need's seeker or the listing's institute)",
+)
+async def dismiss_match(request: Request) -> Response:
+    actor = await get_actor(request)
+    match = await matching.dismiss(actor, str(request.path_params["match_id"]))
+    return json_response(
+        {
+            "id": str(match.id),
+            "dismissed_by_seeker": match.dismissed_by_seeker,
+            "dismissed_by_institute": match.dismissed_by_institute,
+        }
+    )

@@ -189,3 +189,34 @@ class NeedQuestion(Model):
     class Meta:
         table = "need_question"
         indexes = (("need_id", "answered_at"),)
+
+
+class Match(Model):
+    """A listing that fits a need, found by the worker (docking/matching.py) when either was
+    published. One row per (need, listing): matching again updates it. `reasons` is what a
+    person reads under "why this match": a list of {"kind": ..., ...} entries (words, ipc,
+    trl, rights), rendered in the reader's language by docking.matching.explain."""
+
+    id = fields.UUIDField(primary_key=True)
+    need: fields.ForeignKeyRelation[Need] = fields.ForeignKeyField(
+        "models.Need", related_name="matches", on_delete=fields.CASCADE
+    )
+    listing: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Listing", related_name="need_matches", on_delete=fields.CASCADE
+    )
+    # 0..100: what the reasons add up to (docking.matching.score).
+    score = fields.SmallIntField()
+    reasons = fields.JSONField(default=list)
+    # Either side may set its match aside; the other side still sees it.
+    dismissed_by_seeker = fields.BooleanField(default=False)
+    dismissed_by_institute = fields.BooleanField(default=False)
+    # Set when both sides were told of a strong match: they are told once per pair.
+    notified_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "need_match"
+        unique_together = (("need", "listing"),)
+        # A need's matches and a listing's, best first.
+        indexes = (("need_id", "score"), ("listing_id", "score"))

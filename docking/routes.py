@@ -5,12 +5,14 @@ translates; every need a page shows is `service.public_view` of it for the viewe
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from docking import forms, labels, proposals, questions, service, states
+from docking import forms, labels, matching, proposals, questions, service, states
 from docking.models import Need, NeedState
 from docking.schemas import (
     COOPERATION,
@@ -129,6 +131,7 @@ async def _need_page(
     own = await proposals.proposal_of(actor, need)
     can_propose = own is None and proposals.proposal_refusal(actor, need) is None
     view = service.public_view(need, actor)
+    insider = service.insider(actor, need) and str(need.state) == "published"
     context = {
         "need": view,
         "actions": service.actions_for(actor, need),
@@ -143,6 +146,8 @@ async def _need_page(
         "proposal_count": await proposals.count_for(need) if is_seeker else 0,
         "values": values or forms.new_proposal_values(),
         "decline_reasons": DECLINE_REASONS,
+        # "Why this match", to the seeker (and the administrators) only.
+        "matches": await _need_match_rows(request, actor, need) if insider else None,
     }
     return await render_form(request, "docking/show.html", {**HELPERS, **context}, error=error)
 
@@ -156,6 +161,74 @@ def _may_ask(actor: Actor, need: Need) -> bool:
         and not service.insider(actor, need)
         and str(need.state) == "published"
     )
+
+
+# --- matches -------------------------------------------------------------------------------
+
+
+def match_rows(matches: list[Any], lang: str, *, need_side: bool) -> list[dict[str, Any]]:
+    """Each match as the component shows it: `need_side` lists listings for a need's seeker,
+    otherwise needs for a listing's institute (an id and title, never the seeker)."""
+    rows = []
+    for m in matches:
+        title = m.listing.title if need_side else m.need.title
+        reasons = matching.explain(m.reasons, lang)
+        words = next((r["terms"] for r in reasons if r["kind"] == "words"), [])
+        rows.append(
+            {
+                "id": str(m.id),
+                "score": m.score,
+                # Escaped by highlight before the marks go in.
+                "marked": Markup(matching.highlight(title, words)),
+                "href": f"/listings/{m.listing_id}" if need_side else f"/needs/{m.need_id}",
+                "subtitle": m.listing.institute.name if need_side else "",
+                "reasons": reasons,
+            }
+        )
+    return rows
+
+
+async def _need_match_rows(request: Request, actor: Actor, need: Any) -> list[dict[str, Any]]:
+    _, found = await matching.need_matches(actor, str(need.id))
+    return match_rows(found, language(request, actor), need_side=True)
+
+
+async def listing_matches(request: Request) -> Response:
+    actor = await get_actor(request)
+    listing, found = await matching.listing_matches(actor, str(request.path_params["listing_id"]))
+    return await _page(
+        request,
+        "docking/matches.html",
+        {
+            "listing": listing,
+            "rows": match_rows(found, language(request, actor), need_side=False),
+        },
+    )
+
+
+async def dashboard(request: Request) -> Response:
+    actor = await require_login(request)
+    found = await matching.organization_matches(actor)
+    lang = language(request, actor)
+    return await _page(
+        request,
+        "docking/matches.html",
+        {
+            "listing": None,
+            "need_rows": match_rows(found["needs"], lang, need_side=True),
+            "listing_rows": match_rows(found["listings"], lang, need_side=False),
+        },
+    )
+
+
+async def dismiss(request: Request) -> Response:
+    actor = await get_actor(request)
+    await read_form(request)
+    await matching.dismiss(actor, str(request.path_params["match_id"]))
+    # Back where the button was, when that is one of our pages.
+    back = urlsplit(request.headers.get("referer", ""))
+    same_site = back.netloc in {"", request.url.netloc} and back.path.startswith("/")
+    return redirect(back.path if same_site else "/matches", "The match is set aside.")
 
 
 # --- the enterprise's own -------------------------------------------------------------------
@@ -519,6 +592,9 @@ routes: list[BaseRoute] = [
     Route("/proposals/{proposal_id:uuid}", show_proposal),
     Route("/proposals/{proposal_id:uuid}/stage", stage, methods=["POST"]),
     Route("/proposals/{proposal_id:uuid}/messages", message, methods=["POST"]),
+    Route("/matches", dashboard),
+    Route("/matches/{match_id:uuid}/dismiss", dismiss, methods=["POST"]),
+    Route("/listings/{listing_id:uuid}/matches", listing_matches),
     Route("/admin/needs", moderation),
     Route("/admin/needs/{need_id:uuid}/approve", approve, methods=["POST"]),
     Route("/admin/needs/{need_id:uuid}/reject", reject, methods=["POST"]),

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     meili_key: str = ""
     # The index of published listings; `market reindex` builds `<name>_build_<random>` and swaps.
     meili_index: str = "listings"
+    # The index of published technology needs (docking/search.py), rebuilt the same way.
+    meili_needs_index: str = "needs"
     # A search Meilisearch does not answer within this falls back to a simple database query.
     search_timeout_ms: int = 800
     stripe_secret_key: str = ""

@@ -16,7 +16,8 @@ from contracts.offers import service as offers
 from contracts.payments import events as payment_events
 from contracts.payments import service as payments
 from docking import events as need_events
-from docking import proposals, questions
+from docking import matching, proposals, questions
+from docking import search as need_search
 from docking import service as needs
 from docking import states as need_states
 from listings import enquiries, enquiry_events, importer, search_sync
@@ -73,20 +74,21 @@ HANDLERS: outbox.Handlers = {
     # e-mail of every in-app notification
     notify.MAIL_EVENT: (notify.mail_notification,),
     # listings: the search index follows every change
-    "listing.published": (search_sync.sync_listing,),
+    # ... and matching looks for the open needs a new listing fits, once it is searchable
+    "listing.published": (search_sync.sync_listing, matching.on_listing_published),
     "listing.changed": (search_sync.sync_listing,),
     "listing.withdrawn": (search_sync.sync_listing,),
     importer.EVENT: (importer.start_requested_import,),
-    # technology needs: matching will react to publication (issue 18, point 3) and the search
-    # index of needs to every change (point 7); whoever answered a need hears when it ends
-    # early, gets more time, or reaches its deadline
-    need_states.CHANGED: (),
-    "need.published": (),
-    "need.awarded": (),
-    need_states.CLOSED: (need_events.tell_about_need,),
-    need_states.WITHDRAWN: (need_events.tell_about_need,),
-    need_states.EXTENDED: (need_events.tell_about_need,),
-    need_states.EXPIRED: (need_events.tell_about_need,),
+    # technology needs: the needs index follows every change (issue 18, point 7); a published
+    # need is matched against the listings once it is searchable itself (point 3); whoever
+    # answered a need hears when it ends early, gets more time, or reaches its deadline
+    need_states.CHANGED: (need_search.sync_need,),
+    "need.published": (need_search.sync_need, matching.on_need_published),
+    "need.awarded": (need_search.sync_need,),
+    need_states.CLOSED: (need_search.sync_need, need_events.tell_about_need),
+    need_states.WITHDRAWN: (need_search.sync_need, need_events.tell_about_need),
+    need_states.EXTENDED: (need_search.sync_need, need_events.tell_about_need),
+    need_states.EXPIRED: (need_search.sync_need, need_events.tell_about_need),
     # proposals: the seeker hears of each new one and each withdrawal, the proposer of each
     # stage, each side of the other's messages; a need's public question and its answer
     need_states.PROPOSED: (need_events.tell_seeker_of_proposal,),

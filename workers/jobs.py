@@ -12,6 +12,7 @@ from contracts.agreements import service as agreements
 from contracts.offers import service as offers
 from contracts.payments import reconcile
 from contracts.payments import service as payments
+from docking import search as need_search
 from docking import service as needs
 from listings import importer, search_sync
 from listings import service as listings
@@ -56,6 +57,11 @@ async def run_listing_import(ctx: dict[str, Any], import_id: str) -> str:
 async def check_search_index(ctx: dict[str, Any]) -> dict[str, Any]:
     """Compare the search index with the database by id and version; repair drift."""
     return await search_sync.check_search_drift(ctx)
+
+
+async def check_needs_index(ctx: dict[str, Any]) -> dict[str, Any]:
+    """The same check for the needs index."""
+    return await need_search.check_needs_drift(ctx)
 
 
 async def flush_listing_views(ctx: dict[str, Any]) -> int:

@@ -16,6 +16,7 @@ from workers import handlers
 from workers.jobs import (
     FUNCTIONS,
     cancel_unsigned_contracts,
+    check_needs_index,
     check_search_index,
     close_expired_needs,
     expire_offers,
@@ -55,6 +56,7 @@ def worker_settings(settings: Settings | None = None, *, manage_db: bool = True)
             cron(requeue_stalled_imports, minute=set(range(0, 60, 5))),
             # Catches what the outbox could not deliver (Meilisearch down for long, a lost task).
             cron(check_search_index, minute=set(range(2, 60, 10)), timeout=600),
+            cron(check_needs_index, minute=set(range(6, 60, 10)), timeout=600),
             # Every minute, at second 10 (off the outbox sweep's beat): an offer closes within
             # a minute of its expiry, whatever pages are or are not being loaded.
             cron(expire_offers, second=10),

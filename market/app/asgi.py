@@ -29,6 +29,7 @@ from contracts.payments import webhooks
 from docking import actions as need_actions
 from docking import api as docking_api
 from docking import routes as docking_routes
+from docking import search as need_search
 from listings import actions as listing_actions
 from listings import api as listings_api
 from listings import enquiries_api as listings_enquiries_api
@@ -96,6 +97,7 @@ API_ROUTERS = (
 async def _apply_search_settings(settings: Settings) -> None:
     try:
         await asyncio.wait_for(search.apply_settings(settings), timeout=30)
+        await asyncio.wait_for(need_search.apply_settings(settings), timeout=30)
     except Exception as exc:  # best effort: `market reindex` and the drift check apply them too
         logging.getLogger(__name__).warning("search index settings not applied: %s", exc)
 

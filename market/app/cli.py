@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from docking import search as need_search
 from listings import importer, search
 from market import db, health
 from market.accounts import service as accounts
@@ -314,7 +315,8 @@ def import_listings(
 
 
 @main.command()
-def reindex() -> None:
+@click.option("--needs", is_flag=True, help="Rebuild the index of technology needs instead")
+def reindex(needs: bool) -> None:
     """Rebuild the search index from the database and swap it in atomically."""
     s = settings()
     stack = ExitStack()
@@ -332,6 +334,8 @@ def reindex() -> None:
     async def run() -> dict[str, Any]:
         await init_db(s)
         try:
+            if needs:
+                return await need_search.reindex(progress, s)
             return await search.reindex(progress, s)
         finally:
             stack.close()
@@ -339,7 +343,8 @@ def reindex() -> None:
 
     report = run_async(run)
     click.echo(
-        f"{report['indexed']} listings indexed, {report['resynced']} re-synced after the swap "
+        f"{report['indexed']} {'needs' if needs else 'listings'} indexed, "
+        f"{report['resynced']} re-synced after the swap "
         f"({report['took_s']} s)"
     )
 
@@ -351,14 +356,16 @@ def search_group() -> None:
 
 @search_group.command("check")
 @click.option("--no-repair", is_flag=True, help="Only report the drift")
-def search_check(no_repair: bool) -> None:
+@click.option("--needs", is_flag=True, help="Check the index of technology needs instead")
+def search_check(no_repair: bool, needs: bool) -> None:
     """Compare ids and versions between the database and the index; repair drift."""
     s = settings()
 
     async def run() -> dict[str, Any]:
         await init_db(s)
         try:
-            return await search.check_drift(repair=not no_repair, settings=s)
+            checked = need_search if needs else search
+            return await checked.check_drift(repair=not no_repair, settings=s)
         finally:
             await close_db()
 

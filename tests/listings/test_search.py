@@ -486,7 +486,10 @@ async def test_a_refusing_meilisearch_marks_nothing_done_and_the_retry_makes_it_
     finally:
         settings.meili_key = real_key
     assert all(isinstance(o, outbox.DeliveryFailed) for o in outcomes), outcomes
-    deliveries = await OutboxDelivery.filter(event_id__in=[e.id for e in events])
+    # The index's own deliveries (matching, docking's, reacts to the same events).
+    deliveries = await OutboxDelivery.filter(
+        event_id__in=[e.id for e in events], handler=outbox.handler_name(search_sync.sync_listing)
+    )
     assert len(deliveries) == len(events)
     assert all(d.done_at is None and d.attempts == 1 and d.last_error for d in deliveries)
     assert ids(await find("vortex")) == []
@@ -625,7 +628,10 @@ async def test_writes_work_while_meilisearch_is_down_and_nothing_is_lost(
         with pytest.raises(Exception):  # noqa: B017 (the connection error, whatever its class)
             await outbox.process(str(event.id))
         failed = await OutboxEvent.get(id=event.id)
-        assert failed.processed_at is None and failed.attempts == 1  # kept for a retry
+        synced = await OutboxDelivery.get(
+            event_id=event.id, handler=outbox.handler_name(search_sync.sync_listing)
+        )
+        assert failed.processed_at is None and synced.attempts == 1  # kept for a retry
     finally:
         settings.meili_url = real_url
     assert (await Listing.get(id=listing.id)).state == "published"  # the write stood

@@ -64,6 +64,7 @@ from contracts.offers import service as offers
 from contracts.offers.schemas import OfferIn
 from contracts.payments import service as payments
 from docking import questions
+from docking.models import Match
 from docking.schemas import QuestionIn
 from listings import service as listings
 from listings.schemas import ListingPatch
@@ -184,6 +185,13 @@ async def a_world() -> World:
     question = await questions.ask(
         await actor_of(seller), str(open_need.id), QuestionIn(body="How long does it last?")
     )
+    # A match as the worker would store it (matching runs with the worker, not here).
+    match = await Match.create(
+        need_id=open_need.id,
+        listing_id=published.id,
+        score=70,
+        reasons=[{"kind": "words", "terms": ["membrane"]}],
+    )
     spare, pending = await a_user()
     document = await documents.add_document(
         await actor_of(seller), filename="licence.pdf", content_type_hint="", data=pdf_bytes()
@@ -207,6 +215,7 @@ async def a_world() -> World:
         "user_id": [str(spare.id)],
         "document_id": [str(document.id)],
         "search_id": [str(saved.id)],
+        "match_id": [str(match.id)],
     }
     spare_tokens = []
     for role, user in (("seller", seller), ("buyer", buyer), ("admin", admin)):

@@ -83,7 +83,7 @@ def context(full: bool) -> dict[str, Any]:
         "approved": not full,
         "reason": "费用太低" if full else "",
         "contract": NS(reference="TM-2026-0001"),
-        "listing": NS(title="石墨烯膜"),
+        "listing": NS(title="石墨烯膜", institute="清华大学"),
         "seller": seller,
         "buyer": buyer,
         "license": "Exclusive licence",
@@ -128,6 +128,7 @@ def context(full: bool) -> dict[str, Any]:
         "total": 21 if full else 1,
         "more": 1 if full else 0,
         "unsubscribe": "http://testserver/saved-searches/unsubscribe/abc.def",
+        "score": 72,
     }
 
 
