@@ -141,6 +141,16 @@ async def withdraw(request: Request) -> Response:
 
 
 @router.route(
+    "/needs/{need_id}/confidentiality",
+    "POST",
+    summary="Accept a confidential need's clause: your organisation then sees its details",
+)
+async def accept_clause(request: Request) -> Response:
+    actor = await get_actor(request)
+    return _answer(actor, await service.accept_clause(actor, _id(request)))
+
+
+@router.route(
     "/needs/{need_id}/extend", "POST", body=ExtendIn, summary="Move a published need's deadline"
 )
 async def extend(request: Request) -> Response:

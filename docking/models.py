@@ -220,3 +220,25 @@ class Match(Model):
         unique_together = (("need", "listing"),)
         # A need's matches and a listing's, best first.
         indexes = (("need_id", "score"), ("listing_id", "score"))
+
+
+class ClauseAcceptance(Model):
+    """An organisation's acceptance of a need's confidentiality clause: from then on its
+    members see the need's background, requirements and budget (docking.service.public_view).
+    One per need and organisation; it is never withdrawn (what was read stays read)."""
+
+    id = fields.UUIDField(primary_key=True)
+    need: fields.ForeignKeyRelation[Need] = fields.ForeignKeyField(
+        "models.Need", related_name="clause_acceptances", on_delete=fields.CASCADE
+    )
+    organization: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Organization", related_name="clause_acceptances", on_delete=fields.RESTRICT
+    )
+    accepted_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name="clause_acceptances", null=True, on_delete=fields.SET_NULL
+    )
+    accepted_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "need_clause_acceptance"
+        unique_together = (("need", "organization"),)

@@ -397,7 +397,10 @@ async def make_proposal(actor: Actor, need_id: str, data: ProposalIn) -> Proposa
     if refusal is not None:
         raise refusal
     if service.public_view(need, actor)["details_hidden"]:
-        raise Forbidden("The need's requirements are kept behind its confidentiality clause.")
+        raise Forbidden(
+            "The need's requirements are kept behind its confidentiality clause: accept it on "
+            "the need's page first."
+        )
     requirements = _answers(data, need)
     listing_ids = await _own_listings(actor, data.listing_ids)
     try:

@@ -146,6 +146,7 @@ async def _need_page(
         "proposal_count": await proposals.count_for(need) if is_seeker else 0,
         "values": values or forms.new_proposal_values(),
         "decline_reasons": DECLINE_REASONS,
+        "may_accept_clause": service.may_accept_clause(actor, need),
         # "Why this match", to the seeker (and the administrators) only.
         "matches": await _need_match_rows(request, actor, need) if insider else None,
     }
@@ -351,6 +352,16 @@ async def close(request: Request) -> Response:
             raise
         return redirect(url, _problems(exc))
     return redirect(url, "The need is closed; it takes no more responses.")
+
+
+async def accept_clause(request: Request) -> Response:
+    actor = await get_actor(request)
+    await read_form(request)
+    await service.accept_clause(actor, _id(request))
+    return redirect(
+        f"/needs/{_id(request)}",
+        "You accepted the confidentiality clause: the need's details are below.",
+    )
 
 
 async def extend(request: Request) -> Response:
@@ -582,6 +593,7 @@ routes: list[BaseRoute] = [
     Route("/needs/{need_id:uuid}/submit", submit, methods=["POST"]),
     Route("/needs/{need_id:uuid}/close", close, methods=["POST"]),
     Route("/needs/{need_id:uuid}/extend", extend, methods=["POST"]),
+    Route("/needs/{need_id:uuid}/confidentiality", accept_clause, methods=["POST"]),
     Route("/needs/{need_id:uuid}/withdraw", withdraw, methods=["POST"]),
     Route("/needs/{need_id:uuid}/award", award, methods=["POST"]),
     Route("/needs/{need_id:uuid}/proposals", propose, methods=["POST"]),

@@ -20,7 +20,7 @@ from typing import Any
 from tortoise.expressions import F, Q, RawSQL
 
 from docking import states
-from docking.models import Cooperation, Need, NeedState, Visibility
+from docking.models import ClauseAcceptance, Cooperation, Need, NeedState, Visibility
 from docking.schemas import NeedIn, NeedPatch, submission_problems
 from market import audit, outbox
 from market.accounts import roles
@@ -90,10 +90,69 @@ def can_see(actor: Actor, need: Need) -> bool:
 
 
 def confidentiality_accepted(actor: Actor, need: Need) -> bool:
-    """Whether the actor accepted the need's confidentiality clause. Nobody can yet: a
-    responder will accept it with a proposal (issue 18, point 2), and this is where that
-    acceptance will be read."""
-    return False
+    """Whether the actor's organisation accepted the need's confidentiality clause, as
+    `get_need` read it for this actor (a need not read that way counts as not accepted)."""
+    accepted_by = getattr(need, "_clause_accepted_by", None)
+    return accepted_by is not None and accepted_by == actor.organization_id
+
+
+async def _read_acceptance(actor: Actor, need: Need) -> None:
+    """Remember on the need whether the actor's organisation accepted its clause: one query,
+    only for a confidential need seen from outside."""
+    org_id = actor.organization_id
+    if (
+        need.visibility != Visibility.AFTER_CONFIDENTIALITY
+        or org_id is None
+        or insider(actor, need)
+    ):
+        return
+    if await ClauseAcceptance.filter(need_id=need.id, organization_id=org_id).exists():
+        need._clause_accepted_by = org_id  # type: ignore[attr-defined]
+
+
+def may_accept_clause(actor: Actor, need: Need) -> bool:
+    """Whether the need page offers this actor its confidentiality clause (no query)."""
+    org = actor.organization
+    return (
+        actor.user is not None
+        and org is not None
+        and org.verification == "verified"
+        and need.visibility == Visibility.AFTER_CONFIDENTIALITY
+        and str(need.state) == NeedState.PUBLISHED
+        and not insider(actor, need)
+        and not confidentiality_accepted(actor, need)
+    )
+
+
+async def accept_clause(actor: Actor, need_id: str) -> Need:
+    """The actor's organisation accepts the need's confidentiality clause: its members see the
+    details from now on. Accepting twice changes nothing."""
+    if actor.user is None:
+        raise NotAuthenticated("Log in first.")
+    need = await get_need(actor, need_id)
+    if insider(actor, need):
+        raise Conflict("Your organisation posted this need: it sees its details already.")
+    if need.visibility != Visibility.AFTER_CONFIDENTIALITY:
+        raise Conflict("This need has no confidentiality clause: its details are public.")
+    if str(need.state) != NeedState.PUBLISHED:
+        raise Conflict("The need is not open: its clause can no longer be accepted.")
+    org = require_verified(actor, "accept a confidentiality clause")
+    if confidentiality_accepted(actor, need):
+        return need
+    async with unit_of_work():
+        _, created = await ClauseAcceptance.get_or_create(
+            need_id=need.id, organization_id=org.id, defaults={"accepted_by_id": actor.user_id}
+        )
+        if created:
+            await audit.record(
+                actor,
+                "need.clause_accepted",
+                "need",
+                need.id,
+                after={"organization_id": str(org.id)},
+            )
+    need._clause_accepted_by = str(org.id)  # type: ignore[attr-defined]
+    return need
 
 
 # --- what anyone sees ----------------------------------------------------------------------
@@ -189,6 +248,7 @@ async def get_need(actor: Actor, need_id: str) -> Need:
     need = await _load(need_id)
     if not can_see(actor, need):
         raise NotFound("No such need.")
+    await _read_acceptance(actor, need)
     return need
 
 
