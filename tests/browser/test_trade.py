@@ -427,7 +427,7 @@ async def test_a_trade_from_registration_to_the_ledger(
         await waiter.visible(
             enterprise, hit, "the worker to index the listing", url=f"/search?q={TYPO}"
         )
-        await main_nav(enterprise).get_by_role("link", name="Search").click()
+        await main_nav(enterprise).get_by_role("link", name="Search", exact=True).click()
         async with enterprise.expect_response(
             lambda r: "/search?" in r.url and TYPO in r.url
         ) as typed:

@@ -152,7 +152,7 @@ async def test_bad_input_comes_back_with_messages_and_creates_nothing(client) ->
     assert ESCAPED in html and HOSTILE not in html
     assert "Short &lt;script&gt;" in textarea_value(html, "summary")
     assert "XX99" in textarea_value(html, "ipc_codes")
-    assert "at least 3" in field_error(html, "title")
+    assert "At least 3 characters." in field_error(html, "title")
     assert "9" in field_error(html, "trl")
     assert "IPC" in field_error(html, "ipc_codes")
     assert "negative" in field_error(html, "asking_price-amount")
