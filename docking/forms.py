@@ -149,7 +149,7 @@ def new_values() -> dict[str, Any]:
 
 
 def new_proposal_values() -> dict[str, Any]:
-    return {"summary": "", "trl": "", "how": {}, "listing_ids": []}
+    return {"summary": "", "trl": "", "how": {}, "listing_ids": [], "enquiry_id": ""}
 
 
 def proposal_values_of(form: FormData) -> dict[str, Any]:
@@ -163,6 +163,7 @@ def proposal_values_of(form: FormData) -> dict[str, Any]:
         "trl": text_of(form, "trl"),
         "how": hows,
         "listing_ids": [v for v in form.getlist("listing_ids") if isinstance(v, str)],
+        "enquiry_id": text_of(form, "enquiry_id"),
     }
 
 
@@ -191,6 +192,7 @@ def parse_proposal(values: dict[str, Any], must_have: list[str]) -> ProposalIn:
         ],
         "trl": trl,
         "listing_ids": list(values.get("listing_ids") or []),
+        "enquiry_id": str(values.get("enquiry_id") or "").strip() or None,
     }
     try:
         parsed = parse(ProposalIn, data)

@@ -131,6 +131,11 @@ class Proposal(Model):
     trl = fields.SmallIntField()
     # The proposer's own published listings it offers to solve the need with (ids as text).
     listing_ids = fields.JSONField(default=list)
+    # The enquiry on one of those listings that the seeker asked the proposer before, if the
+    # proposal follows it up (listings.enquiries.origin_for_proposal).
+    enquiry: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Enquiry", related_name="proposals", null=True, on_delete=fields.SET_NULL
+    )
     stage = fields.CharEnumField(ProposalStage, max_length=16, default=ProposalStage.NEW)
     decline_reason = fields.CharField(max_length=32, default="")
     decline_note = fields.TextField(default="")

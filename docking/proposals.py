@@ -22,6 +22,7 @@ from tortoise.functions import Count
 from docking import service, states
 from docking.models import Need, NeedState, Proposal, ProposalMessage, ProposalStage, Visibility
 from docking.schemas import ProposalIn, ProposalMessageIn, StageIn
+from listings import enquiries
 from listings.models import Listing, ListingState
 from market import audit, outbox
 from market.accounts import roles
@@ -244,6 +245,8 @@ def proposal_view(
         "decline_reason": proposal.decline_reason or None,
         "decline_note": proposal.decline_note,
         "offer_id": str(proposal.offer_id) if proposal.offer_id else None,
+        # The enquiry it follows up (both sides were its two sides).
+        "enquiry_id": str(proposal.enquiry_id) if proposal.enquiry_id else None,  # type: ignore[attr-defined]
         "created_at": proposal.created_at,
         "updated_at": proposal.updated_at,
         "side": side,
@@ -391,6 +394,37 @@ async def _own_listings(actor: Actor, ids: list[str]) -> list[str]:
     return wanted
 
 
+async def needs_to_follow_up(enquiry: Any) -> list[Need]:
+    """What the institute of an enquiry may answer with a proposal that follows it up: the
+    asker's published needs that name their seeker (an anonymous need's seeker stays unknown,
+    so it cannot be linked to whoever asked). One query, at most ten."""
+    return (
+        await Need.filter(
+            seeker_id=enquiry.buyer_id,
+            state=NeedState.PUBLISHED,
+            visibility__not=Visibility.ANONYMOUS,
+        )
+        .order_by("-published_at")
+        .limit(10)
+    )
+
+
+async def _enquiry_followed(actor: Actor, need: Need, data: ProposalIn) -> str | None:
+    """The enquiry the proposal names, checked; None when it names none."""
+    if not data.enquiry_id:
+        return None
+    if need.visibility == Visibility.ANONYMOUS:
+        # Whether it fits would tell the institute who the anonymous seeker is.
+        raise validation_error("enquiry_id", "A proposal to an anonymous need names no enquiry.")
+    enquiry = await enquiries.origin_for_proposal(
+        actor,
+        data.enquiry_id,
+        str(need.seeker_id),  # type: ignore[attr-defined]
+        data.listing_ids,
+    )
+    return str(enquiry.id)
+
+
 async def make_proposal(actor: Actor, need_id: str, data: ProposalIn) -> Proposal:
     need = await service.get_need(actor, need_id)
     refusal = proposal_refusal(actor, need)
@@ -403,6 +437,7 @@ async def make_proposal(actor: Actor, need_id: str, data: ProposalIn) -> Proposa
         )
     requirements = _answers(data, need)
     listing_ids = await _own_listings(actor, data.listing_ids)
+    enquiry_id = await _enquiry_followed(actor, need, data)
     try:
         async with unit_of_work():
             # The need's row first (market.locks.ORDER): a need closed meanwhile takes nothing.
@@ -421,13 +456,18 @@ async def make_proposal(actor: Actor, need_id: str, data: ProposalIn) -> Proposa
                 requirements=requirements,
                 trl=data.trl,
                 listing_ids=listing_ids,
+                enquiry_id=enquiry_id,
             )
             await audit.record(
                 actor,
                 "proposal.made",
                 "proposal",
                 proposal.id,
-                after={"stage": ProposalStage.NEW.value, "need_id": str(need.id)},
+                after={
+                    "stage": ProposalStage.NEW.value,
+                    "need_id": str(need.id),
+                    **({"enquiry_id": enquiry_id} if enquiry_id else {}),
+                },
                 organization_id=actor.organization_id,
             )
             await outbox.emit(states.PROPOSED, _announced(proposal, actor))

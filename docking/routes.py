@@ -26,8 +26,9 @@ from docking.schemas import (
     QuestionIn,
     StageIn,
 )
+from listings import enquiries, ipc
 from listings import forms as listing_forms
-from listings import ipc
+from listings.models import EnquirySide
 from market.accounts.models import OrganizationKind, Verification
 from market.accounts.schemas import countries
 from market.accounts.service import NotVerified
@@ -113,7 +114,24 @@ async def index(request: Request) -> Response:
 async def show(request: Request) -> Response:
     actor = await get_actor(request)
     need = await service.get_need(actor, _id(request))
-    return await _need_page(request, actor, need)
+    # From an enquiry's "answer one of their needs": the proposal form names it (checked when
+    # the proposal is sent).
+    follows = request.query_params.get("enquiry", "")[:64]
+    values = {**forms.new_proposal_values(), "enquiry_id": follows} if follows else None
+    return await _need_page(request, actor, need, values=values)
+
+
+async def follow_up(request: Request) -> Response:
+    """The needs the institute of an enquiry may answer with a proposal that follows it up."""
+    actor = await require_login(request)
+    view = await enquiries.get_enquiry(actor, str(request.path_params["enquiry_id"]))
+    if view.side != EnquirySide.SELLER:
+        raise Forbidden("Only the institute that was asked follows an enquiry up with a proposal.")
+    return await _page(
+        request,
+        "docking/follow_up.html",
+        {"enquiry": view.enquiry, "needs": await proposals.needs_to_follow_up(view.enquiry)},
+    )
 
 
 async def _need_page(
@@ -604,6 +622,7 @@ routes: list[BaseRoute] = [
     Route("/proposals/{proposal_id:uuid}", show_proposal),
     Route("/proposals/{proposal_id:uuid}/stage", stage, methods=["POST"]),
     Route("/proposals/{proposal_id:uuid}/messages", message, methods=["POST"]),
+    Route("/enquiries/{enquiry_id:uuid}/propose", follow_up),
     Route("/matches", dashboard),
     Route("/matches/{match_id:uuid}/dismiss", dismiss, methods=["POST"]),
     Route("/listings/{listing_id:uuid}/matches", listing_matches),

@@ -244,6 +244,8 @@ class ProposalIn(BaseModel):
     )
     trl: Trl
     listing_ids: Annotated[list[ListingId], Field(min_length=1, max_length=MAX_LISTINGS)]
+    # The enquiry the proposal follows up: the seeker's question on one of these listings.
+    enquiry_id: ListingId | None = None
 
     @field_validator("listing_ids")
     @classmethod

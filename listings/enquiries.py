@@ -250,6 +250,23 @@ async def origin_for_offer(actor: Actor, enquiry_id: str, listing_id: str | None
     return enquiry
 
 
+async def origin_for_proposal(
+    actor: Actor, enquiry_id: str, seeker_id: str, listing_ids: list[str]
+) -> Enquiry:
+    """The enquiry a need's proposal follows up, if this actor may name it: the institute's
+    side of an enquiry the need's seeker asked, about one of the listings the proposal
+    attaches (anyone else gets the 404 of a stranger). Open or closed: a closed thread can
+    still be what led to the proposal."""
+    enquiry = await _load_visible(actor, enquiry_id)
+    if side_of(actor, enquiry) != EnquirySide.SELLER:
+        raise Forbidden("Only the institute that was asked follows an enquiry up with a proposal.")
+    if str(enquiry.buyer_id) != str(seeker_id):  # type: ignore[attr-defined]
+        raise validation_error("enquiry_id", "That enquiry was asked by another organisation.")
+    if str(enquiry.listing_id) not in {str(x) for x in listing_ids}:  # type: ignore[attr-defined]
+        raise validation_error("enquiry_id", "Attach the listing the enquiry is about.")
+    return enquiry
+
+
 # --- reading -----------------------------------------------------------------------------------
 
 
