@@ -26,6 +26,7 @@ from docking import matching
 from docking import search as need_search
 from docking.models import Match, Need, NeedState, Proposal
 from listings import search
+from market.accounts.models import User
 from market.clock import utcnow
 from market.i18n import translations
 from market.notify import Notification
@@ -145,6 +146,7 @@ async def test_a_chinese_need_is_matched_proposed_to_shortlisted_and_becomes_an_
         await log_in(enterprise, buyer.email)
         await enterprise.get_by_role("button", name="中文").click()
         await expect(enterprise.get_by_role("heading", level=1)).to_contain_text("欢迎")
+        assert (await User.get(id=buyer.id)).locale == "zh"  # its mail is Chinese too
 
         # 2. It posts the need in Chinese through the need form, and submits it.
         await nav(enterprise).get_by_role("link", name=zh("My needs")).click()
