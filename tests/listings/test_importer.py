@@ -588,7 +588,7 @@ async def test_the_command_line_imports_and_sums_up(settings, tmp_path: Path) ->
 async def test_the_demo_seed_publishes_the_sample_across_institutes_once(
     settings, redis_client
 ) -> None:
-    assert await seed_demo("demo-password-2026") is True
+    assert await seed_demo("demo-password-2026", match=False) is True
     published = await Listing.filter(state=ListingState.PUBLISHED).values_list(
         "institute_id", flat=True
     )
@@ -596,7 +596,7 @@ async def test_the_demo_seed_publishes_the_sample_across_institutes_once(
     assert await OutboxEvent.filter(event_type="listing.published").count() == len(published)
     assert await AuditEntry.filter(action="listing.approve").count() == len(published)
     total = await Listing.all().count()
-    assert await seed_demo("demo-password-2026") is False
+    assert await seed_demo("demo-password-2026", match=False) is False
     assert await Listing.all().count() == total
 
 

@@ -161,14 +161,14 @@ async def test_seed_demo_is_loaded_into_such_a_database_only_when_forced(
 ) -> None:
     await a_user(email="real@example.org")
     with pytest.raises(SeedRefused, match="--force"):
-        await seed_demo(DEMO_PASSWORD)
+        await seed_demo(DEMO_PASSWORD, match=False)
     assert not await User.filter(email__in=list(DEMO_LOGINS)).exists()
     assert await foreign_organizations() == 1
 
-    assert await seed_demo(DEMO_PASSWORD, force=True) is True
+    assert await seed_demo(DEMO_PASSWORD, force=True, match=False) is True
     assert await User.filter(email__in=list(DEMO_LOGINS)).count() == len(DEMO_LOGINS)
     # Loaded once, a demo database: reruns (each `market dev` start) need no force.
-    assert await seed_demo(DEMO_PASSWORD) is False
+    assert await seed_demo(DEMO_PASSWORD, match=False) is False
 
 
 def _children_of(marker: str) -> list[int]:
@@ -304,6 +304,33 @@ def _the_demo_has_deals_in_progress(base: str) -> None:
         assert {c["state"] for c in contracts} == {"awaiting_signatures", "active"}
 
 
+def _the_demo_has_needs_with_matches(base: str) -> None:
+    """The demand side of the demo: the enterprise's open needs, each with matching listings
+    from the start (the seed matched them before the worker ran), and the institute's
+    shortlisted proposal."""
+    with httpx.Client(base_url=base, timeout=10) as client:
+        login = client.post(
+            "/api/v1/auth/login",
+            json={"email": "enterprise@techmarket.example", "password": "demo-password-2026"},
+        )
+        assert login.status_code == 200
+        needs = client.get("/api/v1/needs?mine=1").json()["items"]
+        assert len(needs) == 3 and {n["state"] for n in needs} == {"published"}
+        for need in needs:
+            matches = client.get(f"/api/v1/needs/{need['id']}/matches").json()["items"]
+            assert matches, need["title"]
+    with httpx.Client(base_url=base, timeout=10) as client:
+        client.post(
+            "/api/v1/auth/login",
+            json={"email": "institute@techmarket.example", "password": "demo-password-2026"},
+        ).raise_for_status()
+        [proposal] = client.get("/api/v1/proposals").json()["items"]
+        assert proposal["stage"] == "shortlisted"
+        page = client.get("/matches")
+        assert page.status_code == 200
+        assert all(f'href="/needs/{need["id"]}"' in page.text for need in needs)
+
+
 def test_market_dev_serves_the_marketplace_on_sqlite_and_stops_cleanly(
     tmp_path: Path, settings
 ) -> None:
@@ -332,6 +359,7 @@ def test_market_dev_serves_the_marketplace_on_sqlite_and_stops_cleanly(
         )
         assert login.status_code == 200
         _the_demo_has_deals_in_progress(f"http://127.0.0.1:{port}")
+        _the_demo_has_needs_with_matches(f"http://127.0.0.1:{port}")
         assert (var / "market.sqlite3").exists() and (var / "secret_key").exists()
         _worker_delivers_a_verification(f"http://127.0.0.1:{port}")
         _a_newcomer_confirms_with_the_link_in_the_worker_log(f"http://127.0.0.1:{port}", var)
