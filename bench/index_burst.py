@@ -32,11 +32,9 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import ssl
 import string
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,10 +63,9 @@ from bench.search import (  # noqa: E402
     setup,
     start_web_and_worker,
 )
-from bench.support import PG_ADMIN_URL, create_database, drop_database  # noqa: E402
+from bench.support import PG_ADMIN_URL, run_on_a_database  # noqa: E402
 from market.app.processes import (  # noqa: E402
     ServiceError,
-    install_stop_signals,
 )
 
 POLL = 0.05
@@ -371,25 +368,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    install_stop_signals()
-    try:
-        name, database_url = asyncio.run(create_database(args.pg))
-    except OSError as exc:
-        print(f"index_burst: PostgreSQL at {args.pg} is not reachable: {exc}", file=sys.stderr)
-        return 1
-    work = Path(tempfile.mkdtemp(prefix="bench-burst-"))
-    code = 130
-    try:
-        code = benchmark(args, work, database_url)
-    except KeyboardInterrupt:
-        print("index_burst: interrupted", file=sys.stderr)
-    finally:
-        asyncio.run(drop_database(args.pg, name))
-        if code in (0, 130):
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            print(f"index_burst: logs kept in {work}", file=sys.stderr)
-    return code
+    return run_on_a_database(
+        "index_burst",
+        args.pg,
+        lambda work, database_url: benchmark(args, work, database_url),
+    )
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,10 +58,9 @@ from bench.http_pages import (  # noqa: E402  (also applies its sniffio work-aro
     _start_http,
     start_market_services,
 )
-from bench.support import PG_ADMIN_URL, create_database, drop_database  # noqa: E402
+from bench.support import PG_ADMIN_URL, run_on_a_database  # noqa: E402
 from market.app.processes import (  # noqa: E402
     ServiceError,
-    install_stop_signals,
 )
 from market.app.seed import DEMO_PASSWORD  # noqa: E402
 
@@ -484,25 +482,12 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print(f"pages: `wrk` is not installed; {INSTALL_WRK}", file=sys.stderr)
         return 2
-    install_stop_signals()
-    work = Path(tempfile.mkdtemp(prefix="bench-pages-"))
-    try:
-        name, database_url = asyncio.run(create_database(args.pg))
-    except OSError as exc:
-        print(f"pages: PostgreSQL at {args.pg} is not reachable: {exc}", file=sys.stderr)
-        return 2
-    code = 130
-    try:
-        code = benchmark(args, work, database_url)
-    except KeyboardInterrupt:
-        print("pages: interrupted", file=sys.stderr)
-    finally:
-        asyncio.run(drop_database(args.pg, name))
-        if code in (0, 130):
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            print(f"pages: server logs kept in {work}", file=sys.stderr)
-    return code
+    return run_on_a_database(
+        "pages",
+        args.pg,
+        lambda work, database_url: benchmark(args, work, database_url),
+        unreachable=2,
+    )
 
 
 if __name__ == "__main__":

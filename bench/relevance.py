@@ -43,10 +43,8 @@ import contextlib
 import json
 import random
 import re
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,8 +57,8 @@ import httpx  # noqa: E402
 
 from bench.http_pages import _start_http, start_market_services  # noqa: E402
 from bench.search import DATA, SAMPLE  # noqa: E402
-from bench.support import PG_ADMIN_URL, create_database, drop_database  # noqa: E402
-from market.app.processes import ServiceError, install_stop_signals  # noqa: E402
+from bench.support import PG_ADMIN_URL, run_on_a_database  # noqa: E402
+from market.app.processes import ServiceError  # noqa: E402
 
 INDEX = "listings"
 PLAIN = "plain"
@@ -530,25 +528,11 @@ def benchmark(args: argparse.Namespace, work: Path, database_url: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    install_stop_signals()
-    try:
-        name, database_url = asyncio.run(create_database(args.pg))
-    except OSError as exc:
-        print(f"relevance: PostgreSQL at {args.pg} is not reachable: {exc}", file=sys.stderr)
-        return 1
-    work = Path(tempfile.mkdtemp(prefix="bench-relevance-"))
-    code = 130
-    try:
-        code = benchmark(args, work, database_url)
-    except KeyboardInterrupt:
-        print("relevance: interrupted", file=sys.stderr)
-    finally:
-        asyncio.run(drop_database(args.pg, name))
-        if code in (0, 130):
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            print(f"relevance: logs kept in {work}", file=sys.stderr)
-    return code
+    return run_on_a_database(
+        "relevance",
+        args.pg,
+        lambda work, database_url: benchmark(args, work, database_url),
+    )
 
 
 if __name__ == "__main__":

@@ -33,12 +33,10 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import ssl
 import statistics
 import string
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -61,14 +59,12 @@ from bench.http_pages import (  # noqa: E402  (also applies its sniffio work-aro
 )
 from bench.support import (  # noqa: E402
     PG_ADMIN_URL,
-    create_database,
-    drop_database,
+    run_on_a_database,
     verified_institute,
 )
 from market.app.processes import (  # noqa: E402
     Running,
     ServiceError,
-    install_stop_signals,  # noqa: E402
     start_command,
 )
 
@@ -883,26 +879,11 @@ def benchmark(args: argparse.Namespace, work: Path, database_url: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    # SIGTERM takes the same path as Ctrl-C, so the servers are stopped and the database dropped.
-    install_stop_signals()
-    try:
-        name, database_url = asyncio.run(create_database(args.pg))
-    except OSError as exc:
-        print(f"search: PostgreSQL at {args.pg} is not reachable: {exc}", file=sys.stderr)
-        return 1
-    work = Path(tempfile.mkdtemp(prefix="bench-search-"))
-    code = 130
-    try:
-        code = benchmark(args, work, database_url)
-    except KeyboardInterrupt:
-        print("search: interrupted", file=sys.stderr)
-    finally:
-        asyncio.run(drop_database(args.pg, name))
-        if code in (0, 130):
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            print(f"search: logs kept in {work}", file=sys.stderr)
-    return code
+    return run_on_a_database(
+        "search",
+        args.pg,
+        lambda work, database_url: benchmark(args, work, database_url),
+    )
 
 
 if __name__ == "__main__":

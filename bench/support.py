@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+from market.app.processes import install_stop_signals
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "correct horse battery staple"
@@ -57,3 +65,30 @@ async def verified_institute() -> tuple[Any, Any, Any]:
     )
     org = await service.verify_organization(await service.actor_for(admin), str(org.id))
     return admin, owner, org
+
+
+def run_on_a_database(
+    name: str, pg: str, run: Callable[[Path, str], int], *, unreachable: int = 1
+) -> int:
+    """`run(work, database_url)` on a PostgreSQL database and a work directory of its own.
+    SIGTERM takes the same path as Ctrl-C, so the servers are stopped and the database dropped
+    either way; the work directory (the servers' logs) is kept when the run failed."""
+    install_stop_signals()
+    try:
+        database, database_url = asyncio.run(create_database(pg))
+    except OSError as exc:
+        print(f"{name}: PostgreSQL at {pg} is not reachable: {exc}", file=sys.stderr)
+        return unreachable
+    work = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+    code = 130
+    try:
+        code = run(work, database_url)
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+    finally:
+        asyncio.run(drop_database(pg, database))
+        if code in (0, 130):
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"{name}: logs kept in {work}", file=sys.stderr)
+    return code
