@@ -29,6 +29,7 @@ from tortoise.expressions import Q
 
 from docking.glossary import GLOSSARY
 from docking.models import Need, NeedState, Visibility
+from listings import search as listing_search
 from listings.search import (
     LIMITED_MESSAGE,
     SYNONYM_GROUPS,
@@ -219,26 +220,8 @@ async def reindex(
 
 
 async def index_versions(settings: Settings | None = None) -> dict[str, int]:
-    found: dict[str, int] = {}
-    async with Meili(settings, timeout=30) as meili:
-        uid = index_name(meili.settings)
-        offset, limit = 0, 1000
-        while True:
-            try:
-                body = await meili.call(
-                    "GET",
-                    f"/indexes/{uid}/documents",
-                    params={"fields": "id,version", "limit": limit, "offset": offset},
-                )
-            except MeiliError as exc:
-                if exc.code == "index_not_found":
-                    return found
-                raise
-            for doc in body["results"]:
-                found[str(doc["id"])] = int(doc.get("version") or 0)
-            offset += limit
-            if offset >= body["total"] or not body["results"]:
-                return found
+    """{id: version} of every document in the needs index."""
+    return await listing_search.index_versions(settings, uid_of=index_name)
 
 
 async def check_drift(repair: bool = False, settings: Settings | None = None) -> dict[str, Any]:

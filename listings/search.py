@@ -642,16 +642,20 @@ async def _drop(meili: Meili, uid: str) -> None:
         log.warning("could not delete the index %s", uid, exc_info=True)
 
 
-async def index_versions(settings: Settings | None = None) -> dict[str, int]:
-    """{id: version} of every document in the index (empty when the index does not exist)."""
+async def index_versions(
+    settings: Settings | None = None, *, uid_of: Callable[[Settings], str] | None = None
+) -> dict[str, int]:
+    """{id: version} of every document in the index (empty when the index does not exist):
+    the listings index, or the one `uid_of` names (the needs index)."""
     found: dict[str, int] = {}
     async with Meili(settings, timeout=30) as meili:
+        uid = uid_of(meili.settings) if uid_of else meili.index
         offset, limit = 0, 1000
         while True:
             try:
                 body = await meili.call(
                     "GET",
-                    f"/indexes/{meili.index}/documents",
+                    f"/indexes/{uid}/documents",
                     params={"fields": "id,version", "limit": limit, "offset": offset},
                 )
             except MeiliError as exc:
