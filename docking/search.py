@@ -229,17 +229,8 @@ async def check_drift(repair: bool = False, settings: Settings | None = None) ->
     differing id from the database's current state."""
     db = {str(i): v for i, v in await _published().values_list("id", "version")}
     index = await index_versions(settings)
-    missing = sorted(set(db) - set(index))
-    extra = sorted(set(index) - set(db))
-    stale = sorted(i for i in set(db) & set(index) if db[i] != index[i])
-    report: dict[str, Any] = {
-        "database": len(db),
-        "index": len(index),
-        "missing": missing,
-        "stale": stale,
-        "extra": extra,
-        "repaired": False,
-    }
+    report = listing_search.drift(db, index)
+    missing, stale, extra = report["missing"], report["stale"], report["extra"]
     if repair and (missing or stale or extra):
         await apply_settings(settings)
         await upsert([*missing, *stale, *extra], settings, wait=True)

@@ -669,6 +669,19 @@ async def index_versions(
                 return found
 
 
+def drift(db: dict[str, int], index: dict[str, int]) -> dict[str, Any]:
+    """What differs between the {id: version} of a database and of its index: the ids missing
+    from the index, stale in it, or extra there."""
+    return {
+        "database": len(db),
+        "index": len(index),
+        "missing": sorted(set(db) - set(index)),
+        "stale": sorted(i for i in set(db) & set(index) if db[i] != index[i]),
+        "extra": sorted(set(index) - set(db)),
+        "repaired": False,
+    }
+
+
 async def check_drift(repair: bool = False, settings: Settings | None = None) -> dict[str, Any]:
     """Compare {id: version} of published listings in the database with the index.
 
@@ -680,17 +693,8 @@ async def check_drift(repair: bool = False, settings: Settings | None = None) ->
         for listing_id, version in await _published().values_list("id", "version")
     }
     index = await index_versions(settings)
-    missing = sorted(set(db) - set(index))
-    extra = sorted(set(index) - set(db))
-    stale = sorted(i for i in set(db) & set(index) if db[i] != index[i])
-    report: dict[str, Any] = {
-        "database": len(db),
-        "index": len(index),
-        "missing": missing,
-        "stale": stale,
-        "extra": extra,
-        "repaired": False,
-    }
+    report = drift(db, index)
+    missing, stale, extra = report["missing"], report["stale"], report["extra"]
     if repair and (missing or stale or extra):
         await apply_settings(settings)  # the index may be gone altogether
         await upsert([*missing, *stale, *extra], settings, wait=True)
