@@ -369,6 +369,18 @@ def _reasons(match: Any, lang: str, other_title: str) -> list[dict[str, Any]]:
     return reasons
 
 
+def _match_json(match: Any, lang: str, side: str, other: dict[str, Any]) -> dict[str, Any]:
+    """A match as one side sees it: `other` is the other side (its title is what the matched
+    words are marked in)."""
+    return {
+        "id": str(match.id),
+        side: other,
+        "score": match.score,
+        "reasons": _reasons(match, lang, other["title"]),
+        "created_at": match.created_at.isoformat(),
+    }
+
+
 @router.route(
     "/needs/{need_id}/matches",
     summary="The listings that match a need, best first, with why (the seeker only)",
@@ -378,17 +390,16 @@ async def need_matches(request: Request) -> Response:
     _, found = await matching.need_matches(actor, _id(request))
     lang = language(request, actor)
     items = [
-        {
-            "id": str(m.id),
-            "listing": {
+        _match_json(
+            m,
+            lang,
+            "listing",
+            {
                 "id": str(m.listing.id),
                 "title": m.listing.title,
                 "institute": m.listing.institute.name,
             },
-            "score": m.score,
-            "reasons": _reasons(m, lang, m.listing.title),
-            "created_at": m.created_at.isoformat(),
-        }
+        )
         for m in found[: matching.SHOWN]
     ]
     return json_response({"items": items})
@@ -404,13 +415,7 @@ async def listing_matches(request: Request) -> Response:
     lang = language(request, actor)
     # A need as the institute may see it: its id and title, never an anonymous seeker.
     items = [
-        {
-            "id": str(m.id),
-            "need": {"id": str(m.need.id), "title": m.need.title},
-            "score": m.score,
-            "reasons": _reasons(m, lang, m.need.title),
-            "created_at": m.created_at.isoformat(),
-        }
+        _match_json(m, lang, "need", {"id": str(m.need.id), "title": m.need.title})
         for m in found[: matching.SHOWN]
     ]
     return json_response({"items": items})
