@@ -25,6 +25,7 @@ MODEL_MODULES = [
     "listings.models",
     "docking.models",
     "alerts.models",
+    "hall.models",
     "contracts.offers.models",
     "contracts.agreements.models",
     "contracts.payments.models",

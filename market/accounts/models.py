@@ -61,6 +61,8 @@ class Organization(Model):
     # empty: none.
     logo_name = fields.CharField(max_length=64, default="")
     logo_type = fields.CharField(max_length=64, default="")
+    # An administrator lets the organisation run exhibition-hall events (hall/).
+    organises_events = fields.BooleanField(default=False)
 
     class Meta:
         table = "organization"

@@ -1,0 +1,1 @@
+"""The virtual exhibition hall: events, pavilions, booths, and one-to-one meetings."""
