@@ -15,11 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("market", "listings", "docking", "alerts", "hall", "contracts", "workers")
+PACKAGES = ("market", "listings", "docking", "alerts", "contracts", "hall", "workers")
 TOP = "market.app"  # composition, CLI, `market dev`, seed, process management
 # The domains in the order of the flow: each may import the ones before it, never one after.
-# Supply, then demand beside it (matching reads listings), then the deals both lead to.
-DOMAINS = ("listings", "docking", "alerts", "hall", "contracts")
+# Supply, then demand beside it (matching reads listings), then the deals both lead to, then
+# the exhibition hall, where both sides meet and which leads on to deals (offers from meetings).
+DOMAINS = ("listings", "docking", "alerts", "contracts", "hall")
 # A page that shows something of a room above (docs/architecture.md): page imports only.
 PAGE_IMPORTS = {("listings.routes", "contracts.offers.routes")}
 

@@ -1,0 +1,157 @@
+"""Builders of the hall's rows. They write rows directly until the hall's use cases exist;
+whoever lands a use case makes its builder go through it, keeping the signature."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from hall.models import (
+    Availability,
+    Booth,
+    Event,
+    Meeting,
+    MeetingBlock,
+    MeetingRequest,
+    Participant,
+    Pavilion,
+    RequestState,
+    SlotHold,
+)
+from market.accounts.models import Organization, User
+from market.clock import utcnow
+from tests.builders import a_verified_enterprise, a_verified_institute
+
+_seq = itertools.count(1)
+
+# The first meeting day of events built here: far enough ahead that booking is open.
+DAY = date(2031, 5, 20)
+
+
+def at(hour: int, minute: int = 0, day: date = DAY) -> datetime:
+    """A UTC time on the events' first day."""
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
+
+
+async def an_organiser() -> tuple[User, Organization]:
+    """A verified organisation an administrator lets run events, and its owner."""
+    user, org = await a_verified_institute(organization={"name": f"Fair Office {next(_seq)}"})
+    org.organises_events = True
+    await org.save(update_fields=["organises_events"])
+    return user, org
+
+
+async def an_event(
+    organiser: Organization | None = None,
+    *,
+    blocks: list[dict[str, Any]] | None = None,
+    **overrides: Any,
+) -> Event:
+    """An event open for booking with, unless told, one on-site block 09:00-11:00 UTC with 2
+    tables and one online block 13:00-14:00 UTC, 30-minute meetings."""
+    if organiser is None:
+        _, organiser = await an_organiser()
+    now = utcnow()
+    fields = {
+        "name": f"Tech Fair {next(_seq)}",
+        "name_zh": "科技交易会",
+        "description": "Brokerage meetings between institutes and enterprises.",
+        "timezone": "Asia/Shanghai",
+        "starts_on": DAY,
+        "ends_on": DAY + timedelta(days=1),
+        "booking_opens_at": now - timedelta(days=1),
+        "booking_closes_at": at(0, day=DAY + timedelta(days=2)),
+        "meeting_minutes": 30,
+        "state": "booking_open",
+    }
+    fields.update(overrides)
+    event = await Event.create(organiser=organiser, **fields)
+    if blocks is None:
+        blocks = [
+            {"starts_at": at(9), "ends_at": at(11), "mode": "onsite", "tables": 2},
+            {"starts_at": at(13), "ends_at": at(14), "mode": "online"},
+        ]
+    for block in blocks:
+        await MeetingBlock.create(event=event, **block)
+    return event
+
+
+async def a_pavilion(event: Event, **overrides: Any) -> Pavilion:
+    fields = {"name": f"New Materials {next(_seq)}", "name_zh": "新材料"}
+    fields.update(overrides)
+    return await Pavilion.create(event=event, **fields)
+
+
+async def a_booth(
+    event: Event, organization: Organization | None = None, state: str = "approved", **overrides
+) -> Booth:
+    if organization is None:
+        _, organization = await a_verified_institute()
+    pavilion = overrides.pop("pavilion", None) or await a_pavilion(event)
+    return await Booth.create(
+        event=event, pavilion=pavilion, organization=organization, state=state, **overrides
+    )
+
+
+async def a_participant(
+    event: Event,
+    user: User | None = None,
+    *,
+    kind: str = "enterprise",
+    blocks: list[MeetingBlock] | None = None,
+    timezone: str = "Europe/Berlin",
+) -> Participant:
+    """A participant available in every block of the event unless told which."""
+    if user is None:
+        maker = a_verified_enterprise if kind == "enterprise" else a_verified_institute
+        user, _ = await maker()
+    membership = await user.memberships.all().first()  # type: ignore[attr-defined]
+    participant = await Participant.create(
+        event=event, user=user, organization_id=membership.organization_id, timezone=timezone
+    )
+    for block in blocks if blocks is not None else await event.blocks.all():
+        await Availability.create(participant=participant, block=block)
+    return participant
+
+
+async def a_meeting(
+    requester: Participant,
+    guest: Participant,
+    *,
+    block: MeetingBlock | None = None,
+    starts_at: datetime | None = None,
+    table_no: int | None = None,
+    listing_ids: list[str] | None = None,
+) -> Meeting:
+    """An accepted request and its scheduled meeting, with its slot holds."""
+    event = await requester.event
+    if block is None:
+        block = await MeetingBlock.filter(event=event).order_by("starts_at").first()
+    starts_at = starts_at or block.starts_at
+    if block.mode == "onsite" and table_no is None:
+        table_no = 1
+    request = await MeetingRequest.create(
+        event=event,
+        requester=requester,
+        guest=guest,
+        message="Let us talk",
+        listing_ids=listing_ids or [],
+        state=RequestState.ACCEPTED,
+        decided_at=utcnow(),
+    )
+    meeting = await Meeting.create(
+        event=event,
+        request=request,
+        block=block,
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=event.meeting_minutes),
+        table_no=table_no,
+        video_url="" if block.mode == "onsite" else f"https://meet.example.org/{request.id}",
+    )
+    holders = [f"p:{requester.id}", f"p:{guest.id}"]
+    if table_no is not None:
+        holders.append(f"t:{block.id}:{table_no}")
+    for holder in holders:
+        await SlotHold.create(event=event, meeting=meeting, holder=holder, starts_at=starts_at)
+    return meeting
