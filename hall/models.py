@@ -303,7 +303,7 @@ class SlotHold(Model):
 
 
 class MeetingOutcome(Model):
-    """What one side recorded after a meeting; each side records its own, once (it may change
+    """What one side recorded after a meeting: each side records its own, once (it may change
     it)."""
 
     id = fields.UUIDField(primary_key=True)

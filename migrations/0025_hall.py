@@ -129,7 +129,7 @@ class Migration(migrations.Migration):
                 ('note', fields.TextField(default='', unique=False)),
                 ('recorded_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
-            options={'table': 'hall_meeting_outcome', 'app': 'models', 'unique_together': (('meeting', 'participant'),), 'pk_attr': 'id', 'table_description': 'What one side recorded after a meeting; each side records its own, once (it may change'},
+            options={'table': 'hall_meeting_outcome', 'app': 'models', 'unique_together': (('meeting', 'participant'),), 'pk_attr': 'id', 'table_description': 'What one side recorded after a meeting: each side records its own, once (it may change'},
             bases=['Model'],
         ),
         ops.CreateModel(
