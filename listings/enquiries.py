@@ -301,11 +301,15 @@ async def latest_on(actor: Actor, listing: Listing) -> Enquiry | None:
     its one query, made only for a signed-in member of an organisation."""
     if actor.user is None or actor.organization_id is None:
         return None
-    return (
-        await Enquiry.filter(listing_id=listing.id, buyer_id=actor.organization_id)
-        .order_by("-created_at")
-        .first()
-    )
+    found = await _LATEST_ON.fetch([listing.id, actor.organization_id])
+    return rows.build(Enquiry, found[0], "e") if found else None
+
+
+_LATEST_ON = rows.Statement(
+    'SELECT {e} FROM "enquiry" e WHERE e.listing_id = $1 AND e.buyer_id = $2'
+    " ORDER BY e.created_at DESC LIMIT 1",
+    e=Enquiry,
+)
 
 
 # The inbox is one written-out statement (market/rows.py) per side, and one count.

@@ -25,6 +25,7 @@ import httpx
 from tortoise import Tortoise
 from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
 
+from market import rows
 from tests.builders import log_in
 
 # Every method of the asyncpg client that sends SQL (tortoise/backends/asyncpg/client.py).
@@ -56,6 +57,15 @@ def _spy(method: Callable[..., Any], sent: Statements) -> Callable[..., Any]:
     return spied
 
 
+def _spy_call(function: Callable[..., Any], sent: Statements) -> Callable[..., Any]:
+    @functools.wraps(function)
+    async def spied(pool: Any, query: str, *args: Any) -> Any:
+        sent.append(query)
+        return await function(pool, query, *args)
+
+    return spied
+
+
 @asynccontextmanager
 async def counting() -> AsyncIterator[Statements]:
     """The statements sent to the database while the block runs (by any task of the loop: the
@@ -64,7 +74,7 @@ async def counting() -> AsyncIterator[Statements]:
     if not isinstance(client, AsyncpgDBClient):
         raise RuntimeError(f"counting knows the asyncpg client only, not {type(client)}")
     sent = Statements()
-    saved: list[tuple[type, str, Any]] = []
+    saved: list[tuple[Any, str, Any]] = []
     # Each class that defines a sending method gets its own spy; a subclass that inherits one
     # goes through its parent's, so a statement is counted once.
     for cls in (AsyncpgDBClient, TransactionWrapper):
@@ -72,11 +82,16 @@ async def counting() -> AsyncIterator[Statements]:
             if name in cls.__dict__:
                 saved.append((cls, name, cls.__dict__[name]))
                 setattr(cls, name, _spy(cls.__dict__[name], sent))
+    # market/rows.py sends its written-out reads straight to asyncpg's pool outside a
+    # transaction: its one sending function is spied the same way.
+    for owner, name in ((rows, "from_pool"),):
+        saved.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, _spy_call(getattr(owner, name), sent))
     try:
         yield sent
     finally:
-        for cls, name, method in saved:
-            setattr(cls, name, method)
+        for owner, name, method in saved:
+            setattr(owner, name, method)
 
 
 # --- one list, with 1 item and with 50 ----------------------------------------------------------
