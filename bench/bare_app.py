@@ -192,6 +192,7 @@ _TEMPLATES = {
     "dashboard.html": """{% extends "layout.html" %}{% block title %}Dashboard{% endblock %}
 {% block main %}<h1>{{ user.name }}</h1>
 <p>{{ user.org_name }} · {{ user.role }} · {{ unread }} unread</p>
+<ul>{% for c in cards %}<li><a href="{{ c.link }}">{{ c.title }}</a></li>{% endfor %}</ul>
 <ul>{% for n in notifications %}
 <li><a href="{{ n.link }}">{{ n.subject }}</a> {{ n.created_at }}</li>{% endfor %}</ul>
 {% endblock %}""",
@@ -220,6 +221,40 @@ FROM offer f JOIN listing l ON l.id = f.listing_id
 JOIN organization b ON b.id = f.buyer_id JOIN organization s ON s.id = f.seller_id
 LEFT JOIN offer_terms t ON t.offer_id = f.id AND t.number = f.terms_number
 WHERE f.buyer_id = $1 OR f.seller_id = $1 ORDER BY f.updated_at DESC LIMIT 20"""
+# The dashboard's "needs your action" cards for a member of an organisation, the rows our
+# dashboard reads (listings/actions.py, docking/actions.py, contracts/offers/actions.py,
+# contracts/agreements/actions.py): returned listings and needs, offers to answer, contracts
+# to sign and to pay.
+_CARDS = (
+    (
+        "/listings/{}/edit",
+        "SELECT l.id, l.title FROM listing l WHERE l.institute_id = $1 AND l.state = 'rejected'"
+        " ORDER BY l.updated_at DESC LIMIT 10",
+    ),
+    (
+        "/needs/{}/edit",
+        "SELECT n.id, n.title FROM need n WHERE n.seeker_id = $1 AND n.state = 'rejected'"
+        " ORDER BY n.updated_at DESC LIMIT 10",
+    ),
+    (
+        "/offers/{}",
+        "SELECT o.id, l.title FROM offer o JOIN listing l ON l.id = o.listing_id"
+        " WHERE (o.state = 'open' AND o.seller_id = $1) OR (o.state = 'countered'"
+        " AND o.buyer_id = $1) ORDER BY o.expires_at LIMIT 10",
+    ),
+    (
+        "/contracts/{}",
+        "SELECT c.id, l.title FROM contract c JOIN listing l ON l.id = c.listing_id"
+        " WHERE (c.seller_id = $1 OR c.buyer_id = $1) AND c.state = 'awaiting_signatures'"
+        " AND NOT EXISTS (SELECT 1 FROM contract_signature g WHERE g.contract_id = c.id"
+        " AND g.organization_id = $1) ORDER BY c.signing_opened_at LIMIT 10",
+    ),
+    (
+        "/contracts/{}",
+        "SELECT c.id, l.title FROM contract c JOIN listing l ON l.id = c.listing_id"
+        " WHERE c.buyer_id = $1 AND c.state = 'awaiting_payment' ORDER BY c.signed_at LIMIT 10",
+    ),
+)
 _MEDIA = """
 SELECT id, kind, original_name FROM listing_media
 WHERE listing_id = $1 AND NOT confidential ORDER BY created_at, id"""
@@ -350,12 +385,23 @@ def pages_app() -> Starlette:
             user = await user_of(request, conn)
             if user is None:
                 return PlainTextResponse("log in", 401)
+            cards = [
+                {"link": link.format(row["id"]), "title": row["title"]}
+                for link, sql in _CARDS
+                for row in await conn.fetch(sql, user["org_id"])
+            ]
             notifications = await conn.fetch(
                 "SELECT subject, link, created_at FROM notification WHERE user_id = $1"
                 " ORDER BY created_at DESC LIMIT 10",
                 user["id"],
             )
-        return page("dashboard.html", user=user, notifications=notifications, unread=user["unread"])
+        return page(
+            "dashboard.html",
+            user=user,
+            cards=cards,
+            notifications=notifications,
+            unread=user["unread"],
+        )
 
     return Starlette(
         routes=[
