@@ -566,7 +566,9 @@ async def _take_slot(
     """Hold both participants and, on site, the lowest free table for the meeting. With
     `refuse`, a taken slot is a 409 saying who is busy (the caller's unit of work rolls back);
     without, False after undoing this attempt's holds."""
-    for person in (requester, guest):
+    # Always in the same order (by id), so that bookings of three or more people across each
+    # other (a with b, b with c, c with a) queue instead of waiting on each other in a circle.
+    for person in sorted((requester, guest), key=lambda p: str(p.id)):
         if not await _hold(event, meeting, f"p:{person.id}", slot):
             if refuse:
                 raise Conflict(
