@@ -136,7 +136,8 @@ async def _join_page(
             "me": me,
             "blocks": blocks,
             "zones": {z: z for z in ZONE_LIST},
-            "zone": values.get("timezone") or event.timezone,
+            # What was typed is shown back in the form, never used to show times.
+            "zone": me.timezone if me else event.timezone,
             "values": values,
         },
         error,
