@@ -30,6 +30,7 @@ from docking import actions as need_actions
 from docking import api as docking_api
 from docking import routes as docking_routes
 from docking import search as need_search
+from hall import meeting_actions as hall_meeting_actions
 from hall import meeting_routes as hall_meeting_routes
 from hall import meetings_api as hall_meetings_api
 from listings import actions as listing_actions
@@ -73,6 +74,7 @@ actions.install(
     need_actions.cards,
     offer_actions.cards,
     contract_actions.cards,
+    hall_meeting_actions.cards,
 )
 
 API_ROUTERS = (

@@ -153,3 +153,16 @@ async def test_a_stranger_gets_a_404_for_a_request(client):
         headers={"X-CSRF-Token": csrf},
     )
     assert declined.status_code == 404
+
+
+async def test_the_guest_sees_a_card_for_the_requests_waiting_for_them(client):
+    event = await an_event()
+    institute_user, _ = await a_verified_institute()
+    guest = await a_participant(event, institute_user)
+    for _ in range(2):
+        await MeetingRequest.create(event=event, requester=await a_participant(event), guest=guest)
+    await log_in(client, institute_user.email)
+    cards = (await client.get("/api/v1/me/actions")).json()["items"]
+    card = next(c for c in cards if c["kind"] == "meeting.answer")
+    assert card["count"] == 2 and card["link"] == f"/events/{event.id}/requests"
+    assert event.name in card["text"]
