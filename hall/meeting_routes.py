@@ -294,15 +294,15 @@ async def _decide(request: Request, action: str) -> Response:
         if action == "accept":
             slot = parse(SlotIn, {"slot_start": form.get("slot_start", "")}).slot_start
             await meetings.accept(actor, request_id, slot)
-            notice = "The meeting is booked."
+            notice = N_("The meeting is booked.")
         elif action == "decline":
             reason = parse(DeclineIn, {"reason": form.get("reason", "")}).reason
             await meetings.decline(actor, request_id, reason)
-            notice = "The request is declined."
+            notice = N_("The request is declined.")
         else:
             reason = parse(CancelIn, {"reason": form.get("reason", "")}).reason
             await meetings.cancel(actor, request_id, reason)
-            notice = "The request is cancelled."
+            notice = N_("The request is cancelled.")
     except DomainError as exc:
         if not _refused(exc):
             raise

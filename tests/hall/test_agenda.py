@@ -81,3 +81,6 @@ async def test_the_agenda_is_written_in_the_readers_language(client):
     response = await client.get(f"/api/v1/events/{event.id}/agenda.ics")
     calendar = Calendar.from_ical(response.content)
     assert str(calendar["x-wr-calname"]) == "科技交易会"
+    entry = next(iter(calendar.walk("VEVENT")))
+    assert str(entry["summary"]).startswith("与") and "会谈" in str(entry["summary"])
+    assert str(entry["location"]) == "现场第 1 号桌"
