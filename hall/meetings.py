@@ -431,12 +431,64 @@ async def _accept_at_once(
     now: datetime,
 ) -> None:
     await apply(REQUESTING, request.id, "accept", Actor.system(), changes={"decided_at": now})
+    await _book_first_free(event, request, me, guest, shared, now)
+
+
+async def _book_first_free(
+    event: Event,
+    request: MeetingRequest,
+    requester: Participant,
+    guest: Participant,
+    shared: list[MeetingBlock],
+    now: datetime,
+) -> Meeting:
+    """Book the first slot of the shared blocks in which both (and, on site, a table) are
+    free; a 409 when none is."""
     for block, slot in _slots(event, shared, after=now):
         meeting = await _meeting_row(event, request, block, slot)
-        if await _take_slot(event, meeting, block, slot, me, guest, refuse=False):
-            return
+        if await _take_slot(event, meeting, block, slot, requester, guest, refuse=False):
+            return meeting
         await meeting.delete()
     raise Conflict("You and they have no free slot in common left: none was booked.")
+
+
+async def schedule_pending(actor: Actor, event_id: str) -> tuple[int, int]:
+    """The organiser's scheduler: each pending request of the event, oldest first, accepted
+    by the organiser into the first slot both sides have free (a free table on site), each in
+    a unit of work of its own; a request with no free slot left stays pending. Returns how
+    many were booked and how many are left."""
+    _require_user(actor)
+    event = await get_event(actor, event_id)
+    if not organises(actor, event):
+        raise Forbidden("Only the event's organisers schedule its meetings.")
+    now = utcnow()
+    _require_booking(event, now)
+    pending = (
+        await MeetingRequest.filter(event_id=event.id, state=RequestState.PENDING)
+        .order_by("created_at", "id")
+        .values_list("id", flat=True)
+    )
+    booked = 0
+    for request_id in pending:
+        request = await load_request(request_id)
+        shared = await shared_blocks(request.requester, request.guest)
+        try:
+            async with unit_of_work():
+                await apply(
+                    REQUESTING,
+                    request.id,
+                    "accept",
+                    actor,
+                    changes={"decided_at": now, "expires_at": None},
+                    noted={"scheduled": True},
+                )
+                await _book_first_free(
+                    event, request, request.requester, request.guest, shared, now
+                )
+        except Conflict:
+            continue  # answered meanwhile, or no slot left for the two: it stays as it is
+        booked += 1
+    return booked, len(pending) - booked
 
 
 # --- slots -----------------------------------------------------------------------------------

@@ -160,6 +160,17 @@ async def cancel(request: Request) -> Response:
 
 
 @router.route(
+    "/events/{event_id}/schedule-meetings",
+    "POST",
+    summary="Organisers: book every pending request into the first slot both sides have free",
+)
+async def schedule(request: Request) -> Response:
+    actor = await get_actor(request)
+    booked, left = await meetings.schedule_pending(actor, _event_id(request))
+    return json_response({"booked": booked, "left": left})
+
+
+@router.route(
     "/events/{event_id}/meetings",
     summary="Your meetings at an event, earliest first, in UTC with your local time and theirs",
 )

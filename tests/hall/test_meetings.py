@@ -25,7 +25,7 @@ from tests.builders import (
     actor_of,
     run_worker,
 )
-from tests.hall.builders import a_meeting, a_participant, an_event, at
+from tests.hall.builders import a_meeting, a_participant, an_event, an_organiser, at
 
 
 async def _actor(participant: Participant):
@@ -381,3 +381,27 @@ async def test_a_raw_hold_is_what_the_orm_reads_and_a_cancelled_one_frees_the_sl
     assert at(9) not in free and at(9, 30) in free
     await meetings.cancel(await _actor(a), str(meeting.request_id))
     assert (await meetings.accept(await _actor(c), str(request.id), at(9))).starts_at == at(9)
+
+
+async def test_the_organisers_scheduler_books_pending_requests_into_free_slots():
+    organiser_user, organiser = await an_organiser()
+    event = await an_event(organiser)
+    onsite, online = await MeetingBlock.filter(event_id=event.id).order_by("starts_at")
+    guest = await a_participant(event, kind="institute")
+    first, second = await a_participant(event), await a_participant(event)
+    apart = await a_participant(event, blocks=[online])
+    requests = [await _ask(first, guest), await _ask(second, guest)]
+    stranded = await _ask(apart, await a_participant(event, kind="institute", blocks=[online]))
+    await a_meeting(apart, guest, starts_at=at(13))
+
+    with pytest.raises(Forbidden):
+        await meetings.schedule_pending(await _actor(first), str(event.id))
+    booked, left = await meetings.schedule_pending(await actor_of(organiser_user), str(event.id))
+
+    assert (booked, left) == (3, 0)
+    starts = [(await Meeting.get(request_id=r.id)).starts_at for r in requests]
+    assert starts == [at(9), at(9, 30)]  # the guest once per slot
+    assert (await Meeting.get(request_id=stranded.id)).starts_at == at(13, 30)
+    entry = await AuditEntry.filter(action="meeting_request.accept").order_by("-id").first()
+    assert entry.actor_id == organiser_user.id
+    assert await meetings.schedule_pending(await actor_of(organiser_user), str(event.id)) == (0, 0)
