@@ -356,8 +356,10 @@ async def test_the_guest_hears_of_a_request_and_the_requester_of_the_answer(sett
     await run_worker(settings)
     a_user, b_user = await a.user, await b.user
     to_b = await Notification.filter(user_id=b_user.id).values_list("subject", flat=True)
-    to_a = await Notification.filter(user_id=a_user.id)
     assert any(a_user.name in s for s in to_b)
+    # Of the meeting's notices the requester gets the booking only (the request is theirs).
+    about = f"meeting_request:{request.id}"
+    to_a = await Notification.filter(user_id=a_user.id, about=about)
     assert [n.subject for n in to_a] == [f"Your meeting with {b_user.name} is booked"]
     # The requester's own time, the guest's beside it.
     assert "2031-05-20 11:00 (Europe/Berlin)" in to_a[0].body
