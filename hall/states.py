@@ -45,12 +45,19 @@ REQUEST_DECIDED = "meeting.request_decided"
 MEETING_CHANGED = "meeting.changed"
 
 REQUEST = {
-    ("pending", "accept"): rule("accepted", "guest", "organiser", event=REQUEST_DECIDED),
+    # "system": an event whose requests need no acceptance books the first shared slot at once
+    # (hall.meetings.request_meeting), on nobody's decision.
+    ("pending", "accept"): rule("accepted", "guest", "organiser", "system", event=REQUEST_DECIDED),
     ("pending", "decline"): rule("declined", "guest", event=REQUEST_DECIDED),
     ("pending", "cancel"): rule("cancelled", "requester", event=REQUEST_DECIDED),
     ("pending", "expire"): rule("expired", "system", event=REQUEST_DECIDED),
     # An accepted request's meeting is cancelled by either side (or the organiser).
     ("accepted", "cancel"): rule(
         "cancelled", "requester", "guest", "organiser", event=MEETING_CHANGED
+    ),
+    # Moving an accepted request's meeting to another slot: no new state, but the same
+    # table says who may, and it is audited and announced like any move.
+    ("accepted", "reschedule"): rule(
+        "accepted", "requester", "guest", "organiser", event=MEETING_CHANGED
     ),
 }

@@ -29,6 +29,12 @@ ORDER = (
     "SavedSearch",
     "Need",
     "Proposal",
+    # The hall: a participant (whose requests are counted against its quota) before the
+    # requests it sends, a request before its meeting; all before the listings and offers a
+    # meeting leads to.
+    "Participant",
+    "MeetingRequest",
+    "Meeting",
     "Listing",
     "ListingRevision",
     "Enquiry",

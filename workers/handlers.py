@@ -20,6 +20,9 @@ from docking import matching, proposals, questions
 from docking import search as need_search
 from docking import service as needs
 from docking import states as need_states
+from hall import meeting_events
+from hall import meetings as hall_meetings
+from hall import states as hall_states
 from listings import enquiries, enquiry_events, importer, search_sync
 from listings import service as listings
 from market import notify, outbox
@@ -40,6 +43,7 @@ DECLARED = (
     | needs.EVENTS
     | proposals.EVENTS
     | questions.EVENTS
+    | hall_meetings.EVENTS
     | offers.EVENTS
     | agreements.EVENTS
     | payments.EVENTS
@@ -97,6 +101,11 @@ HANDLERS: outbox.Handlers = {
     need_states.PROPOSAL_MESSAGE: (need_events.tell_the_other_side,),
     need_states.QUESTION_ASKED: (need_events.tell_seeker_of_question,),
     need_states.QUESTION_ANSWERED: (need_events.tell_asker_of_answer,),
+    # the hall's meetings: a request reaches its guest, a decision the other side, a
+    # cancelled or moved meeting both sides
+    hall_states.REQUESTED: (meeting_events.tell_guest_of_request,),
+    hall_states.REQUEST_DECIDED: (meeting_events.tell_of_decision,),
+    hall_states.MEETING_CHANGED: (meeting_events.tell_of_change,),
     # offers
     "offer.made": (_tell_offer,),
     "offer.countered": (_tell_offer,),

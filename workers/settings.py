@@ -19,6 +19,7 @@ from workers.jobs import (
     check_needs_index,
     check_search_index,
     close_expired_needs,
+    expire_meeting_requests,
     expire_offers,
     flush_listing_views,
     reconcile_payments,
@@ -65,6 +66,8 @@ def worker_settings(settings: Settings | None = None, *, manage_db: bool = True)
             cron(flush_listing_views, second={5, 35}),
             # A need's deadline is a whole day (UTC): it closes within ten minutes of its end.
             cron(close_expired_needs, minute=set(range(3, 60, 10)), second=25),
+            # A meeting request lapses within a minute of its time (hall/meetings.py).
+            cron(expire_meeting_requests, second=15),
             # Digests are daily or weekly; a quarter-hourly sweep sends each within 15 minutes
             # of its due time (alerts/service.py: a second, racing run sends nothing).
             cron(send_search_digests, minute={11, 26, 41, 56}, second=45, timeout=600),

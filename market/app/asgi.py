@@ -30,6 +30,9 @@ from docking import actions as need_actions
 from docking import api as docking_api
 from docking import routes as docking_routes
 from docking import search as need_search
+from hall import meeting_actions as hall_meeting_actions
+from hall import meeting_routes as hall_meeting_routes
+from hall import meetings_api as hall_meetings_api
 from listings import actions as listing_actions
 from listings import api as listings_api
 from listings import enquiries_api as listings_enquiries_api
@@ -71,6 +74,7 @@ actions.install(
     need_actions.cards,
     offer_actions.cards,
     contract_actions.cards,
+    hall_meeting_actions.cards,
 )
 
 API_ROUTERS = (
@@ -90,6 +94,7 @@ API_ROUTERS = (
     contracts_api.router,
     contract_api.router,
     payment_api.router,
+    hall_meetings_api.router,
     notification_routes.router,
 )
 
@@ -156,6 +161,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         *contracts_routes.routes,
         *contract_routes.routes,
         *payment_routes.routes,
+        *hall_meeting_routes.routes,
         *webhooks.routes,
         *notification_routes.routes,
         Mount("/static", StaticFiles(directory=ROOT / "static"), name="static"),

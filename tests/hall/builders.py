@@ -1,5 +1,10 @@
 """Builders of the hall's rows. They write rows directly until the hall's use cases exist;
-whoever lands a use case makes its builder go through it, keeping the signature."""
+whoever lands a use case makes its builder go through it, keeping the signature.
+
+`a_participant` joins through `hall.meetings.join` and `a_meeting` books through
+`request_meeting` and `accept`, wherever the use cases would: a participant available
+nowhere, or a meeting the service would refuse (a slot already begun, a chosen table) is
+written directly, for the tests of what follows a meeting."""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import itertools
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from hall import meetings
+from hall.meeting_schemas import JoinIn, RequestIn
 from hall.models import (
     Availability,
     Booth,
@@ -21,7 +28,7 @@ from hall.models import (
 )
 from market.accounts.models import Organization, User
 from market.clock import utcnow
-from tests.builders import a_verified_enterprise, a_verified_institute
+from tests.builders import a_verified_enterprise, a_verified_institute, actor_of
 
 _seq = itertools.count(1)
 
@@ -106,11 +113,15 @@ async def a_participant(
     if user is None:
         maker = a_verified_enterprise if kind == "enterprise" else a_verified_institute
         user, _ = await maker()
+    chosen = blocks if blocks is not None else list(await event.blocks.all())
+    if chosen and str(event.state) in meetings.JOINABLE:
+        data = JoinIn(block_ids=[b.id for b in chosen], timezone=timezone)
+        return await meetings.join(await actor_of(user), str(event.id), data)
     membership = await user.memberships.all().first()  # type: ignore[attr-defined]
     participant = await Participant.create(
         event=event, user=user, organization_id=membership.organization_id, timezone=timezone
     )
-    for block in blocks if blocks is not None else await event.blocks.all():
+    for block in chosen:
         await Availability.create(participant=participant, block=block)
     return participant
 
@@ -129,6 +140,23 @@ async def a_meeting(
     if block is None:
         block = await MeetingBlock.filter(event=event).order_by("starts_at").first()
     starts_at = starts_at or block.starts_at
+    if (
+        table_no is None
+        and starts_at > utcnow()
+        and str(event.state) in {"booking_open", "running"}
+    ):
+        requester_user = await requester.user
+        guest_user = await guest.user
+        request = await meetings.request_meeting(
+            await actor_of(requester_user),
+            str(event.id),
+            RequestIn(
+                guest_participant_id=guest.id, message="Let us talk", listing_ids=listing_ids or []
+            ),
+        )
+        if str(request.state) == "accepted":
+            return await Meeting.get(request_id=request.id)
+        return await meetings.accept(await actor_of(guest_user), str(request.id), starts_at)
     if block.mode == "onsite" and table_no is None:
         table_no = 1
     request = await MeetingRequest.create(

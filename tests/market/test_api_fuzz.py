@@ -66,6 +66,8 @@ from contracts.payments import service as payments
 from docking import questions
 from docking.models import Match
 from docking.schemas import QuestionIn
+from hall import meetings as hall_meetings
+from hall.meeting_schemas import RequestIn
 from listings import service as listings
 from listings.schemas import ListingPatch
 from market.accounts import documents
@@ -90,6 +92,7 @@ from tests.builders import (
     signatories,
 )
 from tests.files import pdf_bytes
+from tests.hall.builders import a_meeting, a_participant, an_event, at
 
 BASE = "http://testserver"
 # Examples per operation and generation mode, for each role: the whole run (four roles, 95
@@ -200,6 +203,17 @@ async def a_world() -> World:
         await actor_of(buyer),
         SavedSearchIn(name="Membranes", query="q=membrane", frequency="daily"),
     )
+    # The hall's meetings: the buyer and the seller met, a third party's request waits.
+    event = await an_event()
+    met = await a_meeting(
+        await a_participant(event, buyer), await a_participant(event, seller), starts_at=at(9)
+    )
+    waiting = await a_participant(event)
+    asked = await hall_meetings.request_meeting(
+        await actor_of(await waiting.user),
+        str(event.id),
+        RequestIn(guest_participant_id=(await met.request).guest_id),
+    )
     world = World()
     world.ids = {
         "listing_id": [str(published.id), str(draft.id)],
@@ -216,6 +230,9 @@ async def a_world() -> World:
         "document_id": [str(document.id)],
         "search_id": [str(saved.id)],
         "match_id": [str(match.id)],
+        "event_id": [str(event.id)],
+        "request_id": [str(met.request_id), str(asked.id)],
+        "meeting_id": [str(met.id)],
     }
     spare_tokens = []
     for role, user in (("seller", seller), ("buyer", buyer), ("admin", admin)):

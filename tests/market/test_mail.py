@@ -129,13 +129,21 @@ def context(full: bool) -> dict[str, Any]:
         "more": 1 if full else 0,
         "unsubscribe": "http://testserver/saved-searches/unsubscribe/abc.def",
         "score": 72,
+        # A meeting at the exhibition hall (hall/meeting_events.py): each side's time.
+        "meeting_event": "2031 科技交易会",
+        "person": "李四",
+        "person_org": "清华大学",
+        "when": "2031-05-20 17:00 (Asia/Shanghai)" if full else "",
+        "their_when": "2031-05-20 11:00 (Europe/Berlin)",
+        "table": 2 if full else None,
+        "video_url": "https://meet.example.org/abc",
     }
 
 
 def english_left(name: str, zh: mail.Mail) -> set[str]:
     """The template's English phrases (its own, its macros' and the layout's) in its Chinese
     rendering."""
-    used = [f"{name}.txt", "_offer.txt", "_contract.txt", "_need.txt", "layout.txt"]
+    used = [f"{name}.txt", "_offer.txt", "_contract.txt", "_need.txt", "_meeting.txt", "layout.txt"]
     messages = [m for file in used for m in template_strings(EMAILS / file)]
     return {
         phrase
