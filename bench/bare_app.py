@@ -299,7 +299,7 @@ WHERE c.id = $1 AND (c.buyer_id = $2 OR c.seller_id = $2)"""
 # the reader's organisation's proposal and the number of proposals, every question (the seeker
 # sees all), and the matches its seeker has not set aside, with each listing and institute.
 _NEED = """
-SELECT n.*, o.name AS org_name, o.slug AS org_slug, o.country AS org_country, o.logo_url,
+SELECT n.*, o.name AS org_name, o.slug AS org_slug, o.country AS org_country, o.logo_name,
        EXISTS (SELECT 1 FROM need_clause_acceptance a
                WHERE a.need_id = n.id AND a.organization_id = $1) AS clause_accepted,
        (SELECT p.id FROM proposal p WHERE p.need_id = n.id AND p.proposer_id = $2) AS own_id,
