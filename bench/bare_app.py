@@ -189,6 +189,32 @@ _TEMPLATES = {
 {% endfor %}</ul><ul>{% for p in payments %}<li>{{ p.item }} {{ p.state }} {{ p.amount }}
 {{ p.currency }} {{ p.method }}</li>{% endfor %}</ul>
 {% endblock %}""",
+    "need.html": """{% extends "layout.html" %}{% block title %}{{ n.title }}{% endblock %}
+{% block main %}<h1>{{ n.title }}</h1>
+<p class="meta">{{ n.org_name }} ({{ n.org_country }}) · {{ n.state }} · {{ n.visibility }}</p>
+{% if is_seeker %}<p><a href="/needs/{{ n.id }}/edit">Edit</a>
+<a href="/needs/{{ n.id }}/proposals">{{ proposal_count }} proposals received</a></p>{% endif %}
+{% if own %}<p><a href="/proposals/{{ own.id }}">Your proposal</a></p>{% endif %}
+<p class="lead">{{ n.problem }}</p><p>{{ n.background }}</p>
+<h3>Must have</h3><ul>{% for r in n.must_have %}<li>{{ r }}</li>{% endfor %}</ul>
+<h3>Nice to have</h3><ul>{% for r in n.nice_to_have %}<li>{{ r }}</li>{% endfor %}</ul>
+<p>{{ n.out_of_scope }}</p>
+<dl class="details"><dt>Seeker</dt><dd>{{ n.org_name }}</dd>
+<dt>TRL</dt><dd>{{ n.trl_min }} to {{ n.trl_max }}</dd>
+<dt>Cooperation</dt><dd>{{ n.cooperation|join(", ") }}</dd>
+<dt>Territories</dt><dd>{{ n.territories|join(", ") }}</dd>
+<dt>Budget</dt><dd>{{ n.budget_min }} to {{ n.budget_max }} {{ n.budget_currency or "" }}</dd>
+<dt>Deadline</dt><dd>{{ n.deadline }}</dd><dt>Feedback by</dt><dd>{{ n.feedback_by }}</dd>
+<dt>IPC</dt><dd>{{ n.ipc_codes|join(", ") }}</dd>
+<dt>Keywords</dt><dd>{{ n.keywords|join(", ") }}</dd>
+<dt>Published</dt><dd>{{ n.published_at }}</dd></dl>
+<dl class="questions">{% for q in questions %}<dt>{{ q.body }}</dt>
+<dd>{{ q.answer or "Waiting for the seeker's answer" }}</dd>{% endfor %}</dl>
+<ul class="matches">{% for m in matches %}<li>{{ m.score }}
+<a href="/listings/{{ m.listing_id }}">{{ m.title }}</a> {{ m.org_name }}
+<ul>{% for r in m.reasons %}<li>{{ r.kind }}: {{ (r.terms or r.codes or r.territories or [])
+|join(", ") }}</li>{% endfor %}</ul></li>{% endfor %}</ul>
+{% endblock %}""",
     "dashboard.html": """{% extends "layout.html" %}{% block title %}Dashboard{% endblock %}
 {% block main %}<h1>{{ user.name }}</h1>
 <p>{{ user.org_name }} · {{ user.role }} · {{ unread }} unread</p>
@@ -267,6 +293,28 @@ SELECT c.*, l.title, b.name AS buyer_name, s.name AS seller_name
 FROM contract c JOIN listing l ON l.id = c.listing_id
 JOIN organization b ON b.id = c.buyer_id JOIN organization s ON s.id = c.seller_id
 WHERE c.id = $1 AND (c.buyer_id = $2 OR c.seller_id = $2)"""
+
+# The need page as the seeking enterprise sees its own published need (docking/routes.py
+# `show`): the need with its seeker and whether the reader's organisation accepted its clause,
+# the reader's organisation's proposal and the number of proposals, every question (the seeker
+# sees all), and the matches its seeker has not set aside, with each listing and institute.
+_NEED = """
+SELECT n.*, o.name AS org_name, o.slug AS org_slug, o.country AS org_country, o.logo_name,
+       EXISTS (SELECT 1 FROM need_clause_acceptance a
+               WHERE a.need_id = n.id AND a.organization_id = $1) AS clause_accepted,
+       (SELECT p.id FROM proposal p WHERE p.need_id = n.id AND p.proposer_id = $2) AS own_id,
+       (SELECT count(*) FROM proposal c WHERE c.need_id = n.id) AS proposal_count
+FROM need n JOIN organization o ON o.id = n.seeker_id
+WHERE n.id = $3 AND (n.state IN ('published', 'closed', 'awarded') OR n.seeker_id = $4)"""
+_QUESTIONS = """
+SELECT id, body, answer, answered_at, created_at, asked_by_id FROM need_question
+WHERE need_id = $1 {seen} ORDER BY created_at, id LIMIT 100"""
+_MATCHES = """
+SELECT m.score, m.reasons, m.listing_id, l.title, o.name AS org_name
+FROM need_match m JOIN listing l ON l.id = m.listing_id
+JOIN organization o ON o.id = l.institute_id
+WHERE m.need_id = $1 AND l.state = 'published' AND NOT m.dismissed_by_seeker
+ORDER BY m.score DESC, m.created_at LIMIT 50"""
 
 
 def pages_app() -> Starlette:
@@ -380,6 +428,33 @@ def pages_app() -> Starlette:
             user=user,
         )
 
+    async def need(request: Request) -> Response:
+        async with state["pool"].acquire() as conn:
+            user = await user_of(request, conn)
+            org = user["org_id"] if user else None
+            row = await conn.fetchrow(_NEED, org, org, request.path_params["need_id"], org)
+            if row is None:
+                return PlainTextResponse("not found", 404)
+            is_seeker = org is not None and row["seeker_id"] == org
+            if is_seeker:
+                questions = await conn.fetch(_QUESTIONS.format(seen=""), row["id"])
+            else:
+                seen = "AND (answered_at IS NOT NULL OR asked_by_id = $2)"
+                questions = await conn.fetch(
+                    _QUESTIONS.format(seen=seen), row["id"], user["id"] if user else None
+                )
+            matches = await conn.fetch(_MATCHES, row["id"]) if is_seeker else []
+        return page(
+            "need.html",
+            n=row,
+            user=user,
+            is_seeker=is_seeker,
+            own={"id": row["own_id"]} if row["own_id"] else None,
+            proposal_count=row["proposal_count"],
+            questions=questions,
+            matches=matches,
+        )
+
     async def dashboard(request: Request) -> Response:
         async with state["pool"].acquire() as conn:
             user = await user_of(request, conn)
@@ -411,6 +486,7 @@ def pages_app() -> Starlette:
             Route("/search", search),
             Route("/offers", offers),
             Route("/contracts/{contract_id:uuid}", contract),
+            Route("/needs/{need_id:uuid}", need),
             Route("/dashboard", dashboard),
         ],
         lifespan=lifespan,

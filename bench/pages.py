@@ -62,7 +62,7 @@ from bench.support import PG_ADMIN_URL, run_on_a_database  # noqa: E402
 from market.app.processes import (  # noqa: E402
     ServiceError,
 )
-from market.app.seed import DEMO_PASSWORD  # noqa: E402
+from market.app.seed import DEMO_PASSWORD, RO_NEED  # noqa: E402
 
 LOGIN = "enterprise@techmarket.example"
 SEARCH_QUERY = "q=membrane"
@@ -77,7 +77,9 @@ INSTALL_WRK = "install it with `sudo apt-get install -y wrk` (Debian/Ubuntu) and
 @dataclass(frozen=True)
 class Page:
     name: str
-    path: str  # a path, or "@listings": every published listing in turn (a wrk Lua script)
+    # A path; "@listings": every published listing in turn (a wrk Lua script); "@contract",
+    # "@need": the login's contract, its demo need (found in the demo data by `_world`).
+    path: str
 
 
 PAGES = (
@@ -87,6 +89,7 @@ PAGES = (
     Page("offers inbox", "/offers"),
     Page("contract page", "@contract"),
     Page("dashboard", "/dashboard"),
+    Page("need page", "@need"),
 )
 
 
@@ -197,7 +200,9 @@ def wrk(
 
 
 async def _world(database_url: str) -> dict[str, Any]:
-    """Reindex, and the ids the pages need: published listings, the login's contract."""
+    """Reindex, and the ids the pages need: published listings, the login's contract, and its
+    own published demo need with a proposal, an answered question and matches (the seed's
+    RO_NEED), which the need page shows its seeker whole."""
     import asyncpg
 
     from listings import search
@@ -226,10 +231,24 @@ async def _world(database_url: str) -> dict[str, Any]:
                ORDER BY c.created_at LIMIT 1""",
             LOGIN,
         )
+        need = await conn.fetchval(
+            """SELECT n.id FROM need n JOIN membership m ON m.organization_id = n.seeker_id
+               JOIN "user" u ON u.id = m.user_id
+               WHERE u.email = $1 AND n.title = $2 AND n.state = 'published'""",
+            LOGIN,
+            RO_NEED,
+        )
     finally:
         await conn.close()
+    if need is None:
+        raise ServiceError(f"the demo need {RO_NEED!r} of {LOGIN} is not published")
     body = search.meili_request(parse_search([tuple(SEARCH_QUERY.split("=", 1))]))
-    return {"listings": listings, "contract": str(contract), "search_body": body}
+    return {
+        "listings": listings,
+        "contract": str(contract),
+        "need": str(need),
+        "search_body": body,
+    }
 
 
 def login(base_url: str, password: str) -> str:
@@ -343,7 +362,11 @@ def benchmark(args: argparse.Namespace, work: Path, database_url: str) -> int:
             return 2
         env, meili, redis, market = services.env, services.meili, services.redis, services.market
         meili_key = services.meili_key
-        world = asyncio.run(_world(database_url))
+        try:
+            world = asyncio.run(_world(database_url))
+        except ServiceError as exc:
+            print(f"pages: {exc}", file=sys.stderr)
+            return 2
         bare_env = {
             **_base_env(),
             "BARE_DATABASE_URL": database_url,
@@ -410,6 +433,7 @@ def benchmark(args: argparse.Namespace, work: Path, database_url: str) -> int:
         paths = {
             "@listings": listing_paths[0],
             "@contract": f"/contracts/{world['contract']}",
+            "@need": f"/needs/{world['need']}",
         }
         script = work / "listings.lua"
         script.write_text(lua_script(listing_paths, cookie))

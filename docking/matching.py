@@ -39,6 +39,7 @@ import html
 import logging
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -610,15 +611,39 @@ async def need_matches(
     need = await service.get_need(actor, need_id)
     if not service.insider(actor, need):
         raise NotFound("No such need.")
-    query = Match.filter(need_id=need.id, listing__state=ListingState.PUBLISHED)
-    if not dismissed:
-        query = query.filter(dismissed_by_seeker=False)
-    found = (
-        await query.order_by("-score", "created_at")
-        .limit(SHOWN)
-        .select_related("listing__institute")
+    return need, await matches_of(need, dismissed=dismissed)
+
+
+async def matches_of(need: Need, *, dismissed: bool = False) -> list[Match]:
+    """The matches `need_matches` shows of a need the caller has read for an insider (the need
+    page): each with its listing and the listing's institute, in one statement."""
+    statement = _NEED_MATCHES[dismissed]
+    found = await statement.fetch([need.id, SHOWN])
+    matches = []
+    for row in found:
+        match = rows.build(Match, row, "m")
+        listing = rows.build(Listing, row, "l")
+        listing.institute = rows.build(Organization, row, "o")  # type: ignore[union-attr]
+        match.listing = listing  # type: ignore[union-attr]
+        matches.append(match)
+    return matches  # type: ignore[return-value]
+
+
+# A need's matches, written out (market/rows.py); with `dismissed` the ones its seeker set
+# aside too.
+_NEED_MATCHES = {
+    dismissed: rows.Statement(
+        "SELECT {m}, {l}, {o} FROM need_match m JOIN listing l ON l.id = m.listing_id"
+        " JOIN organization o ON o.id = l.institute_id"
+        " WHERE m.need_id = $1 AND l.state = 'published'{seen}"
+        " ORDER BY m.score DESC, m.created_at LIMIT $2",
+        parts={"seen": "" if dismissed else " AND NOT m.dismissed_by_seeker"},
+        m=Match,
+        l=Listing,
+        o=Organization,
     )
-    return need, list(found)
+    for dismissed in (False, True)
+}
 
 
 async def listing_matches(
@@ -694,6 +719,22 @@ async def dismiss(actor: Actor, match_id: str) -> Match:
 def highlight(text: str, terms: list[str]) -> str:
     """`text` escaped, with each of `terms` (words, Chinese terms, glossary equivalents) in
     <mark>: the marks are added after escaping, so nothing in the text becomes markup."""
+    pattern = _pattern(tuple(terms))
+    if pattern is None:
+        return html.escape(text)
+    out, last = [], 0
+    for found in pattern.finditer(text):
+        out.append(html.escape(text[last : found.start()]))
+        out.append("<mark>" + html.escape(found.group(0)) + "</mark>")
+        last = found.end()
+    out.append(html.escape(text[last:]))
+    return "".join(out)
+
+
+@lru_cache(maxsize=1024)
+def _pattern(terms: tuple[str, ...]) -> re.Pattern[str] | None:
+    # Built once per set of terms: a match page shows the same few terms on every view, and
+    # the glossary lookups and the regular expression cost more than the marking.
     patterns = []
     for term in terms:
         for other in _equivalents(term):
@@ -702,15 +743,8 @@ def highlight(text: str, terms: list[str]) -> str:
             else:
                 patterns.append(r"\b" + re.escape(other) + r"(?:s|es)?\b")
     if not patterns:
-        return html.escape(text)
-    pattern = re.compile("|".join(sorted(set(patterns), key=len, reverse=True)), re.IGNORECASE)
-    out, last = [], 0
-    for found in pattern.finditer(text):
-        out.append(html.escape(text[last : found.start()]))
-        out.append("<mark>" + html.escape(found.group(0)) + "</mark>")
-        last = found.end()
-    out.append(html.escape(text[last:]))
-    return "".join(out)
+        return None
+    return re.compile("|".join(sorted(set(patterns), key=len, reverse=True)), re.IGNORECASE)
 
 
 def _equivalents(term: str) -> list[str]:

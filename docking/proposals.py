@@ -24,7 +24,7 @@ from docking.models import Need, NeedState, Proposal, ProposalMessage, ProposalS
 from docking.schemas import ProposalIn, ProposalMessageIn, StageIn
 from listings import enquiries
 from listings.models import Listing, ListingState
-from market import audit, outbox
+from market import audit, outbox, rows
 from market.accounts import roles
 from market.accounts.models import Organization, OrganizationKind
 from market.accounts.roles import Permission, may
@@ -322,6 +322,47 @@ async def proposal_of(actor: Actor, need: Need) -> Proposal | None:
     return await Proposal.get_or_none(need_id=need.id, proposer_id=actor.organization_id)
 
 
+@dataclass
+class NeedPage:
+    need: Need
+    # The reader's organisation's proposal to the need, if it made one.
+    own: Proposal | None
+    # How many proposals the need has: counted for a reader of the seeking enterprise only.
+    proposal_count: int
+
+
+# The need page's read, written out (market/rows.py): the columns of service's `_WITH_SEEKER`
+# (the need, its seeker, the reader's clause acceptance), the reader's organisation's proposal
+# (one at most: unique per need and proposer), and for a reader of the seeking enterprise the
+# number of proposals, in one statement.
+_NEED_PAGE = rows.Statement(
+    "SELECT {n}, {o}, EXISTS (SELECT 1 FROM need_clause_acceptance a"
+    " WHERE a.need_id = n.id AND a.organization_id = $1) AS clause_accepted, {p},"
+    " CASE WHEN n.seeker_id = $2"
+    " THEN (SELECT count(*) FROM proposal c WHERE c.need_id = n.id) ELSE 0 END AS proposal_count"
+    " FROM need n JOIN organization o ON o.id = n.seeker_id"
+    " LEFT JOIN proposal p ON p.need_id = n.id AND p.proposer_id = $3"
+    " WHERE n.id = $4",
+    n=Need,
+    o=Organization,
+    p=Proposal,
+)
+
+
+async def need_page(actor: Actor, need_id: str) -> NeedPage:
+    """What the need page reads of the need for the actor, as `service.get_need` and
+    `proposal_of` would (the same 404 for a need the actor may not see)."""
+    org = actor.organization_id
+    found = await _NEED_PAGE.fetch([org, org, org, object_id(str(need_id), "need")])
+    if not found:
+        raise NotFound("No such need.")
+    return NeedPage(
+        need=service.from_row(actor, found[0]),
+        own=rows.build(Proposal, found[0], "p"),
+        proposal_count=int(found[0]["proposal_count"] or 0),
+    )
+
+
 # --- proposing -------------------------------------------------------------------------------
 
 
@@ -576,11 +617,15 @@ async def own_listings(actor: Actor) -> list[Listing]:
     """The actor's organisation's published listings: what a proposal may attach."""
     if not actor.organization_id:
         return []
-    return list(
-        await Listing.filter(institute_id=actor.organization_id, state=ListingState.PUBLISHED)
-        .order_by("title", "id")
-        .limit(OFFERED_LISTINGS)
-    )
+    found = await _OWN_LISTINGS.fetch([actor.organization_id, OFFERED_LISTINGS])
+    return [rows.build(Listing, row, "l") for row in found]  # type: ignore[misc]
+
+
+_OWN_LISTINGS = rows.Statement(
+    "SELECT {l} FROM listing l WHERE l.institute_id = $1 AND l.state = 'published'"
+    " ORDER BY l.title, l.id LIMIT $2",
+    l=Listing,
+)
 
 
 async def count_for(need: Need) -> int:

@@ -113,12 +113,12 @@ async def index(request: Request) -> Response:
 
 async def show(request: Request) -> Response:
     actor = await get_actor(request)
-    need = await service.get_need(actor, _id(request))
+    read = await proposals.need_page(actor, _id(request))
     # From an enquiry's "answer one of their needs": the proposal form names it (checked when
     # the proposal is sent).
     follows = request.query_params.get("enquiry", "")[:64]
     values = {**forms.new_proposal_values(), "enquiry_id": follows} if follows else None
-    return await _need_page(request, actor, need, values=values)
+    return await _need_page(request, actor, read.need, values=values, read=read)
 
 
 async def follow_up(request: Request) -> Response:
@@ -141,12 +141,15 @@ async def _need_page(
     *,
     values: dict[str, Any] | None = None,
     error: DomainError | None = None,
+    read: proposals.NeedPage | None = None,
 ) -> Response:
     """The need page: the need as the viewer may see it, its answered questions, and what the
     viewer may do: propose (an institute), ask (a verified organisation), answer and review
-    (the seeker). A refused proposal or question comes back here with what was typed."""
+    (the seeker). A refused proposal or question comes back here with what was typed. `read`
+    is the page's own read of the need (`proposals.need_page`), with the viewer's proposal and
+    the proposal count; a form sent back reads them here."""
     is_seeker = "member" in service.roles_on(actor, need)
-    own = await proposals.proposal_of(actor, need)
+    own = read.own if read is not None else await proposals.proposal_of(actor, need)
     can_propose = own is None and proposals.proposal_refusal(actor, need) is None
     view = service.public_view(need, actor)
     insider = service.insider(actor, need) and str(need.state) == "published"
@@ -161,7 +164,11 @@ async def _need_page(
         "own_proposal": own,
         "can_propose": can_propose and not view["details_hidden"],
         "own_listings": await proposals.own_listings(actor) if can_propose else [],
-        "proposal_count": await proposals.count_for(need) if is_seeker else 0,
+        "proposal_count": (
+            (read.proposal_count if read is not None else await proposals.count_for(need))
+            if is_seeker
+            else 0
+        ),
         "values": values or forms.new_proposal_values(),
         "decline_reasons": DECLINE_REASONS,
         "may_accept_clause": service.may_accept_clause(actor, need),
@@ -208,7 +215,8 @@ def match_rows(matches: list[Any], lang: str, *, need_side: bool) -> list[dict[s
 
 
 async def _need_match_rows(request: Request, actor: Actor, need: Any) -> list[dict[str, Any]]:
-    _, found = await matching.need_matches(actor, str(need.id))
+    # The caller read the need for an insider: what need_matches checks before it reads these.
+    found = await matching.matches_of(need)
     return match_rows(found, language(request, actor), need_side=True)
 
 

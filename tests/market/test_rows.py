@@ -12,6 +12,7 @@ from contracts.offers.models import Offer, OfferState, OfferTerms
 from listings import service as listings
 from listings.models import Listing
 from market.accounts.models import User
+from market.actor import Actor
 from tests.builders import (
     a_published_listing,
     a_verified_enterprise,
@@ -92,3 +93,103 @@ async def test_the_inbox_is_the_orm_page_for_every_scope(database_kind) -> None:
             assert offer.seller.name == (await orm.seller).name
             terms = await OfferTerms.get(offer_id=orm.id, number=orm.terms_number)
             assert values_of(offer.current_terms) == values_of(terms)
+
+
+async def test_the_need_page_reads_are_the_orm_rows_for_every_reader(database_kind) -> None:
+    from docking import matching, proposals, questions
+    from docking import service as needs
+    from docking.models import Match, Need, NeedQuestion, Proposal
+    from docking.schemas import AnswerIn, QuestionIn
+    from tests.builders import a_proposal, a_published_need
+
+    open_need = await a_published_need()
+    seeker_user = await User.get(id=open_need.created_by_id)
+    secret = await a_published_need(seeker_user, visibility="after_confidentiality")
+    proposal = await a_proposal(open_need)
+    proposer = await actor_of(await User.get(id=proposal.created_by_id))
+    seeker = await actor_of(seeker_user)
+    reader_user, _ = await a_verified_enterprise()
+    reader = await actor_of(reader_user)
+    await needs.accept_clause(reader, str(secret.id))
+    answered = await questions.ask(proposer, str(open_need.id), QuestionIn(body="How long?"))
+    await questions.answer(seeker, str(open_need.id), str(answered.id), AnswerIn(answer="Long"))
+    await questions.ask(proposer, str(open_need.id), QuestionIn(body="Which pH?"))
+    await questions.ask(reader, str(open_need.id), QuestionIn(body="Which flux?"))
+    institute_user, _ = await a_verified_institute()
+    listings_made = [await a_published_listing(institute_user, title=f"Fit {n}") for n in range(3)]
+    for n, listing in enumerate(listings_made):
+        await Match.create(
+            need_id=open_need.id,
+            listing_id=listing.id,
+            score=50 + 10 * n,
+            reasons=[{"kind": "words", "terms": ["membrane"]}],
+            dismissed_by_seeker=n == 0,
+        )
+    await listings.withdraw_listing(await actor_of(institute_user), str(listings_made[1].id))
+
+    anyone = Actor.anonymous()
+    for actor in (seeker, proposer, reader, anyone, await actor_of(await an_admin())):
+        for need in (open_need, secret):
+            read = await proposals.need_page(actor, str(need.id))
+            orm = await Need.get(id=need.id).select_related("seeker")
+            assert values_of(read.need) == values_of(orm)
+            assert values_of(read.need.seeker) == values_of(orm.seeker)
+            got = await needs.get_need(actor, str(need.id))
+            assert values_of(got) == values_of(orm)
+            for each in (read.need, got):
+                assert needs.public_view(each, actor) == needs.public_view(
+                    await _orm_need(actor, need.id), actor
+                )
+            own = await proposals.proposal_of(actor, orm)
+            assert (values_of(read.own) if read.own else None) == (values_of(own) if own else None)
+            if "member" in needs.roles_on(actor, orm):
+                assert read.proposal_count == await Proposal.filter(need_id=need.id).count()
+            shown = await questions.questions_of(actor, orm)
+            every = await NeedQuestion.filter(need_id=need.id).order_by("created_at", "id")
+            expected = [
+                questions.question_view(q, actor)
+                for q in every
+                if needs.insider(actor, orm)
+                or q.answered_at is not None
+                or str(q.asked_by_id) == actor.user_id
+            ]
+            assert shown == expected
+        for dismissed in (False, True):
+            found = await matching.matches_of(open_need, dismissed=dismissed)
+            query = Match.filter(need_id=open_need.id, listing__state="published")
+            if not dismissed:
+                query = query.filter(dismissed_by_seeker=False)
+            orm_matches = await query.order_by("-score", "created_at").select_related(
+                "listing__institute"
+            )
+            assert [values_of(m) for m in found] == [values_of(m) for m in orm_matches]
+            assert [values_of(m.listing) for m in found] == [
+                values_of(m.listing) for m in orm_matches
+            ]
+            assert [m.listing.institute.name for m in found] == [
+                m.listing.institute.name for m in orm_matches
+            ]
+    assert needs.confidentiality_accepted(
+        reader, (await proposals.need_page(reader, str(secret.id))).need
+    )
+    assert not needs.confidentiality_accepted(
+        proposer, (await proposals.need_page(proposer, str(secret.id))).need
+    )
+
+
+async def _orm_need(actor: Any, need_id: Any) -> Any:
+    """The need as the ORM read it before its read was written out: with its seeker, and the
+    reader's clause acceptance noted as `get_need` noted it."""
+    from docking import service as needs
+    from docking.models import ClauseAcceptance, Need, Visibility
+
+    need = await Need.get(id=need_id).select_related("seeker")
+    org = actor.organization_id
+    if (
+        need.visibility == Visibility.AFTER_CONFIDENTIALITY
+        and org is not None
+        and not needs.insider(actor, need)
+        and await ClauseAcceptance.filter(need_id=need.id, organization_id=org).exists()
+    ):
+        need._clause_accepted_by = org
+    return need
