@@ -149,13 +149,13 @@ async def _meetings(event: Event, now: datetime) -> dict[str, int]:
 
 async def unmatched_participants(event: Event) -> list[Participant]:
     """The event's participants with no scheduled meeting, with their user and organisation."""
-    booked = Q(requests_sent__meeting__state=MeetingState.SCHEDULED) | Q(
-        requests_received__meeting__state=MeetingState.SCHEDULED
+    booked = await Meeting.filter(event_id=event.id, state=MeetingState.SCHEDULED).values_list(
+        "request__requester_id", "request__guest_id"
     )
-    matched = await Participant.filter(booked, event_id=event.id).values_list("id", flat=True)
+    matched = {pid for pair in booked for pid in pair}
     return (
         await Participant.filter(event_id=event.id)
-        .exclude(id__in=list(set(matched)))
+        .exclude(id__in=list(matched))
         .select_related("user", "organization")
         .order_by("created_at")
     )
