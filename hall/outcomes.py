@@ -57,7 +57,13 @@ EXCLUSIVE_TYPES = rights.EXCLUSIVE | {rights.ASSIGNMENT}
 async def _load(meeting_id: str) -> Meeting:
     meeting = (
         await Meeting.filter(id=object_id(meeting_id, "meeting"))
-        .select_related("event", "request__requester__user", "request__guest__user")
+        .select_related(
+            "event",
+            "request__requester__user",
+            "request__requester__organization",
+            "request__guest__user",
+            "request__guest__organization",
+        )
         .first()
     )
     if meeting is None:

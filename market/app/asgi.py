@@ -30,6 +30,8 @@ from docking import actions as need_actions
 from docking import api as docking_api
 from docking import routes as docking_routes
 from docking import search as need_search
+from hall import deal_routes as hall_deal_routes
+from hall import deals_api as hall_deals_api
 from listings import actions as listing_actions
 from listings import api as listings_api
 from listings import enquiries_api as listings_enquiries_api
@@ -86,6 +88,7 @@ API_ROUTERS = (
     listings_media_routes.router,
     listings_search_routes.router,
     docking_api.router,
+    hall_deals_api.router,
     alerts_api.router,
     contracts_api.router,
     contract_api.router,
@@ -152,6 +155,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         *listings_import_routes.routes,
         *listings_search_routes.routes,
         *docking_routes.routes,
+        *hall_deal_routes.routes,
         *alerts_routes.routes,
         *contracts_routes.routes,
         *contract_routes.routes,
