@@ -129,6 +129,10 @@ def context(full: bool) -> dict[str, Any]:
         "more": 1 if full else 0,
         "unsubscribe": "http://testserver/saved-searches/unsubscribe/abc.def",
         "score": 72,
+        # The hall: a meeting's follow-up reminder, an organiser's reminder to book.
+        "event_name": "2026 中国技术交易会",
+        "other": "王五",
+        "when": "2026-05-20 10:00 (Asia/Shanghai)",
     }
 
 
