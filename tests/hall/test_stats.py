@@ -22,6 +22,7 @@ from market.notify import Notification
 from tests.builders import a_verified_enterprise, a_verified_institute, actor_of, an_admin
 from tests.hall.builders import a_booth, a_meeting, a_participant
 from tests.hall.deal_builders import a_held_meeting, a_past_event
+from tests.queries import counting
 
 HOSTILE = '=HYPERLINK("http://evil")'
 
@@ -171,3 +172,26 @@ async def test_reminding_participants_with_no_meeting(database):
         await stats.remind_unmatched(organiser, str(event.id), RemindIn())
     assert closed.value.state == "closed"
     assert await Booth.filter(event_id=event.id).count() == 2
+
+
+async def test_the_figures_cost_as_many_statements_for_many_as_for_few(database):
+    """Aggregates and a fixed number of reads: no statement per participant, meeting, booth
+    or offer."""
+    small = await a_seeded_event()
+    big = await a_seeded_event()
+    event = big["event"]
+    for _ in range(6):
+        more = await a_held_meeting(event)
+        await outcomes.record_outcome(
+            await actor_of(more.buyer), str(more.meeting.id), OutcomeIn(outcome="no_fit")
+        )
+        await a_booth(event, await Organization.get(id=more.guest.organization_id))
+        await a_participant(event)
+    counts = []
+    for seeded in (small, big):
+        actor = await organiser_of(seeded["event"])
+        async with counting() as sent:
+            figures = await stats.event_stats(actor, str(seeded["event"].id))
+            stats.stats_csv(figures)
+        counts.append(len(sent))
+    assert counts[0] == counts[1], sent.summary()
