@@ -16,7 +16,9 @@ from hall import outcomes, stats
 from hall.deal_schemas import FromMeetingIn, OutcomeIn, RemindIn
 from hall.models import MeetingOutcome
 from market.actor import Actor
-from market.api import ApiRouter, body
+from market.api import UUID, ApiRouter, body
+from market.errors import DomainError, ValidationFailed
+from market.validation import object_id
 from market.web import get_actor, json_response
 
 router = ApiRouter("hall_deals")
@@ -43,6 +45,18 @@ def outcome_json(outcome: MeetingOutcome, card: outcomes.MeetingCard) -> dict[st
     }
 
 
+def rights_json(item: outcomes.ListingRights) -> dict[str, Any]:
+    return {
+        "id": str(item.listing.id),
+        "title": item.listing.title,
+        "state": str(item.listing.state),
+        "availability": [
+            {"license_type": a.license_type, "status": a.status} for a in item.availability
+        ],
+        "exclusive_taken": [a.license_type for a in item.exclusive_taken],
+    }
+
+
 def card_json(card: outcomes.MeetingCard) -> dict[str, Any]:
     meeting = card.meeting
     requester, _ = outcomes.sides(meeting)
@@ -62,18 +76,7 @@ def card_json(card: outcomes.MeetingCard) -> dict[str, Any]:
         "side": side,
         "took_place": outcomes.took_place(meeting),
         "outcomes": [outcome_json(o, card) for o in card.outcomes.values()],
-        "listings": [
-            {
-                "id": str(x.listing.id),
-                "title": x.listing.title,
-                "state": str(x.listing.state),
-                "availability": [
-                    {"license_type": a.license_type, "status": a.status} for a in x.availability
-                ],
-                "exclusive_taken": [a.license_type for a in x.exclusive_taken],
-            }
-            for x in card.listings
-        ],
+        "listings": [rights_json(x) for x in card.listings],
         "offers": [
             {"id": str(o.id), "state": str(o.state), "listing_id": str(o.listing_id)}  # type: ignore[attr-defined]
             for o in card.offers
@@ -168,3 +171,29 @@ async def remind(request: Request) -> Response:
     data = await body(request, RemindIn)
     reminded = await stats.remind_unmatched(actor, _event_id(request), data)
     return json_response({"reminded": reminded})
+
+
+# The most listings one check takes (a request names a handful).
+MAX_CHECKED = 20
+
+
+@router.route(
+    "/rights/warnings",
+    summary="Before asking for a meeting about listings: those whose exclusive licence or "
+    "assignment is already (partly) granted, with their live rights",
+    query={"listing_id": {"type": "array", "items": UUID, "maxItems": MAX_CHECKED}},
+)
+async def rights_warnings(request: Request) -> Response:
+    raw = request.query_params.getlist("listing_id")
+    if len(raw) > MAX_CHECKED:
+        raise ValidationFailed(
+            f"Check at most {MAX_CHECKED} listings at once.", fields={"listing_id": "Too many."}
+        )
+    try:
+        ids = [object_id(value, "listing") for value in raw]
+    except DomainError:
+        raise ValidationFailed(
+            "Name listings by their ids.", fields={"listing_id": "Invalid."}
+        ) from None
+    warned = await outcomes.exclusive_warnings(ids)
+    return json_response({"items": [rights_json(x) for x in warned]})

@@ -31,7 +31,7 @@ from contracts.offers.models import Offer
 from contracts.offers.schemas import OfferIn
 from hall.deal_schemas import FromMeetingIn, OutcomeIn
 from hall.models import Meeting, MeetingOutcome, MeetingState, Outcome, Participant
-from listings.models import Listing
+from listings.models import Listing, ListingState
 from market import audit, notify
 from market.accounts.models import User
 from market.accounts.roles import Permission, may
@@ -227,8 +227,13 @@ async def listing_rights(listing_ids: Iterable[str]) -> list[ListingRights]:
 
 async def exclusive_warnings(listing_ids: Iterable[str]) -> list[ListingRights]:
     """The listings among these whose exclusive scope is already (partly) granted: a request
-    about them is warned before it asks (hall.meetings' request form and answer use it)."""
-    return [x for x in await listing_rights(listing_ids) if x.exclusive_taken]
+    about them is warned before it asks (hall.meetings' request form and answer use it).
+    Published listings only: anyone may ask, and a draft's title is its institute's."""
+    return [
+        x
+        for x in await listing_rights(listing_ids)
+        if x.exclusive_taken and x.listing.state == ListingState.PUBLISHED
+    ]
 
 
 async def meeting_card(actor: Actor, meeting_id: str) -> MeetingCard:
@@ -253,7 +258,7 @@ async def meeting_card(actor: Actor, meeting_id: str) -> MeetingCard:
                 x.listing
                 for x in listings
                 if str(x.listing.institute_id) == str(other.organization_id)  # type: ignore[attr-defined]
-                and x.listing.state == "published"
+                and x.listing.state == ListingState.PUBLISHED
             ]
     return card
 

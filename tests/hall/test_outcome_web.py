@@ -9,7 +9,14 @@ from zoneinfo import ZoneInfo
 
 from contracts.offers.models import Offer
 from hall.models import MeetingOutcome
-from tests.builders import a_verified_enterprise, a_verified_institute, log_in
+from tests.builders import (
+    a_draft_listing,
+    a_published_listing,
+    a_verified_enterprise,
+    a_verified_institute,
+    an_accepted_offer,
+    log_in,
+)
 from tests.hall.deal_builders import a_held_meeting
 from tests.listings.test_pages import ESCAPED, HOSTILE, csrf_of, page_login
 
@@ -145,3 +152,22 @@ async def test_strangers_get_404_pages(client) -> None:
     await page_login(client, "nosy@example.org")
     for path in (f"/meetings/{met.meeting.id}/outcome", f"/meetings/{met.meeting.id}/offer"):
         assert (await client.get(path)).status_code == 404, path
+
+
+async def test_a_request_is_warned_of_an_exclusive_scope_already_granted(client) -> None:
+    met = await a_held_meeting(license_types=["exclusive", "non_exclusive"])
+    free = await a_published_listing(met.seller)
+    draft = await a_draft_listing(met.seller)
+    rival, _ = await a_verified_enterprise()
+    await an_accepted_offer(met.listing, rival, license_type="exclusive")
+    client.cookies.clear()
+    await log_in(client, met.buyer.email)
+    ids = [met.listing.id, free.id, draft.id]
+    answer = await client.get(
+        "/api/v1/rights/warnings", params=[("listing_id", str(i)) for i in ids]
+    )
+    assert answer.status_code == 200, answer.text
+    (warned,) = answer.json()["items"]
+    assert warned["id"] == str(met.listing.id) and warned["exclusive_taken"] == ["exclusive"]
+    bad = await client.get("/api/v1/rights/warnings", params={"listing_id": "x"})
+    assert bad.status_code == 422 and "listing_id" in bad.json()["error"]["fields"]

@@ -90,6 +90,8 @@ from tests.builders import (
     signatories,
 )
 from tests.files import pdf_bytes
+from tests.hall.builders import a_meeting, a_participant
+from tests.hall.deal_builders import a_past_event
 
 BASE = "http://testserver"
 # Examples per operation and generation mode, for each role: the whole run (four roles, 95
@@ -200,6 +202,13 @@ async def a_world() -> World:
         await actor_of(buyer),
         SavedSearchIn(name="Membranes", query="q=membrane", frequency="daily"),
     )
+    # A meeting of the two, held yesterday, about the published listing (hall.outcomes).
+    event = await a_past_event()
+    meeting = await a_meeting(
+        await a_participant(event, buyer),
+        await a_participant(event, seller),
+        listing_ids=[str(published.id)],
+    )
     world = World()
     world.ids = {
         "listing_id": [str(published.id), str(draft.id)],
@@ -216,6 +225,8 @@ async def a_world() -> World:
         "document_id": [str(document.id)],
         "search_id": [str(saved.id)],
         "match_id": [str(match.id)],
+        "event_id": [str(event.id)],
+        "meeting_id": [str(meeting.id)],
     }
     spare_tokens = []
     for role, user in (("seller", seller), ("buyer", buyer), ("admin", admin)):
