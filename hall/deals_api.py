@@ -18,6 +18,7 @@ from hall.models import MeetingOutcome
 from market.actor import Actor
 from market.api import UUID, ApiRouter, body
 from market.errors import DomainError, ValidationFailed
+from market.i18n import Msg
 from market.validation import object_id
 from market.web import get_actor, json_response
 
@@ -186,14 +187,12 @@ MAX_CHECKED = 20
 async def rights_warnings(request: Request) -> Response:
     raw = request.query_params.getlist("listing_id")
     if len(raw) > MAX_CHECKED:
-        raise ValidationFailed(
-            f"Check at most {MAX_CHECKED} listings at once.", fields={"listing_id": "Too many."}
-        )
+        too_many = Msg("Check at most %(n)s listings at once.", n=MAX_CHECKED)
+        raise ValidationFailed(too_many, fields={"listing_id": too_many})
     try:
         ids = [object_id(value, "listing") for value in raw]
     except DomainError:
-        raise ValidationFailed(
-            "Name listings by their ids.", fields={"listing_id": "Invalid."}
-        ) from None
+        why = "Name listings by their ids."
+        raise ValidationFailed(why, fields={"listing_id": why}) from None
     warned = await outcomes.exclusive_warnings(ids)
     return json_response({"items": [rights_json(x) for x in warned]})
