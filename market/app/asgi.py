@@ -30,6 +30,7 @@ from docking import actions as need_actions
 from docking import api as docking_api
 from docking import routes as docking_routes
 from docking import search as need_search
+from hall import deal_actions as meeting_actions
 from hall import deal_routes as hall_deal_routes
 from hall import deals_api as hall_deals_api
 from listings import actions as listing_actions
@@ -73,6 +74,7 @@ actions.install(
     need_actions.cards,
     offer_actions.cards,
     contract_actions.cards,
+    meeting_actions.cards,
 )
 
 API_ROUTERS = (

@@ -19,6 +19,7 @@ from tests.builders import (
 )
 from tests.hall.deal_builders import a_held_meeting
 from tests.listings.test_pages import ESCAPED, HOSTILE, csrf_of, page_login
+from tests.queries import counting
 
 
 async def _as(client, email: str) -> dict[str, str]:
@@ -171,3 +172,26 @@ async def test_a_request_is_warned_of_an_exclusive_scope_already_granted(client)
     assert warned["id"] == str(met.listing.id) and warned["exclusive_taken"] == ["exclusive"]
     bad = await client.get("/api/v1/rights/warnings", params={"listing_id": "x"})
     assert bad.status_code == 422 and "listing_id" in bad.json()["error"]["fields"]
+
+
+async def test_the_dashboard_asks_each_side_for_the_outcome_until_it_is_recorded(client) -> None:
+    met = await a_held_meeting()
+    headers = await _as(client, met.buyer.email)
+
+    async def waiting() -> list[dict[str, Any]]:
+        items = (await client.get("/api/v1/me/actions")).json()["items"]
+        return [i for i in items if i["kind"] == "meeting.outcome"]
+
+    async with counting() as one:
+        (card,) = await waiting()
+    assert card["link"] == f"/meetings/{met.meeting.id}/outcome"
+    assert met.seller.name in card["text"]
+    for _ in range(3):
+        await a_held_meeting(buyer=met.buyer)
+    async with counting() as many:
+        assert len(await waiting()) == 4
+    assert len(one) == len(many), many.summary()
+    await client.post(
+        f"/api/v1/meetings/{met.meeting.id}/outcome", json={"outcome": "no_fit"}, headers=headers
+    )
+    assert str(met.meeting.id) not in {c["subject_id"] for c in await waiting()}
