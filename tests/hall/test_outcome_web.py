@@ -195,3 +195,16 @@ async def test_the_dashboard_asks_each_side_for_the_outcome_until_it_is_recorded
         f"/api/v1/meetings/{met.meeting.id}/outcome", json={"outcome": "no_fit"}, headers=headers
     )
     assert str(met.meeting.id) not in {c["subject_id"] for c in await waiting()}
+
+
+async def test_the_organiser_reads_the_card_in_the_event_zone_without_a_form(client) -> None:
+    met = await a_held_meeting()
+    await page_login(client, await _organiser_email(met))
+    page = await client.get(f"/meetings/{met.meeting.id}/outcome")
+    assert page.status_code == 200
+    html = page.text
+    assert met.buyer.name in html and met.seller.name in html
+    shanghai = met.meeting.starts_at.astimezone(ZoneInfo(met.event.timezone))
+    assert f"{shanghai:%Y-%m-%d %H:%M} ({met.event.timezone})" in html
+    assert f'action="/meetings/{met.meeting.id}/outcome"' not in html
+    assert "/offer?listing_id=" not in html
