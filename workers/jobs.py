@@ -15,6 +15,7 @@ from contracts.payments import service as payments
 from docking import search as need_search
 from docking import service as needs
 from hall import meetings as hall_meetings
+from hall import outcomes as hall_outcomes
 from listings import importer, search_sync
 from listings import service as listings
 from market import outbox
@@ -98,6 +99,11 @@ async def remind_offers(ctx: dict[str, Any]) -> int:
 async def remind_contracts(ctx: dict[str, Any]) -> int:
     """Remind the parties yet to sign an approved contract, once, after a few days."""
     return await agreements.remind_unsigned()
+
+
+async def remind_meeting_follow_ups(ctx: dict[str, Any]) -> int:
+    """Remind both sides of a meeting with nothing recorded its event's follow-up days after."""
+    return await hall_outcomes.remind_follow_ups()
 
 
 async def cancel_unsigned_contracts(ctx: dict[str, Any]) -> int:

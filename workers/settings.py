@@ -24,6 +24,7 @@ from workers.jobs import (
     flush_listing_views,
     reconcile_payments,
     remind_contracts,
+    remind_meeting_follow_ups,
     remind_offers,
     requeue_stalled_imports,
     send_search_digests,
@@ -75,6 +76,8 @@ def worker_settings(settings: Settings | None = None, *, manage_db: bool = True)
             # Contract timers count in days: hourly is plenty.
             cron(remind_contracts, minute=7, second=40),
             cron(cancel_unsigned_contracts, minute=37, second=40),
+            # Follow-ups count in days after a meeting: hourly is plenty.
+            cron(remind_meeting_follow_ups, minute=47, second=40),
             # A lost webhook should cost minutes: every 5 minutes, Stripe is asked about card
             # payments pending longer than PAYMENT_RECONCILE_MINUTES.
             cron(reconcile_payments, minute=set(range(1, 60, 5)), second=50, timeout=300),

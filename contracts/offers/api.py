@@ -123,6 +123,8 @@ def offer_json(offer: Offer, terms: OfferTerms | None = None) -> dict[str, Any]:
         "enquiry_id": str(offer.enquiry_id) if offer.enquiry_id else None,  # type: ignore[attr-defined]
         # The need's proposal the offer was made from, if it was (offer_from_proposal).
         "proposal_id": str(offer.proposal_id) if offer.proposal_id else None,  # type: ignore[attr-defined]
+        # The exhibition-hall meeting the offer followed, if it did (hall.outcomes).
+        "meeting_id": str(offer.meeting_id) if offer.meeting_id else None,  # type: ignore[attr-defined]
         "created_at": offer.created_at.isoformat(),
         "updated_at": offer.updated_at.isoformat(),
     }

@@ -69,8 +69,8 @@ class Offer(Model):
     proposal: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.Proposal", related_name="offers", null=True, on_delete=fields.SET_NULL
     )
-    # The exhibition-hall meeting this offer followed (contracts.offers.service
-    # offer_from_meeting): the organiser's figures count what came from an event through it.
+    # The exhibition-hall meeting this offer followed (hall.outcomes.offer_from_meeting, above
+    # contracts in the flow): the organiser's figures count what came from an event through it.
     meeting: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.Meeting", related_name="offers", null=True, on_delete=fields.SET_NULL
     )

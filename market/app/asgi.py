@@ -33,6 +33,9 @@ from docking import search as need_search
 from hall import meeting_actions as hall_meeting_actions
 from hall import meeting_routes as hall_meeting_routes
 from hall import meetings_api as hall_meetings_api
+from hall import deal_actions as hall_deal_actions
+from hall import deal_routes as hall_deal_routes
+from hall import deals_api as hall_deals_api
 from listings import actions as listing_actions
 from listings import api as listings_api
 from listings import enquiries_api as listings_enquiries_api
@@ -75,6 +78,7 @@ actions.install(
     offer_actions.cards,
     contract_actions.cards,
     hall_meeting_actions.cards,
+    hall_deal_actions.cards,
 )
 
 API_ROUTERS = (
@@ -90,6 +94,7 @@ API_ROUTERS = (
     listings_media_routes.router,
     listings_search_routes.router,
     docking_api.router,
+    hall_deals_api.router,
     alerts_api.router,
     contracts_api.router,
     contract_api.router,
@@ -157,6 +162,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         *listings_import_routes.routes,
         *listings_search_routes.routes,
         *docking_routes.routes,
+        *hall_deal_routes.routes,
         *alerts_routes.routes,
         *contracts_routes.routes,
         *contract_routes.routes,

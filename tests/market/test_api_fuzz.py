@@ -93,6 +93,8 @@ from tests.builders import (
 )
 from tests.files import pdf_bytes
 from tests.hall.builders import a_meeting, a_participant, an_event, at
+from tests.hall.builders import a_meeting, a_participant
+from tests.hall.deal_builders import a_past_event
 
 BASE = "http://testserver"
 # Examples per operation and generation mode, for each role: the whole run (four roles, 95
@@ -214,6 +216,13 @@ async def a_world() -> World:
         str(event.id),
         RequestIn(guest_participant_id=(await met.request).guest_id),
     )
+    # A meeting of the two, held yesterday, about the published listing (hall.outcomes).
+    past_event = await a_past_event()
+    meeting = await a_meeting(
+        await a_participant(past_event, buyer),
+        await a_participant(past_event, seller),
+        listing_ids=[str(published.id)],
+    )
     world = World()
     world.ids = {
         "listing_id": [str(published.id), str(draft.id)],
@@ -230,9 +239,9 @@ async def a_world() -> World:
         "document_id": [str(document.id)],
         "search_id": [str(saved.id)],
         "match_id": [str(match.id)],
-        "event_id": [str(event.id)],
+        "event_id": [str(event.id), str(past_event.id)],
         "request_id": [str(met.request_id), str(asked.id)],
-        "meeting_id": [str(met.id)],
+        "meeting_id": [str(met.id), str(meeting.id)],
     }
     spare_tokens = []
     for role, user in (("seller", seller), ("buyer", buyer), ("admin", admin)):

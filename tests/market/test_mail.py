@@ -137,6 +137,9 @@ def context(full: bool) -> dict[str, Any]:
         "their_when": "2031-05-20 11:00 (Europe/Berlin)",
         "table": 2 if full else None,
         "video_url": "https://meet.example.org/abc",
+        # The hall: a meeting's follow-up reminder, an organiser's reminder to book.
+        "event_name": "2026 中国技术交易会",
+        "other": "王五",
     }
 
 
