@@ -30,12 +30,12 @@ from docking import actions as need_actions
 from docking import api as docking_api
 from docking import routes as docking_routes
 from docking import search as need_search
-from hall import meeting_actions as hall_meeting_actions
-from hall import meeting_routes as hall_meeting_routes
-from hall import meetings_api as hall_meetings_api
 from hall import deal_actions as hall_deal_actions
 from hall import deal_routes as hall_deal_routes
 from hall import deals_api as hall_deals_api
+from hall import meeting_actions as hall_meeting_actions
+from hall import meeting_routes as hall_meeting_routes
+from hall import meetings_api as hall_meetings_api
 from listings import actions as listing_actions
 from listings import api as listings_api
 from listings import enquiries_api as listings_enquiries_api

@@ -93,7 +93,6 @@ from tests.builders import (
 )
 from tests.files import pdf_bytes
 from tests.hall.builders import a_meeting, a_participant, an_event, at
-from tests.hall.builders import a_meeting, a_participant
 from tests.hall.deal_builders import a_past_event
 
 BASE = "http://testserver"
