@@ -30,6 +30,7 @@ from docking import actions as need_actions
 from docking import api as docking_api
 from docking import routes as docking_routes
 from docking import search as need_search
+from hall import api as hall_api
 from listings import actions as listing_actions
 from listings import api as listings_api
 from listings import enquiries_api as listings_enquiries_api
@@ -90,6 +91,7 @@ API_ROUTERS = (
     contracts_api.router,
     contract_api.router,
     payment_api.router,
+    hall_api.router,
     notification_routes.router,
 )
 

@@ -129,6 +129,8 @@ def context(full: bool) -> dict[str, Any]:
         "more": 1 if full else 0,
         "unsubscribe": "http://testserver/saved-searches/unsubscribe/abc.def",
         "score": 72,
+        # The hall (hall/events.py): an event's name.
+        "event_name": "2026 高交会",
     }
 
 
