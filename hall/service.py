@@ -584,7 +584,7 @@ def _block_facts(block: MeetingBlock) -> dict[str, Any]:
     }
 
 
-async def _block_of(actor: Actor, block_id: str) -> tuple[Event, MeetingBlock]:
+async def block_of(actor: Actor, block_id: str) -> tuple[Event, MeetingBlock]:
     block = await MeetingBlock.get_or_none(id=object_id(block_id, "block"))
     if block is None:
         raise NotFound("No such block.")
@@ -613,7 +613,7 @@ def _slot_lost(meeting: Meeting, data: BlockIn, minutes: int) -> str | None:
 async def update_block(actor: Actor, block_id: str, data: BlockIn) -> MeetingBlock:
     """Move, grow, shrink or re-seat a block; refused while a scheduled meeting sits in a slot
     (or at a table) the change would take away, naming the field and the meeting's time."""
-    event, block = await _block_of(actor, block_id)
+    event, block = await block_of(actor, block_id)
     _require_organiser(actor, event, "change meeting blocks")
     async with unit_of_work():
         current = await lock_existing(Event, event.id)
@@ -653,7 +653,7 @@ async def update_block(actor: Actor, block_id: str, data: BlockIn) -> MeetingBlo
 
 async def remove_block(actor: Actor, block_id: str) -> None:
     """Remove a block nobody has booked in (a cancelled meeting keeps its block as history)."""
-    event, block = await _block_of(actor, block_id)
+    event, block = await block_of(actor, block_id)
     _require_organiser(actor, event, "remove meeting blocks")
     async with unit_of_work():
         current = await lock_existing(Event, event.id)
@@ -979,6 +979,26 @@ async def booth_of(actor: Actor, event: Event) -> Booth | None:
         .select_related("organization", "pavilion")
         .first()
     )
+
+
+async def own_choices(actor: Actor) -> dict[str, Any]:
+    """What the actor's organisation may show at a booth (the booth form's choices): its
+    published listings, its open needs that name it, its active members."""
+    org_id = actor.organization_id
+    return {
+        "own_listings": await Listing.filter(
+            institute_id=org_id, state__in=list(LISTING_PUBLIC)
+        ).order_by("title"),
+        "own_needs": await Need.filter(seeker_id=org_id, state=NeedState.PUBLISHED)
+        .exclude(visibility=Visibility.ANONYMOUS)
+        .order_by("title"),
+        "members": [
+            m.user
+            for m in await Membership.filter(organization_id=org_id, user__is_active=True)
+            .order_by("created_at")
+            .select_related("user")
+        ],
+    }
 
 
 @dataclass

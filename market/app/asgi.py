@@ -31,6 +31,7 @@ from docking import api as docking_api
 from docking import routes as docking_routes
 from docking import search as need_search
 from hall import api as hall_api
+from hall import routes as hall_routes
 from listings import actions as listing_actions
 from listings import api as listings_api
 from listings import enquiries_api as listings_enquiries_api
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         *contracts_routes.routes,
         *contract_routes.routes,
         *payment_routes.routes,
+        *hall_routes.routes,
         *webhooks.routes,
         *notification_routes.routes,
         Mount("/static", StaticFiles(directory=ROOT / "static"), name="static"),
