@@ -66,11 +66,12 @@ from contracts.payments import service as payments
 from docking import questions
 from docking.models import Match
 from docking.schemas import QuestionIn
+from hall.models import MeetingBlock
 from listings import service as listings
 from listings.schemas import ListingPatch
 from market.accounts import documents
 from market.accounts import service as accounts
-from market.accounts.models import User
+from market.accounts.models import Organization, User
 from market.accounts.schemas import TokenIn
 from tests.builders import (
     a_contract,
@@ -90,6 +91,7 @@ from tests.builders import (
     signatories,
 )
 from tests.files import pdf_bytes
+from tests.hall.builders import a_booth, a_pavilion, an_event
 
 BASE = "http://testserver"
 # Examples per operation and generation mode, for each role: the whole run (four roles, 95
@@ -200,6 +202,12 @@ async def a_world() -> World:
         await actor_of(buyer),
         SavedSearchIn(name="Membranes", query="q=membrane", frequency="daily"),
     )
+    # The hall: an event the administrators run, open for booking, with the institute's booth.
+    platform = await Organization.get(memberships__user_id=admin.id)
+    event = await an_event(platform)
+    pavilion = await a_pavilion(event)
+    booth = await a_booth(event, institute, pavilion=pavilion)
+    blocks = [str(b.id) for b in await MeetingBlock.filter(event_id=event.id)]
     world = World()
     world.ids = {
         "listing_id": [str(published.id), str(draft.id)],
@@ -216,6 +224,10 @@ async def a_world() -> World:
         "document_id": [str(document.id)],
         "search_id": [str(saved.id)],
         "match_id": [str(match.id)],
+        "event_id": [str(event.id)],
+        "block_id": blocks,
+        "pavilion_id": [str(pavilion.id)],
+        "booth_id": [str(booth.id)],
     }
     spare_tokens = []
     for role, user in (("seller", seller), ("buyer", buyer), ("admin", admin)):
