@@ -14,6 +14,7 @@ from contracts.payments import reconcile
 from contracts.payments import service as payments
 from docking import search as need_search
 from docking import service as needs
+from hall import service as hall
 from listings import importer, search_sync
 from listings import service as listings
 from market import outbox
@@ -77,6 +78,11 @@ async def expire_offers(ctx: dict[str, Any]) -> int:
 async def close_expired_needs(ctx: dict[str, Any]) -> int:
     """Close the published needs whose deadline has passed: only here, never on a page load."""
     return await needs.expire_due()
+
+
+async def advance_events(ctx: dict[str, Any]) -> int:
+    """Open booking, start and close the hall's events on their clocks: only here."""
+    return await hall.advance_due()
 
 
 async def send_search_digests(ctx: dict[str, Any]) -> int:

@@ -15,6 +15,7 @@ from market.db import close_db, init_db
 from workers import handlers
 from workers.jobs import (
     FUNCTIONS,
+    advance_events,
     cancel_unsigned_contracts,
     check_needs_index,
     check_search_index,
@@ -65,6 +66,9 @@ def worker_settings(settings: Settings | None = None, *, manage_db: bool = True)
             cron(flush_listing_views, second={5, 35}),
             # A need's deadline is a whole day (UTC): it closes within ten minutes of its end.
             cron(close_expired_needs, minute=set(range(3, 60, 10)), second=25),
+            # An event's booking opens, and the event starts and closes, within a minute of
+            # its time (hall/service.py advance_due; an organiser may move it sooner).
+            cron(advance_events, second=15),
             # Digests are daily or weekly; a quarter-hourly sweep sends each within 15 minutes
             # of its due time (alerts/service.py: a second, racing run sends nothing).
             cron(send_search_digests, minute={11, 26, 41, 56}, second=45, timeout=600),

@@ -16,7 +16,7 @@ from market.actor import Actor
 from market.audit import AuditEntry
 from market.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from market.validation import parse
-from tests.builders import a_colleague, a_verified_enterprise, actor_of, an_admin, log_in
+from tests.builders import a_colleague, a_verified_enterprise, actor_of, an_admin, log_in, run_crons
 from tests.hall.builders import DAY, a_meeting, a_participant, an_event, an_organiser, at
 
 
@@ -335,3 +335,10 @@ async def test_the_clock_opens_starts_and_closes_events(database) -> None:
     assert (await Event.get(id=running.id)).state == "running"
     entry = await AuditEntry.filter(action="event.start").first()
     assert entry is not None and entry.actor_id is None
+
+
+async def test_the_workers_cron_runs_the_clock(settings) -> None:
+    _, org = await an_organiser()
+    due = await an_event(org, state="published")  # its booking window is open
+    await run_crons(settings, "advance_events")
+    assert (await Event.get(id=due.id)).state == "booking_open"
