@@ -85,7 +85,10 @@ def booth_json(booth: Booth, *, insider: bool = False) -> dict[str, Any]:
         "listing_ids": list(booth.listing_ids),
         "need_ids": list(booth.need_ids),
         "attendee_ids": list(booth.attendee_ids),
-        "brochures": [{"title": b.get("title", "")} for b in booth.brochures],
+        "brochures": [
+            {"title": b.get("title", ""), "url": f"/booths/{booth.id}/brochures/{i}"}
+            for i, b in enumerate(booth.brochures)
+        ],
     }
     if insider:
         data["rejection_reason"] = booth.rejection_reason

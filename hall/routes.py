@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from hall import forms, labels, service
 from hall.models import AgendaState, Booth, BoothState, Event, EventState
 from hall.schemas import MODES, BlockIn, BoothIn, EventIn, EventPatch, PavilionIn, zones
+from market import files
 from market.actor import Actor
 from market.api import query_text
 from market.errors import DomainError, Forbidden, ValidationFailed
@@ -26,6 +27,7 @@ from market.i18n import Msg
 from market.validation import parse
 from market.web import (
     ANON_COOKIE,
+    check_form_csrf,
     csrf_token,
     get_actor,
     nest,
@@ -485,6 +487,40 @@ async def decide_booth(request: Request) -> Response:
     return redirect(url, notice)
 
 
+# --- brochures ---------------------------------------------------------------------------------
+
+
+async def add_brochure(request: Request) -> Response:
+    actor = await require_login(request)
+    url = f"/booths/{_bid(request)}"
+    try:
+        form, _, data = await files.read_upload(
+            request, service.BROCHURE_FIELD, service.MAX_BROCHURE_BYTES
+        )
+        check_form_csrf(request, form)
+        await service.add_brochure(actor, _bid(request), str(form.get("title", "")), data)
+    except DomainError as exc:
+        if exc.status not in (409, 413, 422):
+            raise
+        return redirect(url, " ".join([exc.message, *exc.fields.values()]))
+    return redirect(url, "The brochure is on the booth.")
+
+
+async def remove_brochure(request: Request) -> Response:
+    actor = await require_login(request)
+    await read_form(request)
+    await service.remove_brochure(actor, _bid(request), int(request.path_params["index"]))
+    return redirect(f"/booths/{_bid(request)}", "The brochure is removed.")
+
+
+async def download_brochure(request: Request) -> Response:
+    actor = await get_actor(request)
+    path, content_type, title = await service.brochure(
+        actor, _bid(request), int(request.path_params["index"])
+    )
+    return files.file_response(path, content_type, title, private=False)
+
+
 # --- the organiser role ---------------------------------------------------------------------
 
 
@@ -527,5 +563,10 @@ routes: list[BaseRoute] = [
         Route(f"/booths/{{booth_id:uuid}}/{action}", decide_booth, methods=["POST"])
         for action in ("approve", "reject", "withdraw")
     ],
+    Route("/booths/{booth_id:uuid}/brochures", add_brochure, methods=["POST"]),
+    Route("/booths/{booth_id:uuid}/brochures/{index:int}", download_brochure),
+    Route(
+        "/booths/{booth_id:uuid}/brochures/{index:int}/remove", remove_brochure, methods=["POST"]
+    ),
     Route("/admin/organisers", organisers, methods=["GET", "POST"]),
 ]

@@ -23,6 +23,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -46,7 +47,7 @@ from hall.models import (
 from hall.schemas import EVENT_FIELDS, BlockIn, BoothIn, EventIn, EventPatch, PavilionIn
 from listings.models import Listing
 from listings.service import PUBLIC_STATES as LISTING_PUBLIC
-from market import audit, outbox
+from market import audit, files, outbox
 from market.accounts import roles
 from market.accounts.models import Membership, Organization, OrganizationKind, User
 from market.accounts.roles import Permission, may
@@ -1040,6 +1041,101 @@ async def showcase(booth: Booth) -> Showcase:
         needs=[needs[i] for i in booth.need_ids if i in needs],
         attendees=[people[i] for i in booth.attendee_ids if i in people],
     )
+
+
+# --- brochures ------------------------------------------------------------------------------
+
+BROCHURE_FIELD = "file"
+MAX_BROCHURE_BYTES = 10 * 1024 * 1024
+MAX_BROCHURES = 10
+
+
+def brochure_dir() -> Path:
+    return files.media_dir("brochures")
+
+
+async def _exhibitors_booth(actor: Actor, booth_id: str, doing: str) -> tuple[Booth, Event]:
+    booth, event = await get_booth(actor, booth_id)
+    if "exhibitor" not in booth_roles_with(actor, booth, event.organiser_id):  # type: ignore[attr-defined]
+        raise Forbidden(Msg("Only the exhibiting organisation can %(doing)s.", doing=doing))
+    return booth, event
+
+
+async def add_brochure(actor: Actor, booth_id: str, title: str, data: bytes) -> Booth:
+    """Put a PDF brochure on the booth (at most MAX_BROCHURES). The bytes decide the type;
+    the file is stored before the row changes and removed again if the change fails."""
+    booth, _ = await _exhibitors_booth(actor, booth_id, "add brochures")
+    title = title.strip()
+    if not 1 <= len(title) <= 120:
+        raise validation_error("title", "Give the brochure a title of at most 120 characters.")
+    content_type = files.accepted(
+        data,
+        accepts={files.PDF},
+        limit=MAX_BROCHURE_BYTES,
+        accepts_text="PDF files",
+        field=BROCHURE_FIELD,
+    )
+    name, path = await files.store(brochure_dir(), data)
+    try:
+        async with unit_of_work():
+            locked = await lock_existing(Booth, booth.id)
+            if str(locked.state) not in {BoothState.PENDING, BoothState.APPROVED}:
+                raise Conflict(
+                    Msg("A %(state)s booth cannot be changed; apply again.", state=locked.state),
+                    state=str(locked.state),
+                )
+            if len(locked.brochures) >= MAX_BROCHURES:
+                raise validation_error(
+                    BROCHURE_FIELD,
+                    Msg("A booth shows at most %(n)s brochures.", n=MAX_BROCHURES),
+                )
+            brochures = [*locked.brochures, {"title": title, "name": name, "type": content_type}]
+            await Booth.filter(id=locked.id).update(brochures=brochures)
+            await audit.record(
+                actor,
+                "booth.brochure_added",
+                "booth",
+                locked.id,
+                after={"title": title},
+                organization_id=locked.organization_id,  # type: ignore[attr-defined]
+            )
+    except BaseException:
+        files.unlink(path)
+        raise
+    return await _load_booth(booth.id)
+
+
+async def remove_brochure(actor: Actor, booth_id: str, index: int) -> Booth:
+    booth, _ = await _exhibitors_booth(actor, booth_id, "remove brochures")
+    async with unit_of_work():
+        locked = await lock_existing(Booth, booth.id)
+        if not 0 <= index < len(locked.brochures):
+            raise NotFound("No such brochure.")
+        gone = locked.brochures[index]
+        kept = [b for i, b in enumerate(locked.brochures) if i != index]
+        await Booth.filter(id=locked.id).update(brochures=kept)
+        await audit.record(
+            actor,
+            "booth.brochure_removed",
+            "booth",
+            locked.id,
+            before={"title": gone.get("title", "")},
+            organization_id=locked.organization_id,  # type: ignore[attr-defined]
+        )
+        files.unlink_after_commit(files.path_of(brochure_dir(), str(gone.get("name", ""))))
+    return await _load_booth(booth.id)
+
+
+async def brochure(actor: Actor, booth_id: str, index: int) -> tuple[Path, str, str]:
+    """A brochure's file, type and download name, to whoever may see the booth."""
+    booth, _ = await get_booth(actor, booth_id)
+    if not 0 <= index < len(booth.brochures):
+        raise NotFound("No such brochure.")
+    entry = booth.brochures[index]
+    path = files.path_of(brochure_dir(), str(entry.get("name", "")))
+    if not await files.existing(path):
+        raise NotFound("No such brochure.")
+    return path, str(entry.get("type", files.PDF)), str(entry.get("title", "brochure"))
 
 
 # --- visits --------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 
 from hall.models import Booth, BoothVisit, Event, MeetingBlock
 from tests.builders import a_published_listing, a_verified_institute, an_admin
+from tests.files import pdf_bytes
 from tests.hall.builders import DAY, a_booth, a_pavilion, an_event, an_organiser
 from tests.listings.test_pages import ESCAPED, HOSTILE, csrf_of, page_login
 
@@ -269,3 +270,44 @@ async def test_the_administrator_grants_the_role_from_a_page(client) -> None:
     )
     assert granted.status_code == 303
     assert "Fair Office" in (await client.get("/admin/organisers")).text
+
+
+async def test_an_exhibitor_puts_brochures_on_its_booth(client) -> None:
+    _, org = await an_organiser()
+    event = await an_event(org)
+    seller, institute = await a_verified_institute()
+    booth = await a_booth(event, institute)
+    await page_login(client, seller.email)
+    token = csrf_of((await client.get(f"/booths/{booth.id}")).text)
+    html_file = await client.post(
+        f"/booths/{booth.id}/brochures",
+        data={"title": "Catalogue", "csrf_token": token},
+        files={"file": ("catalogue.pdf", b"<html><script>x</script></html>", "application/pdf")},
+    )
+    assert html_file.status_code == 303
+    assert (await Booth.get(id=booth.id)).brochures == []
+    sent = await client.post(
+        f"/booths/{booth.id}/brochures",
+        data={"title": HOSTILE, "csrf_token": token},
+        files={"file": ("catalogue.pdf", pdf_bytes(), "application/pdf")},
+    )
+    assert sent.status_code == 303
+    (stored,) = (await Booth.get(id=booth.id)).brochures
+    assert stored["type"] == "application/pdf" and stored["title"] == HOSTILE
+
+    client.cookies.clear()
+    page = (await client.get(f"/booths/{booth.id}")).text
+    assert HOSTILE not in page and ESCAPED in page
+    download = await client.get(f"/booths/{booth.id}/brochures/0")
+    assert download.status_code == 200 and download.content == pdf_bytes()
+    assert download.headers["content-type"] == "application/pdf"
+    assert download.headers["content-disposition"].startswith("attachment")
+    assert (await client.get(f"/booths/{booth.id}/brochures/1")).status_code == 404
+    # The exhibitor removes it.
+    await page_login(client, seller.email)
+    token = csrf_of((await client.get(f"/booths/{booth.id}")).text)
+    removed = await client.post(
+        f"/booths/{booth.id}/brochures/0/remove", data={"csrf_token": token}
+    )
+    assert removed.status_code == 303
+    assert (await Booth.get(id=booth.id)).brochures == []
