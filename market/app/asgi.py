@@ -30,6 +30,7 @@ from docking import actions as need_actions
 from docking import api as docking_api
 from docking import routes as docking_routes
 from docking import search as need_search
+from hall import actions as hall_actions
 from hall import api as hall_api
 from hall import routes as hall_routes
 from listings import actions as listing_actions
@@ -73,6 +74,7 @@ actions.install(
     need_actions.cards,
     offer_actions.cards,
     contract_actions.cards,
+    hall_actions.cards,
 )
 
 API_ROUTERS = (

@@ -266,3 +266,15 @@ async def test_the_organiser_role_through_the_api(client) -> None:
         f"/api/v1/admin/organizations/{org.id}/organiser", json={}, headers=headers
     )
     assert refused.status_code == 403
+
+
+async def test_the_organisers_dashboard_shows_waiting_applications(client) -> None:
+    organiser, org = await an_organiser()
+    event = await an_event(org, name="Harbour fair")
+    booth = await a_booth(event, state="pending")
+    await log_in(client, organiser.email)
+    cards = (await client.get("/api/v1/me/actions")).json()["items"]
+    assert [c["link"] for c in cards if c["kind"] == "event.booths"] == [f"/events/{event.id}"]
+    await service.approve_booth(await actor_of(organiser), str(booth.id))
+    cards = (await client.get("/api/v1/me/actions")).json()["items"]
+    assert not [c for c in cards if c["kind"] == "event.booths"]
