@@ -55,13 +55,13 @@ def _zone(value: str) -> str:
 def _a_date_as_text(value: Any) -> Any:
     # Pydantic would read a number as a Unix time; the document promises YYYY-MM-DD only.
     if isinstance(value, int | float):
-        raise ValueError("Give the date as YYYY-MM-DD.")
+        raise ValueError(Msg("Give the date as YYYY-MM-DD."))
     return value
 
 
 def _http_url(value: str) -> str:
     if value and not value.lower().startswith(("https://", "http://")):
-        raise ValueError("Give a web address starting with https://.")
+        raise ValueError(Msg("Give a web address starting with https://."))
     return value
 
 
@@ -104,9 +104,9 @@ class EventIn(BaseModel):
     def _days_in_order(cls, value: date, info: ValidationInfo) -> date:
         start = info.data.get("starts_on")
         if start is not None and value < start:
-            raise ValueError("The last day cannot come before the first.")
+            raise ValueError(Msg("The last day cannot come before the first."))
         if start is not None and (value - start).days > 31:
-            raise ValueError("An event lasts at most 31 days.")
+            raise ValueError(Msg("An event lasts at most 31 days."))
         return value
 
     @field_validator("booking_closes_at")
@@ -114,7 +114,7 @@ class EventIn(BaseModel):
     def _window_in_order(cls, value: datetime, info: ValidationInfo) -> datetime:
         opens = info.data.get("booking_opens_at")
         if opens is not None and value <= opens:
-            raise ValueError("Booking must close after it opens.")
+            raise ValueError(Msg("Booking must close after it opens."))
         return value
 
 
@@ -162,7 +162,7 @@ class BlockIn(BaseModel):
     def _ends_after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
         start = info.data.get("starts_at")
         if start is not None and value <= start:
-            raise ValueError("A block must end after it starts.")
+            raise ValueError(Msg("A block must end after it starts."))
         return value
 
     @field_validator("tables")
@@ -170,9 +170,9 @@ class BlockIn(BaseModel):
     def _tables_for_onsite(cls, value: int | None, info: ValidationInfo) -> int | None:
         mode = info.data.get("mode")
         if mode == "onsite" and value is None:
-            raise ValueError("Say how many tables the on-site block has.")
+            raise ValueError(Msg("Say how many tables the on-site block has."))
         if mode == "online" and value is not None:
-            raise ValueError("An online block has no tables: leave this empty.")
+            raise ValueError(Msg("An online block has no tables: leave this empty."))
         return value
 
 
