@@ -111,6 +111,10 @@ async def _form_page(
     )
 
 
+def _problems(exc: DomainError) -> str:
+    return " ".join([exc.message, *exc.fields.values()])
+
+
 def _eid(request: Request) -> str:
     return str(request.path_params["event_id"])
 
@@ -482,7 +486,7 @@ async def decide_booth(request: Request) -> Response:
     except DomainError as exc:
         if exc.status not in (409, 422):
             raise
-        return redirect(f"/booths/{booth_id}", " ".join([exc.message, *exc.fields.values()]))
+        return redirect(f"/booths/{booth_id}", _problems(exc))
     url = f"/events/{booth.event_id}" if back == "event" else f"/booths/{booth.id}"  # type: ignore[attr-defined]
     return redirect(url, notice)
 
@@ -502,7 +506,7 @@ async def add_brochure(request: Request) -> Response:
     except DomainError as exc:
         if exc.status not in (409, 413, 422):
             raise
-        return redirect(url, " ".join([exc.message, *exc.fields.values()]))
+        return redirect(url, _problems(exc))
     return redirect(url, "The brochure is on the booth.")
 
 
