@@ -173,10 +173,12 @@ def _require_user(actor: Actor) -> None:
         raise NotAuthenticated("Log in first.")
 
 
-def _require_organiser(actor: Actor, event: Event, doing: str) -> None:
+def _require_organiser(actor: Actor, event: Event, refusal: str) -> None:
+    """Refuse with `refusal` (a whole sentence, so it translates whole) anyone but the event's
+    organisers and the administrators."""
     _require_user(actor)
     if not is_organiser(actor, event):
-        raise Forbidden(Msg("Only the event's organisers can %(doing)s.", doing=doing))
+        raise Forbidden(refusal)
 
 
 # --- the organiser role --------------------------------------------------------------------
@@ -314,7 +316,7 @@ async def update_event(actor: Actor, event_id: str, patch: EventPatch) -> Event:
     checked whole; the meeting length stays once a meeting is booked (the slots would move
     under it), and the days and zone must still hold every block."""
     event = await get_event(actor, event_id)
-    _require_organiser(actor, event, "edit it")
+    _require_organiser(actor, event, Msg("Only the event's organisers can edit it."))
     sent = patch.model_dump(exclude_unset=True)
     if not sent:
         raise ValidationFailed("Nothing to change.", fields={"body": "Send at least one field."})
@@ -550,14 +552,16 @@ async def _check_block(event: Event, data: BlockIn, *, other_than: Any = None) -
         )
 
 
-async def _editable_event(actor: Actor, event_id: str, doing: str) -> Event:
+async def _editable_event(actor: Actor, event_id: str, refusal: str) -> Event:
     event = await get_event(actor, event_id)
-    _require_organiser(actor, event, doing)
+    _require_organiser(actor, event, refusal)
     return event
 
 
 async def add_block(actor: Actor, event_id: str, data: BlockIn) -> MeetingBlock:
-    event = await _editable_event(actor, event_id, "add meeting blocks")
+    event = await _editable_event(
+        actor, event_id, Msg("Only the event's organisers can add meeting blocks.")
+    )
     async with unit_of_work():
         current = await lock_existing(Event, event.id)
         if current.state == EventState.CLOSED:
@@ -615,7 +619,7 @@ async def update_block(actor: Actor, block_id: str, data: BlockIn) -> MeetingBlo
     """Move, grow, shrink or re-seat a block; refused while a scheduled meeting sits in a slot
     (or at a table) the change would take away, naming the field and the meeting's time."""
     event, block = await block_of(actor, block_id)
-    _require_organiser(actor, event, "change meeting blocks")
+    _require_organiser(actor, event, Msg("Only the event's organisers can change meeting blocks."))
     async with unit_of_work():
         current = await lock_existing(Event, event.id)
         if current.state == EventState.CLOSED:
@@ -655,7 +659,7 @@ async def update_block(actor: Actor, block_id: str, data: BlockIn) -> MeetingBlo
 async def remove_block(actor: Actor, block_id: str) -> None:
     """Remove a block nobody has booked in (a cancelled meeting keeps its block as history)."""
     event, block = await block_of(actor, block_id)
-    _require_organiser(actor, event, "remove meeting blocks")
+    _require_organiser(actor, event, Msg("Only the event's organisers can remove meeting blocks."))
     async with unit_of_work():
         current = await lock_existing(Event, event.id)
         if current.state == EventState.CLOSED:
@@ -692,7 +696,9 @@ async def pavilions_of(event: Event) -> list[Pavilion]:
 
 
 async def add_pavilion(actor: Actor, event_id: str, data: PavilionIn) -> Pavilion:
-    event = await _editable_event(actor, event_id, "add pavilions")
+    event = await _editable_event(
+        actor, event_id, Msg("Only the event's organisers can add pavilions.")
+    )
     if event.state == EventState.CLOSED:
         raise Conflict("The event is closed.", state=str(event.state))
     async with unit_of_work():
@@ -712,7 +718,9 @@ async def update_pavilion(actor: Actor, pavilion_id: str, data: PavilionIn) -> P
     pavilion = await Pavilion.get_or_none(id=object_id(pavilion_id, "pavilion"))
     if pavilion is None:
         raise NotFound("No such pavilion.")
-    event = await _editable_event(actor, str(pavilion.event_id), "rename pavilions")  # type: ignore[attr-defined]
+    event = await _editable_event(
+        actor, str(pavilion.event_id), Msg("Only the event's organisers can rename pavilions.")
+    )  # type: ignore[attr-defined]
     async with unit_of_work():
         await Pavilion.filter(id=pavilion.id).update(**data.model_dump())
         await audit.record(
@@ -949,7 +957,9 @@ async def list_booths(
     if state and state != BoothState.APPROVED:
         if state not in {s.value for s in BoothState}:
             raise validation_error("state", "Unknown state.")
-        _require_organiser(actor, event, "see booth applications")
+        _require_organiser(
+            actor, event, Msg("Only the event's organisers can see booth applications.")
+        )
         query = query.filter(state=state)
     else:
         query = query.filter(state=BoothState.APPROVED)
@@ -1054,17 +1064,17 @@ def brochure_dir() -> Path:
     return files.media_dir("brochures")
 
 
-async def _exhibitors_booth(actor: Actor, booth_id: str, doing: str) -> tuple[Booth, Event]:
+async def _exhibitors_booth(actor: Actor, booth_id: str) -> tuple[Booth, Event]:
     booth, event = await get_booth(actor, booth_id)
     if "exhibitor" not in booth_roles_with(actor, booth, event.organiser_id):  # type: ignore[attr-defined]
-        raise Forbidden(Msg("Only the exhibiting organisation can %(doing)s.", doing=doing))
+        raise Forbidden("Only the exhibiting organisation can change its booth.")
     return booth, event
 
 
 async def add_brochure(actor: Actor, booth_id: str, title: str, data: bytes) -> Booth:
     """Put a PDF brochure on the booth (at most MAX_BROCHURES). The bytes decide the type;
     the file is stored before the row changes and removed again if the change fails."""
-    booth, _ = await _exhibitors_booth(actor, booth_id, "add brochures")
+    booth, _ = await _exhibitors_booth(actor, booth_id)
     title = title.strip()
     if not 1 <= len(title) <= 120:
         raise validation_error("title", "Give the brochure a title of at most 120 characters.")
@@ -1106,7 +1116,7 @@ async def add_brochure(actor: Actor, booth_id: str, title: str, data: bytes) -> 
 
 
 async def remove_brochure(actor: Actor, booth_id: str, index: int) -> Booth:
-    booth, _ = await _exhibitors_booth(actor, booth_id, "remove brochures")
+    booth, _ = await _exhibitors_booth(actor, booth_id)
     async with unit_of_work():
         locked = await lock_existing(Booth, booth.id)
         if not 0 <= index < len(locked.brochures):
