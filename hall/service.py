@@ -334,6 +334,15 @@ async def update_event(actor: Actor, event_id: str, patch: EventPatch) -> Event:
                 fields={"meeting_minutes": "Meetings are booked on the current length."},
                 state=str(current.state),
             )
+        if "meeting_minutes" in changed:
+            slot = timedelta(minutes=after["meeting_minutes"])
+            blocks = await MeetingBlock.filter(event_id=current.id)
+            if any(b.ends_at - b.starts_at < slot for b in blocks):
+                raise validation_error(
+                    "meeting_minutes",
+                    "A meeting block is shorter than one meeting of that length: "
+                    "lengthen it first.",
+                )
         if changed & {"timezone", "starts_on", "ends_on"}:
             first, after_last = _bounds(after["timezone"], after["starts_on"], after["ends_on"])
             outside = await MeetingBlock.filter(event_id=current.id).filter(

@@ -234,6 +234,12 @@ async def test_an_edit_is_checked_whole_and_names_the_field(database) -> None:
         actor, str(event.id), EventPatch(name="Renamed fair", meeting_minutes=15, agenda="final")
     )
     assert (changed.name, changed.meeting_minutes, changed.agenda) == ("Renamed fair", 15, "final")
+    # A block must still hold a meeting of the new length.
+    short = await service.add_block(actor, str(event.id), _block(at(15), at(15, 20), "online"))
+    with pytest.raises(ValidationFailed) as too_short:
+        await service.update_event(actor, str(event.id), EventPatch(meeting_minutes=30))
+    assert "meeting_minutes" in too_short.value.fields
+    await service.remove_block(actor, str(short.id))
     # Once a meeting is booked, the meeting length stays.
     a, b = await a_participant(event), await a_participant(event)
     await a_meeting(a, b)
