@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hall.models import Booth, BoothVisit, Event, MeetingBlock
+from market.app.seed import DEMO_PASSWORD, HALL_EVENT, seed_demo
 from tests.builders import a_published_listing, a_verified_institute, an_admin
 from tests.files import pdf_bytes
 from tests.hall.builders import DAY, a_booth, a_pavilion, an_event, an_organiser
@@ -311,3 +312,15 @@ async def test_an_exhibitor_puts_brochures_on_its_booth(client) -> None:
     )
     assert removed.status_code == 303
     assert (await Booth.get(id=booth.id)).brochures == []
+
+
+async def test_the_demo_has_an_event_with_booths(client) -> None:
+    assert await seed_demo(DEMO_PASSWORD, match=False) is True
+    event = await Event.get(name=HALL_EVENT)
+    assert event.state == "booking_open" and event.meeting_minutes == 20
+    booths = await Booth.filter(event_id=event.id, state="approved").count()
+    assert booths == 4
+    assert await MeetingBlock.filter(event_id=event.id).count() == 4
+    hall = await client.get(f"/events/{event.id}/hall")
+    assert hall.status_code == 200 and "4 booths" in hall.text
+    assert await seed_demo(DEMO_PASSWORD, match=False) is False
