@@ -198,11 +198,7 @@ async def show_event(request: Request) -> Response:
     event = await service.get_event(actor, _eid(request))
     organiser = service.is_organiser(actor, event)
     pavilions = await service.pavilions_of(event)
-    approved, total = await service.list_booths(actor, event, per_page=100)
-    counts: dict[str, int] = {}
-    for booth in approved:
-        key = str(booth.pavilion_id)  # type: ignore[attr-defined]
-        counts[key] = counts.get(key, 0) + 1
+    counts = await service.booth_counts(event)
     pending = (
         (await service.list_booths(actor, event, state=BoothState.PENDING, per_page=100))[0]
         if organiser
@@ -219,7 +215,7 @@ async def show_event(request: Request) -> Response:
             "blocks": await service.blocks_of(event),
             "pavilions": pavilions,
             "booth_counts": counts,
-            "booth_total": total,
+            "booth_total": sum(counts.values()),
             "pending": pending,
             "own_booth": own,
             "can_apply": _may_apply(actor, event) and own is None,

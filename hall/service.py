@@ -990,6 +990,17 @@ async def list_booths(
     return list(items), total
 
 
+async def booth_counts(event: Event) -> dict[str, int]:
+    """The approved booths of each pavilion (by pavilion id), in one query."""
+    rows = (
+        await Booth.filter(event_id=event.id, state=BoothState.APPROVED)
+        .annotate(n=Count("id"))
+        .group_by("pavilion_id")
+        .values_list("pavilion_id", "n")
+    )
+    return {str(pavilion_id): n for pavilion_id, n in rows}
+
+
 async def booth_of(actor: Actor, event: Event) -> Booth | None:
     """The actor's organisation's booth at the event, whatever its state."""
     if actor.organization_id is None:
