@@ -22,11 +22,15 @@ M = TypeVar("M", bound=Model)
 
 # The flow of a deal: who, what is sought, what is offered, the offer, the contract, the
 # money. A need comes before the listings it is answered with: a proposal on a need will
-# become an offer on a listing (issue 18), locking the need, then the listing.
+# become an offer on a listing (issue 18), locking the need, then the listing. An event and its
+# blocks come before what is booked in them (a block edit locks the event, then the block).
 ORDER = (
     "Organization",
     "User",
     "SavedSearch",
+    "Event",
+    "MeetingBlock",
+    "Booth",
     "Need",
     "Proposal",
     # The hall: a participant (whose requests are counted against its quota) before the

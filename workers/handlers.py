@@ -20,8 +20,10 @@ from docking import matching, proposals, questions
 from docking import search as need_search
 from docking import service as needs
 from docking import states as need_states
+from hall import events as hall_events
 from hall import meeting_events
 from hall import meetings as hall_meetings
+from hall import service as hall
 from hall import states as hall_states
 from listings import enquiries, enquiry_events, importer, search_sync
 from listings import service as listings
@@ -47,6 +49,7 @@ DECLARED = (
     | offers.EVENTS
     | agreements.EVENTS
     | payments.EVENTS
+    | hall.EVENTS
 )
 
 _tell_offer = offer_events.tell_the_parties
@@ -141,6 +144,10 @@ HANDLERS: outbox.Handlers = {
     "payment.refunded": (_tell_payment,),
     "payment.duplicate_charge": (_tell_payment,),
     "payment.intent_mismatch": (_tell_payment,),
+    # the hall: the pages show an event's moves; a booth's application reaches the organiser,
+    # the decision on it the exhibitor
+    hall_states.EVENT_CHANGED: (),
+    hall_states.BOOTH_CHANGED: (hall_events.tell_about_booth,),
 }
 
 

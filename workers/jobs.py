@@ -16,6 +16,7 @@ from docking import search as need_search
 from docking import service as needs
 from hall import meetings as hall_meetings
 from hall import outcomes as hall_outcomes
+from hall import service as hall
 from listings import importer, search_sync
 from listings import service as listings
 from market import outbox
@@ -84,6 +85,11 @@ async def close_expired_needs(ctx: dict[str, Any]) -> int:
 async def expire_meeting_requests(ctx: dict[str, Any]) -> int:
     """Let the meeting requests nobody answered in time lapse, freeing the requesters' quota."""
     return await hall_meetings.expire_due()
+
+
+async def advance_events(ctx: dict[str, Any]) -> int:
+    """Open booking, start and close the hall's events on their clocks: only here."""
+    return await hall.advance_due()
 
 
 async def send_search_digests(ctx: dict[str, Any]) -> int:

@@ -15,6 +15,7 @@ from market.db import close_db, init_db
 from workers import handlers
 from workers.jobs import (
     FUNCTIONS,
+    advance_events,
     cancel_unsigned_contracts,
     check_needs_index,
     check_search_index,
@@ -69,6 +70,9 @@ def worker_settings(settings: Settings | None = None, *, manage_db: bool = True)
             cron(close_expired_needs, minute=set(range(3, 60, 10)), second=25),
             # A meeting request lapses within a minute of its time (hall/meetings.py).
             cron(expire_meeting_requests, second=15),
+            # An event's booking opens, and the event starts and closes, within a minute of
+            # its time (hall/service.py advance_due; an organiser may move it sooner).
+            cron(advance_events, second=40),
             # Digests are daily or weekly; a quarter-hourly sweep sends each within 15 minutes
             # of its due time (alerts/service.py: a second, racing run sends nothing).
             cron(send_search_digests, minute={11, 26, 41, 56}, second=45, timeout=600),

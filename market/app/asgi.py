@@ -30,12 +30,15 @@ from docking import actions as need_actions
 from docking import api as docking_api
 from docking import routes as docking_routes
 from docking import search as need_search
+from hall import actions as hall_actions
+from hall import api as hall_api
 from hall import deal_actions as hall_deal_actions
 from hall import deal_routes as hall_deal_routes
 from hall import deals_api as hall_deals_api
 from hall import meeting_actions as hall_meeting_actions
 from hall import meeting_routes as hall_meeting_routes
 from hall import meetings_api as hall_meetings_api
+from hall import routes as hall_routes
 from listings import actions as listing_actions
 from listings import api as listings_api
 from listings import enquiries_api as listings_enquiries_api
@@ -79,6 +82,7 @@ actions.install(
     contract_actions.cards,
     hall_meeting_actions.cards,
     hall_deal_actions.cards,
+    hall_actions.cards,
 )
 
 API_ROUTERS = (
@@ -100,6 +104,7 @@ API_ROUTERS = (
     contract_api.router,
     payment_api.router,
     hall_meetings_api.router,
+    hall_api.router,
     notification_routes.router,
 )
 
@@ -168,6 +173,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         *contract_routes.routes,
         *payment_routes.routes,
         *hall_meeting_routes.routes,
+        *hall_routes.routes,
         *webhooks.routes,
         *notification_routes.routes,
         Mount("/static", StaticFiles(directory=ROOT / "static"), name="static"),

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from docking import service as needs
+from hall import service as hall
 from listings import service as listings
 from market.accounts import service as accounts
 from market.accounts.models import Organization
@@ -42,6 +43,8 @@ async def profile_page(request: Request) -> Response:
             "listings": await listings.published_by(org.id, LISTED),
             # Never an anonymous need: it would name its seeker (docking.service.published_by).
             "needs": [needs.public_view(n, actor) for n in await needs.published_by(org.id)],
+            # The public events it runs or exhibits at (hall.service.events_of_organization).
+            "events": await hall.events_of_organization(org.id),
             "countries": countries(),
         },
     )
@@ -65,7 +68,7 @@ def profile_json(org: Organization) -> dict[str, Any]:
 
 @router.route(
     "/organizations/{id_or_slug}",
-    summary="An organisation's public profile, with its published listings and open needs",
+    summary="An organisation's public profile, with its published listings, open needs and events",
     auth=False,
 )
 async def profile(request: Request) -> Response:
@@ -73,13 +76,24 @@ async def profile(request: Request) -> Response:
     org = await accounts.public_organization(actor, request.path_params["id_or_slug"])
     found = await listings.published_by(org.id, LISTED)
     sought = await needs.published_by(org.id, LISTED)
+    events = await hall.events_of_organization(org.id, LISTED)
     return json_response(
         {
             "organization": profile_json(org),
             "listings": [{"id": str(x.id), "title": x.title, "kind": str(x.kind)} for x in found],
             "needs": [{"id": str(n.id), "title": n.title} for n in sought],
-            # Filled as the exhibition room arrives (issue 19).
-            "events": [],
+            "events": [
+                {
+                    "id": str(e.id),
+                    "name": e.name,
+                    "name_zh": e.name_zh,
+                    "starts_on": e.starts_on.isoformat(),
+                    "ends_on": e.ends_on.isoformat(),
+                    "state": str(e.state),
+                    "organiser": str(e.organiser_id) == str(org.id),  # type: ignore[attr-defined]
+                }
+                for e in events
+            ],
         }
     )
 

@@ -24,7 +24,7 @@ from contracts.payments import service as payments
 from docking import matching, proposals, questions
 from docking import search as need_search
 from docking import service as needs
-from docking.models import Match, Need, NeedState, Proposal
+from docking.models import Match, Need, NeedState, Proposal, Visibility
 from docking.schemas import (
     AnswerIn,
     NeedIn,
@@ -33,6 +33,9 @@ from docking.schemas import (
     QuestionIn,
     StageIn,
 )
+from hall import service as hall
+from hall.models import Event
+from hall.schemas import BlockIn, BoothIn, EventIn, PavilionIn
 from listings import enquiries, importer
 from listings import search as listing_search
 from listings.models import Listing, ListingState
@@ -177,6 +180,7 @@ async def seed_demo(password: str, *, force: bool = False, match: bool = True) -
         demand = await _post_needs()
         demand += await _make_proposal()
         demand += await _save_search()
+        demand += await _open_hall()
     if match:
         # After the commit: the indexes matching reads are filled from committed rows.
         await _match_needs()
@@ -692,6 +696,118 @@ async def _save_search() -> int:
             await alerts.save_search(seeker, SAVED_SEARCH)
     except DomainError as exc:  # the visitor filled their quota of saved searches
         log.warning("demo saved search skipped: %s", exc)
+        return 0
+    return 1
+
+
+# --- the exhibition hall: an event open for booking, its pavilions and booths -------------------
+
+HALL_EVENT = "Shenzhen Hi-Tech Fair: brokerage days"
+# Ahead enough that booking stays open while someone tries the demo.
+HALL_DAYS = 30
+
+
+async def _open_hall() -> int:
+    """The platform's own event, open for booking, with a pavilion per field and the booths of
+    the institutes (their published listings) and the enterprise (its open needs), approved:
+    all through the hall's use cases. Left alone when it exists."""
+    if await Event.filter(name=HALL_EVENT).exists():
+        return 0
+    admin = await _demo_actor(ADMIN_EMAIL)
+    first = utcnow().date() + timedelta(days=HALL_DAYS)
+    try:
+        async with in_transaction():
+            event = await hall.create_event(
+                admin,
+                EventIn(
+                    name=HALL_EVENT,
+                    name_zh="高交会技术对接日",
+                    description="Visit the booths of institutes and enterprises and book "
+                    "20-minute one-to-one meetings, on site in Shenzhen or online.",
+                    description_zh="参观研究机构和企业的展位，预约 20 分钟的一对一洽谈，"
+                    "可在深圳现场或线上进行。",
+                    timezone="Asia/Shanghai",
+                    starts_on=first,
+                    ends_on=first + timedelta(days=1),
+                    booking_opens_at=utcnow() - timedelta(days=1),
+                    booking_closes_at=datetime(first.year, first.month, first.day, tzinfo=UTC)
+                    - timedelta(hours=12),
+                    meeting_minutes=20,
+                    agenda="preliminary",
+                ),
+            )
+            # 09:00-12:00 on site and 14:00-17:00 online, Shanghai time (UTC+8), both days.
+            for day in (first, first + timedelta(days=1)):
+                morning = datetime(day.year, day.month, day.day, 1, tzinfo=UTC)
+                await hall.add_block(
+                    admin,
+                    str(event.id),
+                    BlockIn(
+                        starts_at=morning,
+                        ends_at=morning + timedelta(hours=3),
+                        mode="onsite",
+                        tables=12,
+                    ),
+                )
+                await hall.add_block(
+                    admin,
+                    str(event.id),
+                    BlockIn(
+                        starts_at=morning + timedelta(hours=5),
+                        ends_at=morning + timedelta(hours=8),
+                        mode="online",
+                    ),
+                )
+            pavilions = {}
+            for name, name_zh in (
+                ("Water and materials", "水处理与新材料"),
+                ("Computing and aerospace", "计算与航空航天"),
+                ("Buyers' corner", "需求方专区"),
+            ):
+                pavilions[name] = await hall.add_pavilion(
+                    admin, str(event.id), PavilionIn(name=name, name_zh=name_zh)
+                )
+            # Booths are applied for once the event is announced.
+            await hall.publish_event(admin, str(event.id))
+            exhibitors = (
+                (INSTITUTE_EMAIL, "Water and materials", "Membranes that hold at high flux"),
+                ("computing@techmarket.example", "Computing and aerospace", ""),
+                ("aerospace@techmarket.example", "Computing and aerospace", ""),
+                (ENTERPRISE_EMAIL, "Buyers' corner", "What our plants need solved"),
+            )
+            for email, pavilion, headline in exhibitors:
+                actor = await _demo_actor(email)
+                listing_ids = (
+                    await Listing.filter(
+                        institute_id=actor.organization_id, state=ListingState.PUBLISHED
+                    )
+                    .order_by("title")
+                    .limit(6)
+                    .values_list("id", flat=True)
+                )
+                # Never an anonymous need: the booth names its organisation.
+                need_ids = (
+                    await Need.filter(seeker_id=actor.organization_id, state=NeedState.PUBLISHED)
+                    .exclude(visibility=Visibility.ANONYMOUS)
+                    .order_by("title")
+                    .limit(6)
+                    .values_list("id", flat=True)
+                )
+                booth = await hall.apply_for_booth(
+                    actor,
+                    str(event.id),
+                    BoothIn(
+                        pavilion_id=str(pavilions[pavilion].id),
+                        listing_ids=[str(x) for x in listing_ids],
+                        need_ids=[str(x) for x in need_ids],
+                        headline=headline,
+                        attendee_ids=[str(actor.user_id)],
+                    ),
+                )
+                await hall.approve_booth(admin, str(booth.id))
+            await hall.open_booking(admin, str(event.id))
+    except DomainError as exc:
+        log.warning("demo event skipped: %s", exc)
         return 0
     return 1
 

@@ -1,5 +1,7 @@
 """Builders of the hall's rows. They write rows directly until the hall's use cases exist;
-whoever lands a use case makes its builder go through it, keeping the signature.
+whoever lands a use case makes its builder go through it, keeping the signature. Events,
+their blocks, pavilions and booths go through hall.service (as an administrator for the
+organiser, or as the exhibiting organisation's first member).
 
 `a_participant` joins through `hall.meetings.join` and `a_meeting` books through
 `request_meeting` and `accept`, wherever the use cases would: a participant available
@@ -12,7 +14,7 @@ import itertools
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from hall import meetings
+from hall import meetings, service
 from hall.meeting_schemas import JoinIn, RequestIn
 from hall.models import (
     Availability,
@@ -26,9 +28,11 @@ from hall.models import (
     RequestState,
     SlotHold,
 )
-from market.accounts.models import Organization, User
+from hall.schemas import BlockIn, BoothIn, EventIn, PavilionIn
+from market.accounts.models import Membership, Organization, User
 from market.clock import utcnow
-from tests.builders import a_verified_enterprise, a_verified_institute, actor_of
+from market.validation import parse
+from tests.builders import a_verified_enterprise, a_verified_institute, actor_of, an_admin
 
 _seq = itertools.count(1)
 
@@ -73,32 +77,71 @@ async def an_event(
         "state": "booking_open",
     }
     fields.update(overrides)
-    event = await Event.create(organiser=organiser, **fields)
+    state = str(fields.pop("state"))
+    admin = await actor_of(await an_admin())
+    if not organiser.organises_events and organiser.kind != "platform":
+        organiser = await service.grant_organiser(admin, str(organiser.id))
+    event = await service.create_event(
+        admin, parse(EventIn, {**fields, "organiser_id": str(organiser.id)})
+    )
     if blocks is None:
         blocks = [
             {"starts_at": at(9), "ends_at": at(11), "mode": "onsite", "tables": 2},
             {"starts_at": at(13), "ends_at": at(14), "mode": "online"},
         ]
     for block in blocks:
-        await MeetingBlock.create(event=event, **block)
-    return event
+        await service.add_block(admin, str(event.id), BlockIn(**block))
+    for action in WALK[state]:
+        await MOVES[action](admin, str(event.id))
+    return await Event.get(id=event.id)
+
+
+# The moves that take a new (draft) event to each state.
+WALK = {
+    "draft": (),
+    "published": ("publish",),
+    "booking_open": ("publish", "open_booking"),
+    "running": ("publish", "start"),
+    "closed": ("publish", "close"),
+}
+MOVES = {
+    "publish": service.publish_event,
+    "open_booking": service.open_booking,
+    "start": service.start_event,
+    "close": service.close_event,
+}
 
 
 async def a_pavilion(event: Event, **overrides: Any) -> Pavilion:
     fields = {"name": f"New Materials {next(_seq)}", "name_zh": "新材料"}
     fields.update(overrides)
-    return await Pavilion.create(event=event, **fields)
+    admin = await actor_of(await an_admin())
+    return await service.add_pavilion(admin, str(event.id), PavilionIn(**fields))
 
 
 async def a_booth(
     event: Event, organization: Organization | None = None, state: str = "approved", **overrides
 ) -> Booth:
+    """A booth applied for by the organisation's first member (any other field of BoothIn in
+    `overrides`), then decided by an administrator as `state` says."""
     if organization is None:
         _, organization = await a_verified_institute()
     pavilion = overrides.pop("pavilion", None) or await a_pavilion(event)
-    return await Booth.create(
-        event=event, pavilion=pavilion, organization=organization, state=state, **overrides
+    membership = (
+        await Membership.filter(organization_id=organization.id).order_by("created_at").first()
     )
+    exhibitor = await actor_of(await User.get(id=membership.user_id))
+    booth = await service.apply_for_booth(
+        exhibitor, str(event.id), BoothIn(pavilion_id=str(pavilion.id), **overrides)
+    )
+    admin = await actor_of(await an_admin())
+    if state == "approved":
+        booth = await service.approve_booth(admin, str(booth.id))
+    elif state == "rejected":
+        booth = await service.reject_booth(admin, str(booth.id), "Not a fit for this fair")
+    elif state == "withdrawn":
+        booth = await service.withdraw_booth(exhibitor, str(booth.id))
+    return booth
 
 
 async def a_participant(

@@ -68,11 +68,12 @@ from docking.models import Match
 from docking.schemas import QuestionIn
 from hall import meetings as hall_meetings
 from hall.meeting_schemas import RequestIn
+from hall.models import MeetingBlock
 from listings import service as listings
 from listings.schemas import ListingPatch
 from market.accounts import documents
 from market.accounts import service as accounts
-from market.accounts.models import User
+from market.accounts.models import Organization, User
 from market.accounts.schemas import TokenIn
 from tests.builders import (
     a_contract,
@@ -92,7 +93,7 @@ from tests.builders import (
     signatories,
 )
 from tests.files import pdf_bytes
-from tests.hall.builders import a_meeting, a_participant, an_event, at
+from tests.hall.builders import a_booth, a_meeting, a_participant, a_pavilion, an_event, at
 from tests.hall.deal_builders import a_past_event
 
 BASE = "http://testserver"
@@ -204,8 +205,13 @@ async def a_world() -> World:
         await actor_of(buyer),
         SavedSearchIn(name="Membranes", query="q=membrane", frequency="daily"),
     )
+    # The hall: an event the administrators run, open for booking, with the institute's booth.
+    platform = await Organization.get(memberships__user_id=admin.id)
+    event = await an_event(platform)
+    pavilion = await a_pavilion(event)
+    booth = await a_booth(event, institute, pavilion=pavilion)
+    blocks = [str(b.id) for b in await MeetingBlock.filter(event_id=event.id)]
     # The hall's meetings: the buyer and the seller met, a third party's request waits.
-    event = await an_event()
     met = await a_meeting(
         await a_participant(event, buyer), await a_participant(event, seller), starts_at=at(9)
     )
@@ -241,6 +247,9 @@ async def a_world() -> World:
         "event_id": [str(event.id), str(past_event.id)],
         "request_id": [str(met.request_id), str(asked.id)],
         "meeting_id": [str(met.id), str(meeting.id)],
+        "block_id": blocks,
+        "pavilion_id": [str(pavilion.id)],
+        "booth_id": [str(booth.id)],
     }
     spare_tokens = []
     for role, user in (("seller", seller), ("buyer", buyer), ("admin", admin)):

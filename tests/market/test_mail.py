@@ -140,6 +140,7 @@ def context(full: bool) -> dict[str, Any]:
         # The hall: a meeting's follow-up reminder, an organiser's reminder to book.
         "event_name": "2026 中国技术交易会",
         "other": "王五",
+        # The hall (hall/events.py): an event's name.
     }
 
 

@@ -12,6 +12,7 @@ from tests.builders import a_user, an_admin, audit_entries, notifications_for, o
 from tests.contracts import test_queries as contracts_lists
 from tests.docking import test_queries as docking_lists
 from tests.hall import test_meeting_queries as meeting_lists
+from tests.hall import test_queries as hall_lists
 from tests.listings import test_queries as listings_lists
 from tests.queries import Build, Listed, assert_constant_queries
 
@@ -106,6 +107,7 @@ async def test_every_list_the_api_documents_is_counted(client) -> None:
             alerts_lists.CASES,
             contracts_lists.CASES,
             meeting_lists.CASES,
+            hall_lists.CASES,
         )
         for path, *_ in cases
         if path.startswith("/api/")
