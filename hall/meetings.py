@@ -32,7 +32,7 @@ from tortoise import Tortoise
 from tortoise.expressions import Q
 
 from docking.models import Need, NeedState
-from hall import states
+from hall import service, states
 from hall.meeting_schemas import JoinIn, RequestIn, slot_of
 from hall.models import (
     Availability,
@@ -48,7 +48,6 @@ from hall.models import (
 )
 from listings.models import Listing, ListingState
 from market import audit, outbox
-from market.accounts.roles import Permission, may
 from market.accounts.service import require_verified
 from market.actor import Actor
 from market.clock import utcnow
@@ -73,13 +72,8 @@ MAX_WORDS = 8
 
 
 def organises(actor: Actor, event: Event) -> bool:
-    """A member of the organising organisation whose role lets them manage it, or a platform
-    administrator."""
-    if actor.is_admin:
-        return True
-    return actor.organization_id == str(event.organiser_id) and may(  # type: ignore[attr-defined]
-        actor, Permission.EDIT_ORGANIZATION
-    )
+    """The event's organisers and the administrators: the hall's one rule (hall.service)."""
+    return service.is_organiser(actor, event)
 
 
 async def roles_on(actor: Actor, request: MeetingRequest) -> set[str]:
@@ -373,6 +367,8 @@ async def request_meeting(actor: Actor, event_id: str, data: RequestIn) -> Meeti
         )
     await _check_topics(me, guest, data)
     async with unit_of_work():
+        if not event.requests_need_acceptance:
+            await _lock_blocks(shared)  # booked at once, below
         # Each participant's requests queue on its row: the quota counted next stays true
         # until this one is written.
         await lock(Participant, me.id)
@@ -474,6 +470,7 @@ async def schedule_pending(actor: Actor, event_id: str) -> tuple[int, int]:
         shared = await shared_blocks(request.requester, request.guest)
         try:
             async with unit_of_work():
+                await _lock_blocks(shared)
                 await apply(
                     REQUESTING,
                     request.id,
@@ -531,6 +528,25 @@ async def free_slots(
                 continue
         free.append((block, slot))
     return free
+
+
+async def _lock_blocks(blocks: list[MeetingBlock]) -> None:
+    """A booking locks the blocks it books in, as a block's change or removal does
+    (hall.service, after the event): the change then either waits for the booking and sees
+    its meeting, or goes first and the booking sees the block as changed. Rows of one kind are
+    locked by id, so two bookings never wait on each other in a circle."""
+    for block in sorted(blocks, key=lambda b: str(b.id)):
+        await lock(MeetingBlock, block.id)
+
+
+async def _lock_block_at(event: Event, slot: datetime) -> None:
+    """Lock the block a slot lies in, if any (`_block_for` then reads it, locked)."""
+    length = timedelta(minutes=event.meeting_minutes)
+    found = await MeetingBlock.filter(
+        event_id=event.id, starts_at__lte=slot, ends_at__gte=slot + length
+    ).first()
+    if found is not None:
+        await _lock_blocks([found])
 
 
 async def _block_for(event: Event, slot: datetime, a: Participant, b: Participant) -> MeetingBlock:
@@ -686,6 +702,7 @@ async def accept(actor: Actor, request_id: str, slot_start: datetime) -> Meeting
     now = utcnow()
     slot = slot_of(slot_start)
     async with unit_of_work():
+        await _lock_block_at(event, slot)
         # The state and the actor's right first (409/403), then the slot (422), then the
         # holds (409): whichever refuses, nothing is written.
         await apply(
@@ -752,6 +769,7 @@ async def reschedule(actor: Actor, meeting_id: str, slot_start: datetime) -> Mee
     slot = slot_of(slot_start)
     now = utcnow()
     async with unit_of_work():
+        await _lock_block_at(event, slot)
         await apply(
             REQUESTING,
             request.id,

@@ -29,6 +29,7 @@ from contracts.offers import rights
 from contracts.offers import service as offers
 from contracts.offers.models import Offer
 from contracts.offers.schemas import OfferIn
+from hall import service
 from hall.deal_schemas import FromMeetingIn, OutcomeIn
 from hall.models import Meeting, MeetingOutcome, MeetingState, Outcome, Participant
 from listings.models import Listing, ListingState
@@ -96,12 +97,8 @@ def other_side(meeting: Meeting, participant: Participant) -> Participant:
 
 
 def organises(actor: Actor, meeting_or_event: Any) -> bool:
-    """An administrator, or a member of the event's organising organisation who may list for
-    it. (hall.service will hold the organiser's rule; this is the same one.)"""
-    event = getattr(meeting_or_event, "event", meeting_or_event)
-    if actor.is_admin:
-        return True
-    return actor.organization_id == str(event.organiser_id) and may(actor, Permission.LIST)
+    """The event's organisers and the administrators: the hall's one rule (hall.service)."""
+    return service.is_organiser(actor, getattr(meeting_or_event, "event", meeting_or_event))
 
 
 async def get_meeting(actor: Actor, meeting_id: str) -> Meeting:
