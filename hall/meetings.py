@@ -535,6 +535,16 @@ async def _lock_blocks(blocks: list[MeetingBlock]) -> None:
     (hall.service, after the event): the change then either waits for the booking and sees
     its meeting, or goes first and the booking sees the block as changed. Rows of one kind are
     locked by id, so two bookings never wait on each other in a circle."""
+    if not blocks:
+        return
+    # The meeting and holds this booking inserts reference the event, which takes a key-share
+    # lock on it; a block's change holds the event (FOR UPDATE) before its block. Taking that
+    # key-share first, before the block, keeps the two from waiting on each other in a circle.
+    conn = Tortoise.get_connection("default")
+    if conn.capabilities.dialect == "postgres":
+        await conn.execute_query(
+            "SELECT id FROM hall_event WHERE id = $1 FOR KEY SHARE", [blocks[0].event_id]
+        )
     for block in sorted(blocks, key=lambda b: str(b.id)):
         await lock(MeetingBlock, block.id)
 

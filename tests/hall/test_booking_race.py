@@ -128,3 +128,40 @@ async def test_requests_booked_at_once_never_share_a_slot_of_the_guest():
     assert held == 6
     # A refused request left nothing behind.
     assert await MeetingRequest.all().count() == 6
+
+
+async def test_a_block_shrinking_while_its_last_slot_is_booked_never_leaves_a_meeting_outside():
+    """The online block 13:00-14:00 is cut to 13:00-13:30 while a guest accepts requests into
+    its 13:30 slot, all at once: the block's change and the bookings lock the block, so either
+    the change goes first (the bookings find no slot there) or a booking does (the change is
+    refused, naming the block's end). Never a meeting in a slot the block no longer has."""
+    from hall import service
+    from hall.schemas import BlockIn
+    from tests.builders import an_admin
+
+    for _ in range(3):
+        event = await an_event()
+        guest = await a_participant(event, kind="institute")
+        requests = await _pending_requests_to(guest, 4, event)
+        guest_actor = await actor_of(await guest.user)
+        admin = await actor_of(await an_admin())
+        block = await MeetingBlock.get(event_id=event.id, mode="online")
+        cut = BlockIn(starts_at=at(13), ends_at=at(13, 30), mode="online")
+
+        results = await asyncio.gather(
+            service.update_block(admin, str(block.id), cut),
+            *(meetings.accept(guest_actor, str(r.id), at(13, 30)) for r in requests),
+            return_exceptions=True,
+        )
+
+        unexpected = [r for r in results if isinstance(r, BaseException)]
+        unexpected = [r for r in unexpected if not isinstance(r, DomainError)]
+        assert not unexpected, unexpected
+        kept = await MeetingBlock.get(id=block.id)
+        booked = await Meeting.filter(block_id=block.id, state="scheduled")
+        assert len(booked) <= 1
+        for meeting in booked:
+            assert meeting.ends_at <= kept.ends_at, (meeting.starts_at, kept.ends_at)
+        shrunk = not isinstance(results[0], BaseException)
+        assert shrunk == (kept.ends_at == at(13, 30))
+        assert shrunk != bool(booked), (results, booked)
