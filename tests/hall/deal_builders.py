@@ -30,7 +30,13 @@ async def a_past_event(hours_ago: int = 26, **overrides: Any) -> Event:
     """A running event whose one online block started `hours_ago` hours ago (on the hour)."""
     start = (utcnow() - timedelta(hours=hours_ago)).replace(minute=0, second=0, microsecond=0)
     block = {"starts_at": start, "ends_at": start + timedelta(hours=2), "mode": "online"}
-    fields = {"state": "running", "booking_opens_at": start - timedelta(days=10)}
+    fields = {
+        "state": "running",
+        "booking_opens_at": start - timedelta(days=10),
+        # Days around the block in any zone: a block must start within its event's days.
+        "starts_on": (start - timedelta(days=1)).date(),
+        "ends_on": (start + timedelta(days=1)).date(),
+    }
     fields.update(overrides)
     return await an_event(blocks=[block], **fields)
 
