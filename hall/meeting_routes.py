@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from docking.models import Need, NeedState, Visibility
-from hall import meetings
+from hall import meetings, outcomes
 from hall.meeting_schemas import ZONES, CancelIn, DeclineIn, JoinIn, RequestIn, SlotIn
 from hall.models import Event, MeetingBlock, Participant
 from listings.models import Listing, ListingState
@@ -217,6 +217,8 @@ async def ask(request: Request) -> Response:
     orgs = [guest.organization_id] + ([me.organization_id] if me else [])  # type: ignore[attr-defined]
     listings, needs = await _topics(orgs)
     shared = await meetings.shared_blocks(me, guest) if me else []
+    # Before asking: which listings have already granted what an exclusive scope needs.
+    warned = await outcomes.exclusive_warnings([str(x.id) for x in listings])
     return await _page(
         request,
         actor,
@@ -228,6 +230,7 @@ async def ask(request: Request) -> Response:
             "listings": listings,
             "needs": needs,
             "shared": shared,
+            "warnings": {str(w.listing.id): [w] for w in warned},
             "zone": _zone_of(me, event),
             "values": values,
         },

@@ -152,6 +152,16 @@ async def participant_of(actor: Actor, event: Event) -> Participant | None:
     )
 
 
+async def participants_from(event: Event, organization_id: Any) -> list[Participant]:
+    """The organisation's people taking part in the event's meetings: whom a visitor of its
+    booth may ask for one."""
+    return list(
+        await Participant.filter(event_id=event.id, organization_id=organization_id)
+        .order_by("created_at")
+        .select_related("user", "organization")
+    )
+
+
 async def _me(actor: Actor, event: Event) -> Participant:
     _require_user(actor)
     me = await participant_of(actor, event)

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from hall import forms, labels, service
+from hall import forms, labels, meetings, outcomes, service
 from hall.models import AgendaState, Booth, BoothState, Event, EventState
 from hall.schemas import MODES, BlockIn, BoothIn, EventIn, EventPatch, PavilionIn, zones
 from market import files
@@ -205,6 +205,7 @@ async def show_event(request: Request) -> Response:
         else []
     )
     own = await service.booth_of(actor, event) if actor.is_authenticated else None
+    me = await meetings.participant_of(actor, event)
     return await _page(
         request,
         "hall/event.html",
@@ -219,6 +220,10 @@ async def show_event(request: Request) -> Response:
             "pending": pending,
             "own_booth": own,
             "can_apply": _may_apply(actor, event) and own is None,
+            "me": me,
+            "joinable": str(event.state) in meetings.JOINABLE,
+            # The figures' page has its own rule (hall.stats): the link follows it.
+            "sees_figures": outcomes.organises(actor, event),
         },
     )
 
@@ -446,6 +451,8 @@ async def show_booth(request: Request) -> Response:
         await service.record_visit(booth, event, service.visitor_key(actor, token, secret))
     shown = await service.showcase(booth)
     insider = bool(held & {"organiser", "admin", "exhibitor"})
+    approved = booth.state == BoothState.APPROVED
+    hosts = await meetings.participants_from(event, booth.organization_id) if approved else []  # type: ignore[attr-defined]
     return await _page(
         request,
         "hall/booth.html",
@@ -457,6 +464,9 @@ async def show_booth(request: Request) -> Response:
             "actions": service.booth_actions(actor, booth, event),
             "exhibitor": "exhibitor" in held,
             "visits": await service.visits_by_day(booth) if insider else {},
+            "hosts": hosts,
+            "me": await meetings.participant_of(actor, event),
+            "joinable": str(event.state) in meetings.JOINABLE,
         },
     )
 

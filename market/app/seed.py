@@ -33,8 +33,10 @@ from docking.schemas import (
     QuestionIn,
     StageIn,
 )
+from hall import meetings
 from hall import service as hall
-from hall.models import Event
+from hall.meeting_schemas import JoinIn, RequestIn
+from hall.models import Event, Participant
 from hall.schemas import BlockIn, BoothIn, EventIn, PavilionIn
 from listings import enquiries, importer
 from listings import search as listing_search
@@ -54,9 +56,10 @@ DEMO_PASSWORD = "demo-password-2026"
 DEMO_LOGINS = {
     "admin@techmarket.example": "administrator: an institute to verify, money owed in the ledger",
     "institute@techmarket.example": "Institute of Advanced Membranes: a contract to sign, "
-    "a proposal shortlisted, needs matching its listings",
+    "a proposal shortlisted, needs matching its listings, a meeting request to answer at the fair",
     "enterprise@techmarket.example": "Aquaflow Water Systems: a negotiation waiting for your "
-    "answer, a contract to sign, three technology needs with proposals and matches",
+    "answer, a contract to sign, three technology needs with proposals and matches, a meeting "
+    "booked at the fair",
     "computing@techmarket.example": "Pacific Institute of Computing: a second institute",
     "aerospace@techmarket.example": "Centre for Aerospace and Sports Technology: a third one",
     "newcomer@techmarket.example": "Kansai Robotics Lab: an institute waiting for verification",
@@ -181,6 +184,7 @@ async def seed_demo(password: str, *, force: bool = False, match: bool = True) -
         demand += await _make_proposal()
         demand += await _save_search()
         demand += await _open_hall()
+        demand += await _book_meetings()
     if match:
         # After the commit: the indexes matching reads are filled from committed rows.
         await _match_needs()
@@ -733,6 +737,8 @@ async def _open_hall() -> int:
                     booking_closes_at=datetime(first.year, first.month, first.day, tzinfo=UTC)
                     - timedelta(hours=12),
                     meeting_minutes=20,
+                    # A request waits a fortnight: the demo's pending one is still there to answer.
+                    request_expiry_hours=14 * 24,
                     agenda="preliminary",
                 ),
             )
@@ -808,6 +814,76 @@ async def _open_hall() -> int:
             await hall.open_booking(admin, str(event.id))
     except DomainError as exc:
         log.warning("demo event skipped: %s", exc)
+        return 0
+    return 1
+
+
+# Who takes part in the demo event's meetings, from which zone (the newcomer's institute is
+# not verified: it may not).
+HALL_PARTICIPANTS = (
+    (INSTITUTE_EMAIL, "Asia/Shanghai", "Membranes for desalination and water reuse."),
+    (ENTERPRISE_EMAIL, "Europe/Rome", "We look for membranes for our desalination plants."),
+    ("computing@techmarket.example", "America/Los_Angeles", "Neural network accelerators."),
+    ("aerospace@techmarket.example", "America/New_York", "Aerospace and sports materials."),
+)
+
+
+async def _book_meetings() -> int:
+    """The demo logins take part in the demo event's meetings, in every block; the enterprise
+    has a meeting booked with the membrane institute about one of its listings, and the
+    institute of computing a request waiting for the membrane institute's answer: all through
+    the meetings' use cases. (No past meeting with its outcome: the use cases book only slots
+    still to come, in an event open for booking.) Left alone once anyone takes part."""
+    event = await Event.get_or_none(name=HALL_EVENT)
+    if event is None or await Participant.filter(event_id=event.id).exists():
+        return 0
+    blocks = [str(b) for b in await event.blocks.all().values_list("id", flat=True)]  # type: ignore[attr-defined]
+    try:
+        async with in_transaction():
+            joined = {}
+            for email, zone, about in HALL_PARTICIPANTS:
+                actor = await _demo_actor(email)
+                joined[email] = await meetings.join(
+                    actor, str(event.id), JoinIn(block_ids=blocks, timezone=zone, about=about)
+                )
+            institute = joined[INSTITUTE_EMAIL]
+            topics = (
+                await Listing.filter(
+                    institute_id=institute.organization_id,  # type: ignore[attr-defined]
+                    state=ListingState.PUBLISHED,
+                )
+                .order_by("title")
+                .limit(2)
+                .values_list("id", flat=True)
+            )
+            buyer = await _demo_actor(ENTERPRISE_EMAIL)
+            asked = await meetings.request_meeting(
+                buyer,
+                str(event.id),
+                RequestIn(
+                    guest_participant_id=institute.id,
+                    message="We would like to hear how your membranes hold up in our plants, "
+                    "and on what terms you license them.",
+                    listing_ids=[str(x) for x in topics[:1]],
+                ),
+            )
+            host = await _demo_actor(INSTITUTE_EMAIL)
+            free = await meetings.free_slots(event, institute, joined[ENTERPRISE_EMAIL])
+            # Online, in the Shanghai afternoon: a morning in Rome, not the night.
+            slot = next(start for block, start in free if str(block.mode) == "online")
+            await meetings.accept(host, str(asked.id), slot)
+            await meetings.request_meeting(
+                await _demo_actor("computing@techmarket.example"),
+                str(event.id),
+                RequestIn(
+                    guest_participant_id=institute.id,
+                    message="Could our models predict your membranes' fouling? Half an hour "
+                    "to see whether a joint project makes sense.",
+                    listing_ids=[str(x) for x in topics[1:]],
+                ),
+            )
+    except DomainError as exc:
+        log.warning("demo meetings skipped: %s", exc)
         return 0
     return 1
 

@@ -8,9 +8,27 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from hall.models import Booth, BoothVisit, Event, MeetingBlock
-from market.app.seed import DEMO_PASSWORD, HALL_EVENT, seed_demo
+import pytest
+
+from hall.models import (
+    Booth,
+    BoothVisit,
+    Event,
+    Meeting,
+    MeetingBlock,
+    MeetingRequest,
+    Participant,
+)
+from listings.models import Listing
+from market.app.seed import (
+    DEMO_PASSWORD,
+    ENTERPRISE_EMAIL,
+    HALL_EVENT,
+    INSTITUTE_EMAIL,
+    seed_demo,
+)
 from tests.builders import a_published_listing, a_verified_institute, an_admin
 from tests.files import pdf_bytes
 from tests.hall.builders import DAY, a_booth, a_pavilion, an_event, an_organiser
@@ -314,7 +332,7 @@ async def test_an_exhibitor_puts_brochures_on_its_booth(client) -> None:
     assert (await Booth.get(id=booth.id)).brochures == []
 
 
-async def test_the_demo_has_an_event_with_booths(client) -> None:
+async def test_the_demo_has_an_event_with_booths_and_booked_meetings(client) -> None:
     assert await seed_demo(DEMO_PASSWORD, match=False) is True
     event = await Event.get(name=HALL_EVENT)
     assert event.state == "booking_open" and event.meeting_minutes == 20
@@ -323,4 +341,56 @@ async def test_the_demo_has_an_event_with_booths(client) -> None:
     assert await MeetingBlock.filter(event_id=event.id).count() == 4
     hall = await client.get(f"/events/{event.id}/hall")
     assert hall.status_code == 200 and "4 booths" in hall.text
+    await the_demo_meetings_are_booked(event)
+    # The enterprise finds its meeting in its agenda, in Rome's time beside Shanghai's.
+    await page_login(client, ENTERPRISE_EMAIL, DEMO_PASSWORD)
+    agenda = await client.get(f"/events/{event.id}/meetings")
+    meeting = await Meeting.get(event_id=event.id)
+    rome = meeting.starts_at.astimezone(ZoneInfo("Europe/Rome"))
+    shanghai = meeting.starts_at.astimezone(ZoneInfo("Asia/Shanghai"))
+    assert f"{rome:%Y-%m-%d %H:%M}" in agenda.text
+    assert f"their time: {shanghai:%Y-%m-%d %H:%M} (Asia/Shanghai)" in agenda.text
+    assert "Institute of Advanced Membranes" in agenda.text
+    assert f"/meetings/{meeting.id}/outcome" in agenda.text
+    # The institute finds the request waiting for its answer, with the slots it may choose.
+    await page_login(client, INSTITUTE_EMAIL, DEMO_PASSWORD)
+    inbox = await client.get(f"/events/{event.id}/requests")
+    assert "Pacific Institute of Computing" in inbox.text
+    assert "Accept into this slot" in inbox.text
+    assert await seed_demo(DEMO_PASSWORD, match=False) is False
+    assert await Participant.filter(event_id=event.id).count() == 4
+
+
+async def the_demo_meetings_are_booked(event: Event) -> None:
+    """The demo logins take part; the enterprise and the membrane institute have a meeting
+    about one of its listings; a request waits for the institute's answer."""
+    people = await Participant.filter(event_id=event.id).values_list("user__email", flat=True)
+    assert set(people) == {
+        INSTITUTE_EMAIL,
+        ENTERPRISE_EMAIL,
+        "computing@techmarket.example",
+        "aerospace@techmarket.example",
+    }
+    (meeting,) = await Meeting.filter(event_id=event.id).select_related(
+        "request__requester__user", "request__guest__user", "block"
+    )
+    assert meeting.request.requester.user.email == ENTERPRISE_EMAIL
+    assert meeting.request.guest.user.email == INSTITUTE_EMAIL
+    assert str(meeting.state) == "scheduled" and meeting.block.mode == "online"
+    assert meeting.video_url
+    (about,) = meeting.request.listing_ids
+    listing = await Listing.get(id=about)
+    assert listing.state == "published"
+    assert listing.institute_id == meeting.request.guest.organization_id
+    (pending,) = await MeetingRequest.filter(event_id=event.id, state="pending").select_related(
+        "requester__user", "guest__user"
+    )
+    assert pending.guest.user.email == INSTITUTE_EMAIL
+    assert pending.requester.user.email == "computing@techmarket.example"
+
+
+@pytest.mark.parametrize("database_kind", ["sqlite"], indirect=True)
+async def test_the_demo_meetings_are_booked_on_sqlite_as_market_dev_has_it(database_kind) -> None:
+    assert await seed_demo(DEMO_PASSWORD, match=False) is True
+    await the_demo_meetings_are_booked(await Event.get(name=HALL_EVENT))
     assert await seed_demo(DEMO_PASSWORD, match=False) is False
