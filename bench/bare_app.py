@@ -20,7 +20,9 @@ import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
 
 import asyncpg
 import httpx
@@ -215,6 +217,33 @@ _TEMPLATES = {
 <ul>{% for r in m.reasons %}<li>{{ r.kind }}: {{ (r.terms or r.codes or r.territories or [])
 |join(", ") }}</li>{% endfor %}</ul></li>{% endfor %}</ul>
 {% endblock %}""",
+    "event.html": """{% extends "layout.html" %}{% block title %}{{ e.name }}{% endblock %}
+{% block main %}<h1>{{ e.name }}</h1>
+<p class="meta">Organised by {% if e.org_kind != "platform" %}<a href="/organizations/
+{{- e.org_slug }}">{{ e.org_name }}</a>{% else %}{{ e.org_name }}{% endif %} · {{ e.state }}</p>
+<dl class="details"><dt>Dates</dt><dd>{{ e.starts_on }} – {{ e.ends_on }}</dd>
+<dt>Time zone</dt><dd>{{ e.timezone }}</dd>
+<dt>Booking</dt><dd>{{ e.booking_opens_at|in_zone(e.timezone) }} –
+{{ e.booking_closes_at|in_zone(e.timezone) }}</dd>
+<dt>Meetings</dt><dd>{{ e.meeting_minutes }} minutes each</dd>
+<dt>Agenda</dt><dd>{{ e.agenda }}</dd></dl><p class="lead">{{ e.description }}</p>
+<h2>Meeting blocks</h2><form method="get" action="/events/{{ e.id }}"><select name="tz">
+<option value="">Only the event's ({{ e.timezone }})</option>{% for z in zones %}
+<option value="{{ z }}">{{ z }}</option>{% endfor %}</select></form>
+<table>{% for b in blocks %}<tr><td>{{ b.starts_at|in_zone(e.timezone) }} –
+{{ (b.ends_at|in_zone(e.timezone))[11:] }}</td><td>{{ b.mode }}</td><td>{{ b.tables or "—" }}</td>
+</tr>{% endfor %}</table>
+<h2>Meetings</h2><p>{% if e.participant_id %}<a href="/events/{{ e.id }}/meetings">My meetings</a>
+<a href="/events/{{ e.id }}/requests">Meeting requests</a>
+<a href="/events/{{ e.id }}/join">My availability</a>{% else %}
+<a href="/events/{{ e.id }}/join">Take part in the meetings</a>{% endif %}
+<a href="/events/{{ e.id }}/participants">Participants</a></p>
+<h2>The hall</h2><p><a href="/events/{{ e.id }}/hall">Visit {{ e.booth_total }} booths</a></p>
+<ul>{% for p in pavilions %}<li><a href="/events/{{ e.id }}/hall?pavilion={{ p.id }}">
+{{- p.name }}</a> · {{ p.booths }} booths</li>{% endfor %}</ul>
+{% if e.booth_id %}<p><a href="/booths/{{ e.booth_id }}">Your organisation's booth</a>
+· {{ e.booth_state }}</p>{% endif %}
+{% endblock %}""",
     "dashboard.html": """{% extends "layout.html" %}{% block title %}Dashboard{% endblock %}
 {% block main %}<h1>{{ user.name }}</h1>
 <p>{{ user.org_name }} · {{ user.role }} · {{ unread }} unread</p>
@@ -316,12 +345,38 @@ JOIN organization o ON o.id = l.institute_id
 WHERE m.need_id = $1 AND l.state = 'published' AND NOT m.dismissed_by_seeker
 ORDER BY m.score DESC, m.created_at LIMIT 50"""
 
+# The event page as a participant that exhibits sees it (hall/routes.py `show_event`): the
+# event with its organiser, the reader's organisation's booth and the reader's participation,
+# and the number of approved booths; the pavilions, each with its approved booths; the blocks.
+_EVENT = """
+SELECT e.*, o.name AS org_name, o.slug AS org_slug, o.kind AS org_kind,
+       b.id AS booth_id, b.state AS booth_state, p.id AS participant_id,
+       (SELECT count(*) FROM hall_booth c WHERE c.event_id = e.id AND c.state = 'approved')
+           AS booth_total
+FROM hall_event e JOIN organization o ON o.id = e.organiser_id
+LEFT JOIN hall_booth b ON b.event_id = e.id AND b.organization_id = $1
+LEFT JOIN hall_participant p ON p.event_id = e.id AND p.user_id = $2
+WHERE e.id = $3 AND (e.state IN ('published', 'booking_open', 'running', 'closed')
+                     OR e.organiser_id = $4)"""
+_PAVILIONS = """
+SELECT p.id, p.name, (SELECT count(*) FROM hall_booth b WHERE b.event_id = $1
+                      AND b.pavilion_id = p.id AND b.state = 'approved') AS booths
+FROM hall_pavilion p WHERE p.event_id = $2 ORDER BY p.position, p.name"""
+_BLOCKS = """
+SELECT starts_at, ends_at, mode, tables FROM hall_block WHERE event_id = $1 ORDER BY starts_at"""
+
+
+def _in_zone(moment: datetime | None, zone: str) -> str:
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M") if moment else ""
+
 
 def pages_app() -> Starlette:
     """The bare main pages (uvicorn factory); reads BARE_DATABASE_URL, and for the search page
     BARE_MEILI_URL, BARE_MEILI_KEY, BARE_MEILI_INDEX and BARE_SEARCH_BODY (the JSON body our
     search sends Meilisearch for the benchmark's query)."""
     env = jinja2.Environment(loader=jinja2.DictLoader(_TEMPLATES), autoescape=True)
+    env.filters["in_zone"] = _in_zone
+    all_zones = sorted(available_timezones())
     state: dict[str, Any] = {}
     search_url = (
         f"{os.environ.get('BARE_MEILI_URL', '')}/indexes/"
@@ -455,6 +510,19 @@ def pages_app() -> Starlette:
             matches=matches,
         )
 
+    async def event(request: Request) -> Response:
+        async with state["pool"].acquire() as conn:
+            user = await user_of(request, conn)
+            org, uid = (user["org_id"], user["id"]) if user else (None, None)
+            row = await conn.fetchrow(_EVENT, org, uid, request.path_params["event_id"], org)
+            if row is None:
+                return PlainTextResponse("not found", 404)
+            pavilions = await conn.fetch(_PAVILIONS, row["id"], row["id"])
+            blocks = await conn.fetch(_BLOCKS, row["id"])
+        return page(
+            "event.html", e=row, user=user, pavilions=pavilions, blocks=blocks, zones=all_zones
+        )
+
     async def dashboard(request: Request) -> Response:
         async with state["pool"].acquire() as conn:
             user = await user_of(request, conn)
@@ -487,6 +555,7 @@ def pages_app() -> Starlette:
             Route("/offers", offers),
             Route("/contracts/{contract_id:uuid}", contract),
             Route("/needs/{need_id:uuid}", need),
+            Route("/events/{event_id:uuid}", event),
             Route("/dashboard", dashboard),
         ],
         lifespan=lifespan,

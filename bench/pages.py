@@ -62,7 +62,7 @@ from bench.support import PG_ADMIN_URL, run_on_a_database  # noqa: E402
 from market.app.processes import (  # noqa: E402
     ServiceError,
 )
-from market.app.seed import DEMO_PASSWORD, RO_NEED  # noqa: E402
+from market.app.seed import DEMO_PASSWORD, HALL_EVENT, RO_NEED  # noqa: E402
 
 LOGIN = "enterprise@techmarket.example"
 SEARCH_QUERY = "q=membrane"
@@ -78,7 +78,8 @@ INSTALL_WRK = "install it with `sudo apt-get install -y wrk` (Debian/Ubuntu) and
 class Page:
     name: str
     # A path; "@listings": every published listing in turn (a wrk Lua script); "@contract",
-    # "@need": the login's contract, its demo need (found in the demo data by `_world`).
+    # "@need", "@event": the login's contract, its demo need, the demo event it exhibits and
+    # takes part in (found in the demo data by `_world`).
     path: str
 
 
@@ -90,6 +91,7 @@ PAGES = (
     Page("contract page", "@contract"),
     Page("dashboard", "/dashboard"),
     Page("need page", "@need"),
+    Page("event page", "@event"),
 )
 
 
@@ -202,7 +204,8 @@ def wrk(
 async def _world(database_url: str) -> dict[str, Any]:
     """Reindex, and the ids the pages need: published listings, the login's contract, and its
     own published demo need with a proposal, an answered question and matches (the seed's
-    RO_NEED), which the need page shows its seeker whole."""
+    RO_NEED), which the need page shows its seeker whole, and the demo event (HALL_EVENT),
+    open for booking, where the login's organisation has a booth and the login takes part."""
     import asyncpg
 
     from listings import search
@@ -238,15 +241,26 @@ async def _world(database_url: str) -> dict[str, Any]:
             LOGIN,
             RO_NEED,
         )
+        event = await conn.fetchval(
+            """SELECT e.id FROM hall_event e JOIN hall_participant p ON p.event_id = e.id
+               JOIN "user" u ON u.id = p.user_id
+               JOIN hall_booth b ON b.event_id = e.id AND b.organization_id = p.organization_id
+               WHERE u.email = $1 AND e.name = $2 AND e.state = 'booking_open'""",
+            LOGIN,
+            HALL_EVENT,
+        )
     finally:
         await conn.close()
     if need is None:
         raise ServiceError(f"the demo need {RO_NEED!r} of {LOGIN} is not published")
+    if event is None:
+        raise ServiceError(f"{LOGIN} neither exhibits nor takes part in the demo event")
     body = search.meili_request(parse_search([tuple(SEARCH_QUERY.split("=", 1))]))
     return {
         "listings": listings,
         "contract": str(contract),
         "need": str(need),
+        "event": str(event),
         "search_body": body,
     }
 
@@ -434,6 +448,7 @@ def benchmark(args: argparse.Namespace, work: Path, database_url: str) -> int:
             "@listings": listing_paths[0],
             "@contract": f"/contracts/{world['contract']}",
             "@need": f"/needs/{world['need']}",
+            "@event": f"/events/{world['event']}",
         }
         script = work / "listings.lua"
         script.write_text(lua_script(listing_paths, cookie))

@@ -195,17 +195,15 @@ async def edit_event(request: Request) -> Response:
 
 async def show_event(request: Request) -> Response:
     actor = await get_actor(request)
-    event = await service.get_event(actor, _eid(request))
+    read = await service.event_page(actor, _eid(request))
+    event = read.event
     organiser = service.is_organiser(actor, event)
-    pavilions = await service.pavilions_of(event)
-    counts = await service.booth_counts(event)
     pending = (
         (await service.list_booths(actor, event, state=BoothState.PENDING, per_page=100))[0]
         if organiser
         else []
     )
-    own = await service.booth_of(actor, event) if actor.is_authenticated else None
-    me = await meetings.participant_of(actor, event)
+    own = read.own_booth
     return await _page(
         request,
         "hall/event.html",
@@ -213,14 +211,14 @@ async def show_event(request: Request) -> Response:
             "event": event,
             "organiser": organiser,
             "actions": service.event_actions(actor, event) if organiser else [],
-            "blocks": await service.blocks_of(event),
-            "pavilions": pavilions,
-            "booth_counts": counts,
-            "booth_total": sum(counts.values()),
+            "blocks": read.blocks,
+            "pavilions": read.pavilions,
+            "booth_counts": read.booth_counts,
+            "booth_total": read.booth_total,
             "pending": pending,
             "own_booth": own,
             "can_apply": _may_apply(actor, event) and own is None,
-            "me": me,
+            "me": read.participant,
             "joinable": str(event.state) in meetings.JOINABLE,
             # The figures' page has its own rule (hall.stats): the link follows it.
             "sees_figures": outcomes.organises(actor, event),

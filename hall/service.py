@@ -42,12 +42,13 @@ from hall.models import (
     Meeting,
     MeetingBlock,
     MeetingState,
+    Participant,
     Pavilion,
 )
 from hall.schemas import EVENT_FIELDS, BlockIn, BoothIn, EventIn, EventPatch, PavilionIn
 from listings.models import Listing
 from listings.service import PUBLIC_STATES as LISTING_PUBLIC
-from market import audit, files, outbox
+from market import audit, files, outbox, rows
 from market.accounts import roles
 from market.accounts.models import Membership, Organization, OrganizationKind, User
 from market.accounts.roles import Permission, may
@@ -1009,6 +1010,97 @@ async def booth_of(actor: Actor, event: Event) -> Booth | None:
         await Booth.filter(event_id=event.id, organization_id=actor.organization_id)
         .select_related("organization", "pavilion")
         .first()
+    )
+
+
+@dataclass
+class EventPage:
+    """What the event page reads for its viewer, as `get_event`, `blocks_of`, `pavilions_of`,
+    `booth_counts`, `booth_of` and `hall.meetings.participant_of` would read it."""
+
+    event: Event
+    blocks: list[MeetingBlock]
+    pavilions: list[Pavilion]
+    # Approved booths by pavilion id (0 for a pavilion without any), and all of the event's.
+    booth_counts: dict[str, int]
+    booth_total: int
+    # The viewer's organisation's booth, whatever its state, with its pavilion and organisation.
+    own_booth: Booth | None
+    # The viewer's own participation in the meetings, with its user and organisation.
+    participant: Participant | None
+
+
+# The event page's reads, written out (market/rows.py): the event with its organiser, the
+# viewer's organisation's booth and the viewer's participation (each unique per event: one row
+# at most) and the count of approved booths, in one statement; the pavilions with their
+# approved booths, and the blocks, one each. 7 statements to 4 with the session.
+_EVENT_PAGE = rows.Statement(
+    "SELECT {e}, {o}, {b}, {bp}, {bo}, {p}, {pu}, {po},"
+    " (SELECT count(*) FROM hall_booth c WHERE c.event_id = e.id AND c.state = 'approved')"
+    " AS booth_total"
+    " FROM hall_event e LEFT JOIN organization o ON o.id = e.organiser_id"
+    " LEFT JOIN hall_booth b ON b.event_id = e.id AND b.organization_id = $1"
+    " LEFT JOIN hall_pavilion bp ON bp.id = b.pavilion_id"
+    " LEFT JOIN organization bo ON bo.id = b.organization_id"
+    " LEFT JOIN hall_participant p ON p.event_id = e.id AND p.user_id = $2"
+    ' LEFT JOIN "user" pu ON pu.id = p.user_id'
+    " LEFT JOIN organization po ON po.id = p.organization_id"
+    " WHERE e.id = $3",
+    e=Event,
+    o=Organization,
+    b=Booth,
+    bp=Pavilion,
+    bo=Organization,
+    p=Participant,
+    pu=User,
+    po=Organization,
+)
+_PAVILIONS_COUNTED = rows.Statement(
+    "SELECT {p}, (SELECT count(*) FROM hall_booth b WHERE b.event_id = $1"
+    " AND b.pavilion_id = p.id AND b.state = 'approved') AS booths"
+    " FROM hall_pavilion p WHERE p.event_id = $2 ORDER BY p.position, p.name",
+    p=Pavilion,
+)
+_BLOCKS = rows.Statement(
+    "SELECT {k} FROM hall_block k WHERE k.event_id = $1 ORDER BY k.starts_at", k=MeetingBlock
+)
+
+
+async def event_page(actor: Actor, event_id: str) -> EventPage:
+    """The event page's reads for the actor: the same 404 as `get_event` for an event the actor
+    may not see (and then nothing more is read)."""
+    org = actor.organization_id if actor.is_authenticated else None
+    found = await _EVENT_PAGE.fetch([org, actor.user_id, object_id(str(event_id), "event")])
+    event = rows.build(Event, found[0], "e") if found else None
+    if event is None:
+        raise NotFound("No such event.")
+    row = found[0]
+    event.organiser = rows.build(Organization, row, "o")
+    if not can_see_event(actor, event):
+        raise NotFound("No such event.")
+    booth = rows.build(Booth, row, "b")
+    if booth is not None:
+        booth.pavilion = rows.build(Pavilion, row, "bp")
+        booth.organization = rows.build(Organization, row, "bo")
+    participant = rows.build(Participant, row, "p")
+    if participant is not None:
+        participant.user = rows.build(User, row, "pu")
+        participant.organization = rows.build(Organization, row, "po")
+    pavilions, counts = [], {}
+    for found_row in await _PAVILIONS_COUNTED.fetch([event.id, event.id]):
+        pavilion = rows.build(Pavilion, found_row, "p")
+        assert pavilion is not None
+        pavilions.append(pavilion)
+        counts[str(pavilion.id)] = int(found_row["booths"])
+    blocks = [rows.build(MeetingBlock, r, "k") for r in await _BLOCKS.fetch([event.id])]
+    return EventPage(
+        event=event,
+        blocks=blocks,  # type: ignore[arg-type]
+        pavilions=pavilions,
+        booth_counts=counts,
+        booth_total=int(row["booth_total"]),
+        own_booth=booth,
+        participant=participant,
     )
 
 
