@@ -14,6 +14,7 @@ the wrapped method runs and its answer is returned unchanged. BEGIN and COMMIT a
 
 from __future__ import annotations
 
+import contextvars
 import functools
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -48,10 +49,18 @@ class Statements(list[str]):
         return "\n".join(f"{n:4} x {sql}" for sql, n in counted.most_common())
 
 
+# Whose statements count: the block's own task and the tasks it starts (the ASGI app under test
+# runs in the test's task). A task started before the block keeps its own context, so the
+# statements of a server running in the same loop (the webhook receiver localstripe posts to,
+# at any moment) are not the page's.
+_COUNTED: contextvars.ContextVar[Statements] = contextvars.ContextVar("counted")
+
+
 def _spy(method: Callable[..., Any], sent: Statements) -> Callable[..., Any]:
     @functools.wraps(method)
     async def spied(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
-        sent.append(query)
+        if _COUNTED.get(None) is sent:
+            sent.append(query)
         return await method(self, query, *args, **kwargs)
 
     return spied
@@ -60,7 +69,8 @@ def _spy(method: Callable[..., Any], sent: Statements) -> Callable[..., Any]:
 def _spy_call(function: Callable[..., Any], sent: Statements) -> Callable[..., Any]:
     @functools.wraps(function)
     async def spied(pool: Any, query: str, *args: Any) -> Any:
-        sent.append(query)
+        if _COUNTED.get(None) is sent:
+            sent.append(query)
         return await function(pool, query, *args)
 
     return spied
@@ -68,8 +78,8 @@ def _spy_call(function: Callable[..., Any], sent: Statements) -> Callable[..., A
 
 @asynccontextmanager
 async def counting() -> AsyncIterator[Statements]:
-    """The statements sent to the database while the block runs (by any task of the loop: the
-    ASGI app under test runs in the test's own)."""
+    """The statements the block's own task (and the tasks it starts) sends to the database
+    while it runs: the ASGI app under test runs in the test's own task."""
     client = Tortoise.get_connection("default")
     if not isinstance(client, AsyncpgDBClient):
         raise RuntimeError(f"counting knows the asyncpg client only, not {type(client)}")
@@ -87,9 +97,11 @@ async def counting() -> AsyncIterator[Statements]:
     for owner, name in ((rows, "from_pool"),):
         saved.append((owner, name, getattr(owner, name)))
         setattr(owner, name, _spy_call(getattr(owner, name), sent))
+    token = _COUNTED.set(sent)
     try:
         yield sent
     finally:
+        _COUNTED.reset(token)
         for owner, name, method in saved:
             setattr(owner, name, method)
 
