@@ -378,16 +378,11 @@ async def update_need(actor: Actor, need_id: str, patch: NeedPatch) -> Need:
                 "need.edited",
                 "need",
                 current.id,
-                before=_plain({k: before[k] for k in changed}),
-                after=_plain({k: after[k] for k in changed}),
+                before=audit.plain({k: before[k] for k in changed}),
+                after=audit.plain({k: after[k] for k in changed}),
                 organization_id=current.seeker_id,  # type: ignore[attr-defined]
             )
     return await _load(need.id)
-
-
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    """Dates as ISO text, for the audit trail's JSON."""
-    return {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items()}
 
 
 async def _move(

@@ -361,15 +361,11 @@ async def update_event(actor: Actor, event_id: str, patch: EventPatch) -> Event:
                 "event.edited",
                 "event",
                 current.id,
-                before=_jsonable({k: before[k] for k in changed}),
-                after=_jsonable({k: after[k] for k in changed}),
+                before=audit.plain({k: before[k] for k in changed}),
+                after=audit.plain({k: after[k] for k in changed}),
                 organization_id=current.organiser_id,  # type: ignore[attr-defined]
             )
     return await _load_event(event.id)
-
-
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items()}
 
 
 async def _move(
@@ -625,18 +621,25 @@ def _slot_lost(meeting: Meeting, data: BlockIn, minutes: int) -> str | None:
     return None
 
 
+async def _lock_block(event: Event, block: MeetingBlock) -> tuple[Event, MeetingBlock]:
+    """The event, then the block, locked (the lock order) for a change of the block: refused
+    once the event is closed or the block is gone."""
+    current = await lock_existing(Event, event.id)
+    if current.state == EventState.CLOSED:
+        raise Conflict("The event is closed.", state=str(current.state))
+    locked = await lock(MeetingBlock, block.id)
+    if locked is None:
+        raise NotFound("No such block.")
+    return current, locked
+
+
 async def update_block(actor: Actor, block_id: str, data: BlockIn) -> MeetingBlock:
     """Move, grow, shrink or re-seat a block; refused while a scheduled meeting sits in a slot
     (or at a table) the change would take away, naming the field and the meeting's time."""
     event, block = await block_of(actor, block_id)
     _require_organiser(actor, event, Msg("Only the event's organisers can change meeting blocks."))
     async with unit_of_work():
-        current = await lock_existing(Event, event.id)
-        if current.state == EventState.CLOSED:
-            raise Conflict("The event is closed.", state=str(current.state))
-        locked = await lock(MeetingBlock, block.id)
-        if locked is None:
-            raise NotFound("No such block.")
+        current, locked = await _lock_block(event, block)
         await _check_block(current, data, other_than=locked.id)
         booked = await Meeting.filter(block_id=locked.id, state=MeetingState.SCHEDULED).order_by(
             "starts_at"
@@ -671,12 +674,7 @@ async def remove_block(actor: Actor, block_id: str) -> None:
     event, block = await block_of(actor, block_id)
     _require_organiser(actor, event, Msg("Only the event's organisers can remove meeting blocks."))
     async with unit_of_work():
-        current = await lock_existing(Event, event.id)
-        if current.state == EventState.CLOSED:
-            raise Conflict("The event is closed.", state=str(current.state))
-        locked = await lock(MeetingBlock, block.id)
-        if locked is None:
-            raise NotFound("No such block.")
+        current, locked = await _lock_block(event, block)
         if await Meeting.filter(block_id=locked.id, state=MeetingState.SCHEDULED).exists():
             raise Conflict(
                 "Meetings are booked in this block: move or cancel them first.", state="booked"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from tortoise import fields
@@ -41,6 +41,11 @@ class AuditEntry(Model):
 
     async def delete(self, *args: Any, **kwargs: Any) -> None:
         raise AppendOnlyError("audit entries cannot be deleted")
+
+
+def plain(values: dict[str, Any]) -> dict[str, Any]:
+    """Dates (and times) as ISO text, for an entry's JSON `before` and `after`."""
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items()}
 
 
 async def record(
