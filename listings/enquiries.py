@@ -296,22 +296,6 @@ async def get_enquiry(actor: Actor, enquiry_id: str) -> EnquiryView:
     )
 
 
-async def latest_on(actor: Actor, listing: Listing) -> Enquiry | None:
-    """The actor's organisation's newest enquiry on the listing, for the listing page to link:
-    its one query, made only for a signed-in member of an organisation."""
-    if actor.user is None or actor.organization_id is None:
-        return None
-    found = await _LATEST_ON.fetch([listing.id, actor.organization_id])
-    return rows.build(Enquiry, found[0], "e") if found else None
-
-
-_LATEST_ON = rows.Statement(
-    'SELECT {e} FROM "enquiry" e WHERE e.listing_id = $1 AND e.buyer_id = $2'
-    " ORDER BY e.created_at DESC LIMIT 1",
-    e=Enquiry,
-)
-
-
 # The inbox is one written-out statement (market/rows.py) per side, and one count.
 _SCOPES = {"buyer": "e.buyer_id = $1", "seller": "e.seller_id = $1"}
 _PAGE = {

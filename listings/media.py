@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from listings.models import Listing, ListingMedia, ListingState, MediaKind
-from listings.service import PUBLIC_STATES, _load, can_see, roles_on
+from listings.service import PUBLIC_STATES, _load, can_see, media_shown, roles_on
 from market import audit, files, rows
 from market.actor import Actor
 from market.db import unit_of_work
@@ -169,21 +169,15 @@ async def remove_media(actor: Actor, listing_id: str, media_id: str) -> None:
 
 
 async def visible_media(actor: Actor, listing: Listing) -> list[ListingMedia]:
-    """The files this actor may see on the listing page, oldest first."""
+    """The files this actor may see on the listing, oldest first."""
     if not can_see(actor, listing):
         return []
-    # On every listing page: written out (see market/rows.py).
-    insider = bool(roles_on(actor, listing) & {"member", "admin"})
-    found = await _MEDIA.fetch([listing.id, insider])
-    return [rows.build(ListingMedia, row, "f") for row in found]  # type: ignore[misc]
+    found = await _MEDIA.fetch([listing.id])
+    return media_shown(actor, listing, [rows.build(ListingMedia, row, "f") for row in found])  # type: ignore[misc]
 
 
 _MEDIA = rows.Statement(
-    """
-SELECT {f} FROM listing_media f
-WHERE f.listing_id = $1 AND (NOT f.confidential OR $2)
-ORDER BY f.created_at, f.id
-""",
+    "SELECT {f} FROM listing_media f WHERE f.listing_id = $1 ORDER BY f.created_at, f.id",
     f=ListingMedia,
 )
 

@@ -3,7 +3,6 @@ administrators' moderation queue. Each handler parses, calls one use case and tr
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from starlette.requests import Request
@@ -12,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from contracts.offers import routes as offer_pages
 from listings import enquiries, forms, ipc, labels, markdown, service, states
+from listings.media import visible_media
 from listings.models import Listing, ListingState
 from listings.schemas import (
     ENQUIRY_BODY_MAX,
@@ -39,11 +39,6 @@ from market.web import (
     require_login,
     template_global,
 )
-
-try:  # listings/media.py is written separately; the pages work without it.
-    from listings.media import visible_media
-except ImportError:  # pragma: no cover - depends on what has landed
-    visible_media = None
 
 PER_PAGE = 20
 # Every page that shows a listing (offers, contracts, search, admin) names its values so.
@@ -74,15 +69,6 @@ def _id(request: Request, name: str = "listing_id") -> str:
     return str(request.path_params[name])
 
 
-async def _media(actor: Actor, listing: Listing) -> list[Any]:
-    if visible_media is None:
-        return []
-    found = visible_media(actor, listing)
-    if inspect.isawaitable(found):
-        found = await found
-    return list(found or [])
-
-
 # --- public ------------------------------------------------------------------------------
 
 
@@ -99,12 +85,11 @@ async def index(request: Request) -> Response:
 
 async def show(request: Request) -> Response:
     actor = await get_actor(request)
-    listing = await service.view_listing(actor, _id(request))
+    view = await service.view_listing(actor, _id(request))
+    listing = view.listing
     roles = service.roles_on(actor, listing)
     insider = bool(roles & {"member", "admin"})
     revision = await service.pending_revision(listing) if insider else None
-    # The question form costs no query; the link to an enquiry already asked costs one, made
-    # only for a signed-in enterprise that may ask (never for an anonymous visitor).
     can_ask = enquiries.enquiry_refusal(actor, listing) is None
     return await _page(
         request,
@@ -116,10 +101,11 @@ async def show(request: Request) -> Response:
             "can_edit": "member" in roles and _editable(listing),
             "revision": revision,
             "diff": service.revision_diff(listing, revision) if revision else [],
-            "media": await _media(actor, listing),
+            "media": view.media,
             "countries": countries(),
             "can_ask": can_ask,
-            "asked": await enquiries.latest_on(actor, listing) if can_ask else None,
+            # The link to an enquiry already asked, read with the listing.
+            "asked": view.asked if can_ask else None,
             "enquiry_max": ENQUIRY_BODY_MAX,
             # The make-offer link and the rights already granted.
             **await offer_pages.listing_context(actor, listing),
@@ -197,7 +183,7 @@ async def edit(request: Request) -> Response:
         "listing": listing,
         "revision": revision,
         "diff": service.revision_diff(listing, revision) if revision else [],
-        "media": await _media(actor, listing),
+        "media": await visible_media(actor, listing),
         "editable": _editable(listing),
         "facts_fixed": await service.relied_on(listing.id),
     }

@@ -3,6 +3,7 @@ lifecycle table, and read with the visibility rules. Each takes the acting party
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from tortoise import Tortoise
@@ -10,7 +11,14 @@ from tortoise.expressions import F
 from tortoise.functions import Count
 
 from listings import states
-from listings.models import Listing, ListingRevision, ListingState, RevisionState
+from listings.models import (
+    Enquiry,
+    Listing,
+    ListingMedia,
+    ListingRevision,
+    ListingState,
+    RevisionState,
+)
 from listings.schemas import ListingIn, ListingPatch, submission_problems
 from market import audit, outbox, rows
 from market.accounts import roles
@@ -134,7 +142,18 @@ async def get_listing(actor: Actor, listing_id: str) -> Listing:
     return listing
 
 
-async def view_listing(actor: Actor, listing_id: str) -> Listing:
+@dataclass(frozen=True)
+class ListingView:
+    """What the listing page shows of the listings room's rows: the listing with its
+    institute, the files the viewer may see, and the newest enquiry the viewer's organisation
+    made on it (None for anyone else)."""
+
+    listing: Listing
+    media: list[ListingMedia]
+    asked: Enquiry | None
+
+
+async def view_listing(actor: Actor, listing_id: str) -> ListingView:
     """Read for the public page; a visit by anyone but the owner counts as a view.
 
     The visit is appended to `listing_view`, not added to the listing: `UPDATE listing SET
@@ -145,32 +164,53 @@ async def view_listing(actor: Actor, listing_id: str) -> Listing:
     counter would be as fast, but its flush could not commit with the database's update: a
     retried flush would count twice). `flush_views` folds the rows into `view_count` every
     half minute; until then the count shown lags behind."""
-    listing = await _load_with_institute(listing_id)
-    if not can_see(actor, listing):
+    found = await _PAGE.fetch([actor.organization_id, object_id(listing_id, "listing")])
+    listing = rows.build(Listing, found[0], "l") if found else None
+    if listing is None or not can_see(actor, listing):
         raise NotFound("No such listing.")
+    listing.institute = rows.build(Organization, found[0], "o")
+    files = [rows.build(ListingMedia, row, "f") for row in found]
     if listing.state in PUBLIC_STATES and "member" not in roles_on(actor, listing):
         await _COUNT_VIEW.fetch([listing.id])
         listing.view_count += 1  # what the page shows includes this visit
-    return listing
+    return ListingView(
+        listing=listing,
+        media=media_shown(actor, listing, [f for f in files if f is not None]),
+        asked=rows.build(Enquiry, found[0], "e"),
+    )
 
 
-# The listing page's reads, written out (see market/rows.py): the listing with its institute
-# in one statement, and the visit.
-_WITH_INSTITUTE = rows.Statement(
-    "SELECT {l}, {o} FROM listing l JOIN organization o ON o.id = l.institute_id WHERE l.id = $1",
+def media_shown(actor: Actor, listing: Listing, files: list[ListingMedia]) -> list[ListingMedia]:
+    """Of a listing's files, those the actor may see: none of a listing they may not see,
+    and confidential ones only to its institute and the administrators."""
+    if not can_see(actor, listing):
+        return []
+    insider = bool(roles_on(actor, listing) & {"member", "admin"})
+    return [f for f in files if insider or not f.confidential]
+
+
+# The listing page's reads, written out (see market/rows.py). A statement costs more server
+# CPU than the rows it brings (the round trip's system calls, the pool), so the listing, its
+# institute, every file (a row each; the confidential ones are dropped by `media_shown`, the
+# one rule) and the viewer's newest enquiry come in one; the visit is the second.
+_PAGE = rows.Statement(
+    """
+SELECT {l}, {o}, {f}, {e}
+FROM listing l
+JOIN organization o ON o.id = l.institute_id
+LEFT JOIN listing_media f ON f.listing_id = l.id
+LEFT JOIN enquiry e ON e.id = (
+    SELECT x.id FROM enquiry x WHERE x.listing_id = l.id AND x.buyer_id = $1
+    ORDER BY x.created_at DESC LIMIT 1)
+WHERE l.id = $2
+ORDER BY f.created_at, f.id
+""",
     l=Listing,
     o=Organization,
+    f=ListingMedia,
+    e=Enquiry,
 )
 _COUNT_VIEW = rows.Statement("INSERT INTO listing_view (listing_id) VALUES ($1)")
-
-
-async def _load_with_institute(listing_id: str) -> Listing:
-    found = await _WITH_INSTITUTE.fetch([object_id(listing_id, "listing")])
-    listing = rows.build(Listing, found[0], "l") if found else None
-    if listing is None:
-        raise NotFound("No such listing.")
-    listing.institute = rows.build(Organization, found[0], "o")
-    return listing
 
 
 # Views folded per statement: each flush transaction, and the listing rows it locks, stay short.

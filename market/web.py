@@ -76,6 +76,19 @@ class _PageTemplate(jinja2.Template):
         finally:
             _rendering.reset(token)
 
+    def _get_default_module(self, ctx: jinja2.runtime.Context | None = None) -> Any:
+        # Every `{% import %}` asks this, and Jinja first works out which of the importer's
+        # globals this template lacks (a set difference over a ChainMap, per import, per
+        # render). When the importer's globals are as many as the environment's, they are
+        # the environment's, which this template has too: the module built once is the answer.
+        if (
+            ctx is not None
+            and self._module is not None
+            and len(ctx.globals_keys) == len(self.environment.globals)
+        ):
+            return self._module
+        return super()._get_default_module(ctx)
+
 
 class _PageVars:
     """`page_vars.name`: the variable `name` of the page being rendered, None if it has none."""

@@ -3,14 +3,16 @@ and on SQLite (`market dev`): the same rows, the same values, in the same order.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from tortoise.models import Model
 
 from contracts.offers import service as offers
 from contracts.offers.models import Offer, OfferState, OfferTerms
+from listings import media
 from listings import service as listings
-from listings.models import Listing
+from listings.models import Enquiry, Listing, ListingMedia
 from market.accounts.models import User
 from market.actor import Actor
 from tests.builders import (
@@ -19,23 +21,53 @@ from tests.builders import (
     a_verified_institute,
     actor_of,
     an_admin,
+    an_enquiry,
     an_offer,
+    copies,
 )
+from tests.files import png_bytes
 
 
 def values_of(row: Model) -> dict[str, Any]:
     return {name: getattr(row, name) for name in row._meta.db_fields}
 
 
-async def test_the_listing_page_read_is_the_orm_row_with_its_institute(database_kind) -> None:
-    listing = await a_published_listing()
-    viewer, _ = await a_verified_enterprise()
-    read = await listings.view_listing(await actor_of(viewer), str(listing.id))
+async def test_the_listing_page_read_is_the_orm_rows(database_kind) -> None:
+    owner, _ = await a_verified_institute()
+    listing = await a_published_listing(owner)
+    for name, confidential in (("b.png", False), ("a.png", True), ("c.png", False)):
+        await media.add_media(
+            await actor_of(owner),
+            str(listing.id),
+            filename=name,
+            content_type_hint="",
+            data=png_bytes(),
+            confidential=confidential,
+        )
+    viewer, enterprise = await a_verified_enterprise()
+    asked = await an_enquiry(listing, viewer)
+    (newer,) = await copies(asked, 1, lambda i: {"created_at": asked.created_at + timedelta(1)})
+    await an_enquiry(listing)  # another enterprise's: not the viewer's to see
     orm = await Listing.get(id=listing.id).prefetch_related("institute")
+    files = await ListingMedia.filter(listing_id=listing.id).order_by("created_at", "id")
+    assert len(files) == 3
+
+    read = await listings.view_listing(await actor_of(viewer), str(listing.id))
     expected = values_of(orm)
     expected["view_count"] += 1  # the page counts this visit
-    assert values_of(read) == expected
-    assert values_of(read.institute) == values_of(orm.institute)
+    assert values_of(read.listing) == expected
+    assert values_of(read.listing.institute) == values_of(orm.institute)
+    assert [values_of(f) for f in read.media] == [values_of(f) for f in files if not f.confidential]
+    assert read.asked is not None
+    assert values_of(read.asked) == values_of(await Enquiry.get(id=newer.id))
+    assert read.asked.buyer_id == enterprise.id  # type: ignore[attr-defined]
+
+    # The institute sees its confidential file too, and has asked nothing.
+    own = await listings.view_listing(await actor_of(owner), str(listing.id))
+    assert [values_of(f) for f in own.media] == [values_of(f) for f in files]
+    assert own.asked is None
+    anonymous = await listings.view_listing(Actor.anonymous(), str(listing.id))
+    assert len(anonymous.media) == 2 and anonymous.asked is None
 
 
 async def test_the_public_list_is_the_orm_page_with_its_total(database_kind) -> None:
