@@ -841,50 +841,51 @@ async def get_contract(actor: Actor, contract_id: str) -> ContractView:
     parties and administrators; anyone else is told there is no such contract."""
     if actor.user is None and not actor.is_system:
         raise NotAuthenticated("Log in first.")
-    # The contract with its listing and parties in one statement (market/rows.py).
-    found = await _WITH_PARTIES.fetch([object_id(contract_id, "contract")])
+    # The contract with its listing, parties, document versions and signatures in one
+    # statement (market/rows.py): a row per version and signature, at most two of those.
+    found = await _CONTRACT_PAGE.fetch([object_id(contract_id, "contract")])
     contract = rows.build(Contract, found[0], "c") if found else None
     if contract is None or not can_see(actor, contract):
         raise NotFound("No such contract.")
     contract.listing = rows.build(Listing, found[0], "l")
     contract.seller = rows.build(Organization, found[0], "s")
     contract.buyer = rows.build(Organization, found[0], "b")
-    docs = [
-        rows.values(ContractDocument, row, "d", DOCUMENT_COLUMNS)
-        for row in await _DOCUMENTS.fetch([contract.id])
-    ]
-    signatures = [rows.build(Signature, row, "g") for row in await _SIGNATURES.fetch([contract.id])]
-    signed = {str(s.side) for s in signatures}
+    docs: dict[Any, dict[str, Any]] = {}
+    signed_by: dict[Any, Signature] = {}
+    for row in found:
+        number = row["d__number"]
+        if number is not None and number not in docs:
+            docs[number] = rows.values(ContractDocument, row, "d", DOCUMENT_COLUMNS)
+        signature = rows.build(Signature, row, "g")
+        if signature is not None:
+            signed_by.setdefault(signature.id, signature)
+    signatures = sorted(signed_by.values(), key=lambda g: g.signed_at)
+    signed = {str(g.side) for g in signatures}
     return ContractView(
         contract=contract,
-        documents=docs,
+        documents=list(docs.values()),
         signatures=signatures,
         side=side_of(actor, contract),
         actions=actions_for(actor, contract, signed),
     )
 
 
-_WITH_PARTIES = rows.Statement(
+_CONTRACT_PAGE = rows.Statement(
     """
-SELECT {c}, {l}, {s}, {b} FROM contract c
+SELECT {c}, {l}, {s}, {b}, {d}, {g} FROM contract c
 JOIN listing l ON l.id = c.listing_id
 JOIN organization s ON s.id = c.seller_id
 JOIN organization b ON b.id = c.buyer_id
+LEFT JOIN contract_document d ON d.contract_id = c.id
+LEFT JOIN contract_signature g ON g.contract_id = c.id
 WHERE c.id = $1
+ORDER BY d.number, g.signed_at, g.id
 """,
     c=Contract,
     l=Listing,
     s=Organization,
     b=Organization,
-)
-
-
-_DOCUMENTS = rows.Statement(
-    "SELECT {d} FROM contract_document d WHERE d.contract_id = $1 ORDER BY d.number",
     d=(ContractDocument, DOCUMENT_COLUMNS),
-)
-_SIGNATURES = rows.Statement(
-    "SELECT {g} FROM contract_signature g WHERE g.contract_id = $1 ORDER BY g.signed_at",
     g=Signature,
 )
 

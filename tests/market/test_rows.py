@@ -8,6 +8,8 @@ from typing import Any
 
 from tortoise.models import Model
 
+from contracts.agreements import service as agreements
+from contracts.agreements.models import Contract, ContractDocument, Signature
 from contracts.offers import service as offers
 from contracts.offers.models import Offer, OfferState, OfferTerms
 from listings import media
@@ -16,6 +18,7 @@ from listings.models import Enquiry, Listing, ListingMedia
 from market.accounts.models import User
 from market.actor import Actor
 from tests.builders import (
+    a_contract,
     a_published_listing,
     a_verified_enterprise,
     a_verified_institute,
@@ -24,6 +27,7 @@ from tests.builders import (
     an_enquiry,
     an_offer,
     copies,
+    signatories,
 )
 from tests.files import png_bytes
 
@@ -225,3 +229,22 @@ async def _orm_need(actor: Any, need_id: Any) -> Any:
     ):
         need._clause_accepted_by = org
     return need
+
+
+async def test_the_contract_page_read_is_the_orm_rows(database_kind) -> None:
+    contract = await a_contract("signed")
+    first = await ContractDocument.get(contract_id=contract.id, number=1)
+    await copies(first, 2, lambda i: {"number": 1 + i})
+    _, buyer = await signatories(contract)
+
+    view = await agreements.get_contract(buyer, str(contract.id))
+    orm = await Contract.get(id=contract.id).prefetch_related("listing", "seller", "buyer")
+    assert values_of(view.contract) == values_of(orm)
+    for related in ("listing", "seller", "buyer"):
+        assert values_of(getattr(view.contract, related)) == values_of(getattr(orm, related))
+    documents = ContractDocument.filter(contract_id=contract.id).order_by("number")
+    assert view.documents == await documents.values(*agreements.DOCUMENT_COLUMNS)
+    assert [d["number"] for d in view.documents] == [1, 2, 3]
+    signatures = await Signature.filter(contract_id=contract.id).order_by("signed_at", "id")
+    assert len(signatures) == 2
+    assert [values_of(g) for g in view.signatures] == [values_of(g) for g in signatures]
