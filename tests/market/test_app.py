@@ -1,8 +1,11 @@
 """Behaviour of the application shell that no single domain owns."""
 
+import re
+import uuid
+
 import httpx
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from market.app.asgi import create_app
 from market.config import Settings
@@ -48,3 +51,47 @@ async def test_a_short_secret_key_refuses_to_start(settings) -> None:
 
     with pytest.raises(ConfigError):
         create_app(Settings(**{**settings.model_dump(), "secret_key": "short"}), manage_db=False)
+
+
+def _sample_path(template: str) -> str:
+    """A concrete path a route's template matches: each parameter given a value of its kind."""
+    values = {"uuid": str(uuid.uuid4()), "int": "7", "path": "a/b.css", "str": "x", "float": "1.5"}
+    return re.sub(
+        r"{[^}:]+(?::([a-z]+))?}", lambda m: values.get(m.group(1) or "str", "x"), template
+    )
+
+
+def test_the_router_finds_the_route_starlette_would(settings) -> None:
+    """Every request path goes to the first route of them all that matches it fully, as in
+    Starlette's walk, though ours tries only those its first segment can match."""
+    app = create_app(settings, manage_db=False)
+    router = app.router
+    paths = {"/", "", "/nope", "/listings/", "/Listings", "//listings", "/static", "/api/v1/x"}
+    paths |= {_sample_path(r.path) for r in router.routes if isinstance(r, Route)}
+    paths |= {_sample_path(r.path) + "/x" for r in router.routes if isinstance(r, Route)}
+    paths |= {"/static/css/site.css", "/api/v1/listings", f"/api/v1/listings/{uuid.uuid4()}"}
+    assert len(paths) > 150
+
+    def check() -> None:
+        for path in sorted(paths):
+            for method in ("GET", "POST", "DELETE"):
+                scope = {"type": "http", "path": path, "root_path": "", "method": method}
+                every = [r for r in router.routes if r.matches(scope)[0] is Match.FULL]
+                tried = [r for r in router._candidates(path) if r.matches(scope)[0] is Match.FULL]
+                assert tried[:1] == every[:1], (method, path)
+
+    check()
+    # A route whose first segment is a parameter can match under any first segment; added
+    # after the first request, it is seen too.
+    anywhere = Route("/{slug}/special", lambda request: Response("any"))
+    router.routes.insert(5, anywhere)
+    paths |= {"/listings/special", "/whatever/special"}
+    check()
+    assert [r for r in router._candidates("/listings/special") if r is anywhere]
+
+
+async def test_what_no_route_takes_fully_is_starlettes_own_answer(client) -> None:
+    assert (await client.get("/no-such-page")).status_code == 404
+    moved = await client.get("/listings/", follow_redirects=False)
+    assert moved.status_code in (307, 308) and moved.headers["location"].endswith("/listings")
+    assert (await client.request("PATCH", "/dashboard")).status_code == 405
