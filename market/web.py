@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -16,7 +17,7 @@ import jinja2
 import orjson
 from babel.support import NullTranslations
 from jinja2.nodes import EvalContext
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -148,6 +149,100 @@ class Labels:
         return iter(self._texts)
 
 
+# --- the site's links ------------------------------------------------------------------------
+
+_NAV_ANYONE = (
+    ("/listings", N_("Listings")),
+    ("/needs", N_("Needs")),
+    ("/events", N_("Events")),
+    ("/search", N_("Search")),
+)
+_UNREAD = N_("unread")
+_NAV_ADMIN = (
+    ("/admin/organizations", N_("Verify organisations")),
+    ("/admin/listings", N_("Moderate listings")),
+    ("/admin/needs", N_("Moderate needs")),
+    ("/admin/organisers", N_("Event organisers")),
+    ("/admin/contracts", N_("Approve contracts")),
+    ("/admin/payments", N_("Payments")),
+    ("/admin/ledger", N_("Ledger")),
+    ("/admin/audit", N_("Audit trail")),
+)
+
+
+def _nav_links(signed_in: bool, kind: str | None, admin: bool) -> list[tuple[str, str]]:
+    """The header's links (path, English label) for a kind of visitor: `kind` is the
+    organisation's kind, None without one."""
+    links = list(_NAV_ANYONE)
+    if not signed_in:
+        return [*links, ("/", N_("Home")), ("/login", N_("Log in")), ("/register", N_("Register"))]
+    links.append(("/dashboard", N_("Dashboard")))
+    if kind is not None:
+        links += [
+            ("/enquiries", N_("Enquiries")),
+            ("/offers", N_("Offers")),
+            ("/contracts", N_("Contracts")),
+        ]
+    links.append(("/notifications", N_("Notifications")))
+    if kind == "institute":
+        links += [
+            ("/listings/mine", N_("My listings")),
+            ("/proposals", N_("My proposals")),
+            ("/listings/import", N_("Import listings")),
+        ]
+    elif kind == "enterprise":
+        links.append(("/needs/mine", N_("My needs")))
+    links.append(("/saved-searches", N_("Saved searches")))
+    if kind in ("institute", "enterprise"):
+        links.append(("/matches", N_("Matches")))
+    links += [("/account", N_("Account")), ("/organization", N_("Organisation"))]
+    if kind is not None:
+        links.append(("/organization/members", N_("Members")))
+    links.append(("/account/tokens", N_("API tokens")))
+    if admin:
+        links += _NAV_ADMIN
+    return links
+
+
+@functools.lru_cache(maxsize=64)
+def _nav_items(
+    signed_in: bool, kind: str | None, admin: bool, lang: str
+) -> tuple[tuple[str, str, str], ...]:
+    """Each link as (path, its item, the item when it is the current page), escaped and in
+    `lang`, made once per kind of visitor and language."""
+    catalogue = i18n.translations(lang)
+    items = []
+    for href, label in _nav_links(signed_in, kind, admin):
+        text = escape(catalogue.gettext(label))
+        items.append(
+            (
+                href,
+                f'\n          <li><a href="{href}">{text}</a></li>',
+                f'\n          <li><a href="{href}" aria-current="page">{text}</a></li>',
+            )
+        )
+    return tuple(items)
+
+
+def site_nav(actor: Actor, lang: str, here: str, unread: int) -> Markup:
+    """The header's links for this actor in `lang`, the current page (`here`) marked, the
+    unread notifications counted on theirs."""
+    organization = actor.organization
+    kind = None if organization is None else str(organization.kind)
+    parts = []
+    for href, item, current in _nav_items(actor.is_authenticated, kind, actor.is_admin, lang):
+        shown = current if href == here else item
+        if unread and href == "/notifications":
+            hidden = escape(i18n.translations(lang).gettext(_UNREAD))
+            badge = (
+                f' <span class="badge badge-count">{int(unread)}'
+                f'<span class="visually-hidden"> {hidden}</span></span></a>'
+            )
+            shown = shown.replace("</a>", badge)
+        parts.append(shown)
+    return Markup("".join(parts))
+
+
 def template_global(name: str, value: Any) -> None:
     """Offer `value` to every template as `name`; a domain registers its labels this way when
     its pages are imported, before anything renders."""
@@ -166,7 +261,9 @@ _env = jinja2.Environment(
 )
 _env.template_class = _PageTemplate
 _env.install_null_translations(newstyle=True)
-_env.globals.update(_=_gettext, gettext=_gettext, ngettext=_ngettext, page_vars=_PageVars())
+_env.globals.update(
+    _=_gettext, gettext=_gettext, ngettext=_ngettext, page_vars=_PageVars(), site_nav=site_nav
+)
 templates = Jinja2Templates(env=_env)
 
 
