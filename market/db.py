@@ -7,7 +7,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise import Tortoise
+from tortoise.backends.asyncpg.client import AsyncpgDBClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.backends.sqlite.client import SqliteTransactionWrapper
@@ -46,7 +49,117 @@ def _connection(url: str) -> str | dict[str, Any]:
         return url
     config = expand_db_url(url)
     config["credentials"]["reset"] = _nothing_to_reset
+    # Tortoise's asyncpg client, but for a request's one connection (see `OneConnection`).
+    config["engine"] = __name__
     return config
+
+
+# --- one connection per request ---------------------------------------------------------------
+
+
+class _Pin:
+    """The pooled connection a request's statements share: taken at its first statement and
+    given back when its response starts (or before a unit of work takes its own)."""
+
+    __slots__ = ("connection", "open", "pool")
+
+    def __init__(self) -> None:
+        self.connection: asyncpg.Connection | None = None
+        self.pool: asyncpg.Pool | None = None
+        self.open = True
+
+
+_pin: contextvars.ContextVar[_Pin | None] = contextvars.ContextVar("pin", default=None)
+
+
+async def pinned(pool: asyncpg.Pool) -> asyncpg.Connection | None:
+    """The request's connection from `pool` (taken now if it has none yet); None outside a
+    request, or once its response has started."""
+    pin = _pin.get()
+    if pin is None or not pin.open:
+        return None
+    if pin.connection is None:
+        pin.connection = await pool.acquire()
+        pin.pool = pool
+    return pin.connection
+
+
+async def _unpin(pin: _Pin | None) -> None:
+    if pin is not None and pin.connection is not None and pin.pool is not None:
+        connection, pin.connection = pin.connection, None
+        await pin.pool.release(connection)
+
+
+class OneConnection:
+    """ASGI middleware: the statements of one request, the ORM's and `market.rows`', share one
+    pooled connection instead of taking one from the pool and giving it back for each (that
+    round of the pool cost a page about as much CPU as the statement: issue 16).
+
+    A request holds at most one connection, so requests cannot starve each other of them: a
+    unit of work gives the request's back before taking its transaction's (`unit_of_work`), and
+    the response's start gives it back, so a long download holds none. Statements of one
+    request run one after another, as all our handlers send them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        pin = _Pin()
+        token = _pin.set(pin)
+
+        async def send_and_let_go(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                pin.open = False
+                await _unpin(pin)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_let_go)
+        finally:
+            pin.open = False
+            _pin.reset(token)
+            await _unpin(pin)
+
+
+class OneConnectionClient(AsyncpgDBClient):
+    """Tortoise's asyncpg client, whose statements outside a transaction use the request's
+    connection when there is one (`OneConnection`); transactions take their own."""
+
+    def acquire_connection(self) -> Any:
+        pin = _pin.get()
+        if pin is not None and pin.open and self._pool is not None:
+            return _PinnedAcquire(self)
+        return super().acquire_connection()
+
+
+class _PinnedAcquire:
+    """What `acquire_connection` gives Tortoise inside a request: the request's connection,
+    kept when the statement is done."""
+
+    __slots__ = ("client", "taken")
+
+    def __init__(self, client: OneConnectionClient) -> None:
+        self.client = client
+        self.taken: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        pool = self.client._pool
+        assert pool is not None  # acquire_connection checked
+        connection = await pinned(pool)
+        if connection is None:  # the response began meanwhile: one of the statement's own
+            self.taken = connection = await pool.acquire()
+        return connection
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.taken is not None and self.client._pool is not None:
+            await self.client._pool.release(self.taken)
+
+
+# Tortoise takes a backend's client class from its module (the `engine` above).
+client_class = OneConnectionClient
 
 
 def tortoise_config(settings: Settings) -> dict[str, Any]:
@@ -136,6 +249,9 @@ async def unit_of_work() -> AsyncIterator[UnitOfWork]:
         return
     uow = UnitOfWork()
     token = _current.set(uow)
+    # The transaction takes a connection of its own: the request's goes back first, so that a
+    # request never holds two (a full pool would then wait on itself).
+    await _unpin(_pin.get())
     try:
         async with in_transaction() as connection:
             await _take_write_lock_first(connection)

@@ -19,9 +19,10 @@ from uuid import UUID
 
 import asyncpg
 from tortoise import Tortoise
-from tortoise.backends.asyncpg.client import AsyncpgDBClient
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.models import Model
+
+from market.db import OneConnectionClient, pinned
 
 M = TypeVar("M", bound=Model)
 
@@ -72,11 +73,11 @@ class Statement:
             if dialect != "postgres":
                 text = _PLACEHOLDER.sub("?", text)
             self._text[dialect] = text
-        # Outside a transaction, straight to asyncpg's pool: Tortoise's path around the same
-        # call (its loop check, connection wrapper, exception translation and a dict per row)
-        # cost more CPU than the statement itself on a listing page. Inside one, the
-        # transaction's own connection, through Tortoise.
-        if type(conn) is AsyncpgDBClient and conn._pool is not None:
+        # Outside a transaction, straight to asyncpg (the request's connection, else the
+        # pool): Tortoise's path around the same call (its loop check, connection wrapper,
+        # exception translation and a dict per row) cost more CPU than the statement itself on
+        # a listing page. Inside one, the transaction's own connection, through Tortoise.
+        if isinstance(conn, OneConnectionClient) and conn._pool is not None:
             return await from_pool(conn._pool, text, values)
         if dialect != "postgres":
             # Tortoise keeps UUIDs as text on SQLite, and sqlite3 binds no UUID.
@@ -85,8 +86,12 @@ class Statement:
 
 
 async def from_pool(pool: asyncpg.Pool, text: str, values: list[Any]) -> list[asyncpg.Record]:
-    """One statement on a pooled connection, its errors as Tortoise's (what callers catch)."""
+    """One statement on the request's connection (market/db.py), else on one from the pool;
+    its errors as Tortoise's (what callers catch)."""
     try:
+        connection = await pinned(pool)
+        if connection is not None:
+            return await connection.fetch(text, *values)
         return await pool.fetch(text, *values)
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise IntegrityError(exc) from exc

@@ -67,7 +67,7 @@ from market.admin import api as admin_api
 from market.admin import routes as admin_routes
 from market.app import profiles
 from market.config import ROOT, Settings, get_settings
-from market.db import close_db, init_db
+from market.db import OneConnection, close_db, init_db
 from market.errors import DomainError
 from market.limits import BodyLimitMiddleware
 from market.security import SecurityHeadersMiddleware
@@ -236,7 +236,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         settings,
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(BodyLimitMiddleware)],
+        middleware=[Middleware(BodyLimitMiddleware), Middleware(OneConnection)],
         exception_handlers={
             DomainError: pages.domain_error,
             HTTPException: pages.http_error,

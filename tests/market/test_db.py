@@ -4,15 +4,29 @@ other committed while it was reading."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import asyncpg
+import httpx
 import pytest
+from tortoise import Tortoise
 
-from market.config import ROOT
-from market.db import unit_of_work
+from market.config import ROOT, Settings
+from market.db import close_db, init_db, unit_of_work
 from market.throttle import ThrottleCount
+from tests.builders import (
+    PASSWORD,
+    a_published_listing,
+    a_verified_enterprise,
+    a_verified_institute,
+    log_in,
+)
 
 
 def other_process_writes(path: Path, key: str) -> None:
@@ -80,3 +94,88 @@ async def test_a_transaction_level_lock_ends_with_its_transaction() -> None:
     for _ in range(5):  # every pooled connection in turn
         rows = await conn.execute_query_dict("SELECT pg_try_advisory_xact_lock(424242) AS free")
         assert rows[0]["free"] is True
+
+
+# --- one connection per request (market/db.py OneConnection) ----------------------------------
+
+
+@contextmanager
+def connections_used() -> Iterator[list[int]]:
+    """The connection (by identity) of every statement asyncpg sends meanwhile: a spy on its
+    two ways of sending one (with arguments, and a script without), each still run."""
+    used: list[int] = []
+    originals = {
+        name: getattr(asyncpg.connection.Connection, name) for name in ("_do_execute", "execute")
+    }
+
+    def spy(original: Any) -> Any:
+        async def spied(self: Any, *args: Any, **kwargs: Any) -> Any:
+            used.append(id(self))
+            return await original(self, *args, **kwargs)
+
+        return spied
+
+    for name, original in originals.items():
+        setattr(asyncpg.connection.Connection, name, spy(original))
+    try:
+        yield used
+    finally:
+        for name, original in originals.items():
+            setattr(asyncpg.connection.Connection, name, original)
+
+
+async def test_a_request_sends_all_its_statements_on_one_connection(client) -> None:
+    owner, _ = await a_verified_institute()
+    listing = await a_published_listing(owner)
+    viewer, _ = await a_verified_enterprise()
+    await log_in(client, viewer.email)
+    await client.get(f"/listings/{listing.id}")
+    with connections_used() as used:
+        page = await client.get(f"/listings/{listing.id}")
+    assert page.status_code == 200
+    # The session, the listing with its files and enquiry, the visit, the grants; the ORM's
+    # statements and the written-out ones alike.
+    assert len(used) >= 4
+    assert len(set(used)) == 1, used
+
+
+async def test_requests_that_read_and_write_never_wait_on_each_other_for_a_connection(
+    settings: Settings, app
+) -> None:
+    """A pool of two connections, twelve requests at once that read and then write in a
+    unit of work (a login) or read and count a visit (a listing page). A request that held its
+    reading connection while waiting for its transaction's would leave two of them waiting on
+    each other for ever; each gives it back first, so all finish."""
+    owner, _ = await a_verified_institute()
+    listing = await a_published_listing(owner)
+    viewer, _ = await a_verified_enterprise()
+    await close_db()
+    small = settings.model_copy(
+        update={"database_url": settings.effective_database_url + "?minsize=1&maxsize=2"}
+    )
+    await init_db(small)
+    try:
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 40000))
+
+        async def one(n: int) -> int:
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                if n % 3 == 0:
+                    answer = await c.post(
+                        "/api/v1/auth/login", json={"email": viewer.email, "password": PASSWORD}
+                    )
+                else:
+                    answer = await c.get(f"/listings/{listing.id}")
+                return answer.status_code
+
+        try:
+            statuses = await asyncio.wait_for(asyncio.gather(*(one(n) for n in range(12))), 60)
+        except TimeoutError:
+            pytest.fail("12 requests on a pool of 2 connections did not all finish in 60 s")
+        assert statuses == [200] * 12
+        pool = Tortoise.get_connection("default")._pool
+        assert pool.get_size() <= 2
+        # Every connection went back to the pool when its request ended.
+        assert pool.get_idle_size() == pool.get_size()
+    finally:
+        await close_db()
+        await init_db(settings)
