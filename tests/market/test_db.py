@@ -100,13 +100,22 @@ async def test_a_transaction_level_lock_ends_with_its_transaction() -> None:
 
 
 @contextmanager
-def connections_used() -> Iterator[list[int]]:
-    """The connection (by identity) of every statement asyncpg sends meanwhile: a spy on its
-    two ways of sending one (with arguments, and a script without), each still run."""
+def pool_and_connections() -> Iterator[tuple[list[int], list[int]]]:
+    """What asyncpg does meanwhile: each connection taken from a pool (by the pool's identity),
+    and the connection (by identity) of every statement sent. A spy on its pool's `acquire` and
+    its two ways of sending a statement (with arguments, and a script without), each still
+    run; an idle pool hands the same connection back, so the statements' connections alone
+    would not tell one taken per statement from one per request."""
+    taken: list[int] = []
     used: list[int] = []
+    acquire = asyncpg.pool.Pool.acquire
     originals = {
         name: getattr(asyncpg.connection.Connection, name) for name in ("_do_execute", "execute")
     }
+
+    def spied_acquire(self: Any, *args: Any, **kwargs: Any) -> Any:
+        taken.append(id(self))
+        return acquire(self, *args, **kwargs)
 
     def spy(original: Any) -> Any:
         async def spied(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -115,11 +124,13 @@ def connections_used() -> Iterator[list[int]]:
 
         return spied
 
+    asyncpg.pool.Pool.acquire = spied_acquire  # type: ignore[method-assign]
     for name, original in originals.items():
         setattr(asyncpg.connection.Connection, name, spy(original))
     try:
-        yield used
+        yield taken, used
     finally:
+        asyncpg.pool.Pool.acquire = acquire  # type: ignore[method-assign]
         for name, original in originals.items():
             setattr(asyncpg.connection.Connection, name, original)
 
@@ -130,12 +141,13 @@ async def test_a_request_sends_all_its_statements_on_one_connection(client) -> N
     viewer, _ = await a_verified_enterprise()
     await log_in(client, viewer.email)
     await client.get(f"/listings/{listing.id}")
-    with connections_used() as used:
+    with pool_and_connections() as (taken, used):
         page = await client.get(f"/listings/{listing.id}")
     assert page.status_code == 200
-    # The session, the listing with its files and enquiry, the visit, the grants; the ORM's
-    # statements and the written-out ones alike.
+    # The session, the listing with its files and enquiry, the visit, the grants: the ORM's
+    # statements and the written-out ones alike, on the one connection taken once.
     assert len(used) >= 4
+    assert len(taken) == 1, taken
     assert len(set(used)) == 1, used
 
 
