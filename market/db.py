@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -59,35 +60,64 @@ def _connection(url: str) -> str | dict[str, Any]:
 
 class _Pin:
     """The pooled connection a request's statements share: taken at its first statement and
-    given back when its response starts (or before a unit of work takes its own)."""
+    given back when its response starts (or before a unit of work takes its own). Its
+    statements take turns: Tortoise gathers a query's prefetches, and one connection runs one
+    statement at a time."""
 
-    __slots__ = ("connection", "open", "pool")
+    __slots__ = ("connection", "lock", "open", "owner", "pool")
 
     def __init__(self) -> None:
         self.connection: asyncpg.Connection | None = None
         self.pool: asyncpg.Pool | None = None
         self.open = True
+        self.lock = asyncio.Lock()
+        self.owner: asyncio.Task[Any] | None = None
 
 
 _pin: contextvars.ContextVar[_Pin | None] = contextvars.ContextVar("pin", default=None)
 
 
-async def pinned(pool: asyncpg.Pool) -> asyncpg.Connection | None:
-    """The request's connection from `pool` (taken now if it has none yet); None outside a
-    request, or once its response has started."""
-    pin = _pin.get()
-    if pin is None or not pin.open:
-        return None
-    if pin.connection is None:
-        pin.connection = await pool.acquire()
-        pin.pool = pool
-    return pin.connection
+class using:  # noqa: N801  (used as a function: `async with using(pool) as connection`)
+    """The request's connection from `pool` for one statement (taken from the pool at the
+    request's first); None outside a request, or once its response has started: then the
+    caller takes one of its own."""
+
+    __slots__ = ("locked", "pin", "pool")
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.pin = _pin.get()
+        self.locked = False
+
+    async def __aenter__(self) -> asyncpg.Connection | None:
+        pin = self.pin
+        if pin is None or not pin.open:
+            return None
+        task = asyncio.current_task()
+        if pin.owner is not task:  # a statement inside another of the same task's: its turn
+            await pin.lock.acquire()
+            pin.owner, self.locked = task, True
+            if not pin.open:  # the response began while this one waited
+                return None
+        if pin.connection is None:
+            pin.connection = await self.pool.acquire()
+            pin.pool = self.pool
+        return pin.connection
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.locked and self.pin is not None:
+            self.pin.owner = None
+            self.pin.lock.release()
 
 
 async def _unpin(pin: _Pin | None) -> None:
-    if pin is not None and pin.connection is not None and pin.pool is not None:
+    """Give the request's connection back, once no statement of the request is on it."""
+    if pin is None or pin.connection is None or pin.owner is asyncio.current_task():
+        return
+    async with pin.lock:
         connection, pin.connection = pin.connection, None
-        await pin.pool.release(connection)
+        if connection is not None and pin.pool is not None:
+            await pin.pool.release(connection)
 
 
 class OneConnection:
@@ -97,8 +127,8 @@ class OneConnection:
 
     A request holds at most one connection, so requests cannot starve each other of them: a
     unit of work gives the request's back before taking its transaction's (`unit_of_work`), and
-    the response's start gives it back, so a long download holds none. Statements of one
-    request run one after another, as all our handlers send them."""
+    the response's start gives it back, so a long download holds none. Statements sent at once
+    (Tortoise gathers a query's prefetches) take turns on it."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -139,21 +169,25 @@ class _PinnedAcquire:
     """What `acquire_connection` gives Tortoise inside a request: the request's connection,
     kept when the statement is done."""
 
-    __slots__ = ("client", "taken")
+    __slots__ = ("client", "taken", "use")
 
     def __init__(self, client: OneConnectionClient) -> None:
         self.client = client
         self.taken: asyncpg.Connection | None = None
+        self.use: using | None = None
 
     async def __aenter__(self) -> asyncpg.Connection:
         pool = self.client._pool
         assert pool is not None  # acquire_connection checked
-        connection = await pinned(pool)
+        self.use = using(pool)
+        connection = await self.use.__aenter__()
         if connection is None:  # the response began meanwhile: one of the statement's own
             self.taken = connection = await pool.acquire()
         return connection
 
     async def __aexit__(self, *exc: object) -> None:
+        if self.use is not None:
+            await self.use.__aexit__(*exc)
         if self.taken is not None and self.client._pool is not None:
             await self.client._pool.release(self.taken)
 

@@ -22,7 +22,7 @@ from tortoise import Tortoise
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.models import Model
 
-from market.db import OneConnectionClient, pinned
+from market.db import OneConnectionClient, using
 
 M = TypeVar("M", bound=Model)
 
@@ -89,9 +89,9 @@ async def from_pool(pool: asyncpg.Pool, text: str, values: list[Any]) -> list[as
     """One statement on the request's connection (market/db.py), else on one from the pool;
     its errors as Tortoise's (what callers catch)."""
     try:
-        connection = await pinned(pool)
-        if connection is not None:
-            return await connection.fetch(text, *values)
+        async with using(pool) as connection:
+            if connection is not None:
+                return await connection.fetch(text, *values)
         return await pool.fetch(text, *values)
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise IntegrityError(exc) from exc
@@ -114,12 +114,29 @@ def values(model: type[Model], row: dict[str, Any], alias: str, names: Sequence[
     return {n: fields[n].to_python_value(row[f"{alias}__{n}"]) for n in names}
 
 
-def build(model: type[M], row: dict[str, Any], alias: str) -> M | None:
+def build(model: type[M], row: Mapping[str, Any], alias: str) -> M | None:
     """The model object for the `alias__` columns of a row; None where an outer join found none."""
-    prefix = f"{alias}__"
-    if row[prefix + model._meta.db_pk_column] is None:
+    pk, keys = _keys(model, alias)
+    if row[pk] is None:
         return None
-    return model._init_from_db(**{c: row[prefix + c] for c in _db_columns(model)})
+    return model._init_from_db(**{column: row[key] for key, column in keys})
+
+
+_KEYS: dict[tuple[type[Model], str], tuple[str, list[tuple[str, str]]]] = {}
+
+
+def _keys(model: type[Model], alias: str) -> tuple[str, list[tuple[str, str]]]:
+    """The row's key of the primary key, and (row key, column) of every column: worked out once
+    per model and alias, not for every row of every page."""
+    found = _KEYS.get((model, alias))
+    if found is None:
+        prefix = f"{alias}__"
+        found = (
+            prefix + model._meta.db_pk_column,
+            [(prefix + column, column) for column in _db_columns(model)],
+        )
+        _KEYS[(model, alias)] = found
+    return found
 
 
 def _db_columns(model: type[Model]) -> list[str]:

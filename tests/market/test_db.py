@@ -15,6 +15,8 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 from tortoise import Tortoise
 
 from market.config import ROOT, Settings
@@ -191,3 +193,28 @@ async def test_requests_that_read_and_write_never_wait_on_each_other_for_a_conne
     finally:
         await close_db()
         await init_db(settings)
+
+
+async def test_statements_a_request_sends_at_once_take_turns_on_its_connection(app) -> None:
+    """Tortoise gathers a query's prefetches; our own code could gather too. On the request's
+    one connection they wait for each other instead of colliding ("another operation is in
+    progress")."""
+    from listings.models import Listing
+    from market import rows
+
+    await a_published_listing()
+    count = rows.Statement("SELECT count(*) AS n FROM listing")
+
+    async def at_once(request: Any) -> Any:
+        orm = [Listing.all().count() for _ in range(4)]
+        written = [count.fetch([]) for _ in range(4)]
+        found = await asyncio.gather(*orm, *written)
+        return JSONResponse([found[0], *(r[0]["n"] for r in found[4:])])
+
+    app.router.routes.insert(0, Route("/at-once", at_once))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        with pool_and_connections() as (taken, used):
+            answer = await asyncio.wait_for(client.get("/at-once"), 30)
+    assert answer.status_code == 200 and answer.json() == [1] * 5
+    assert len(taken) == 1 and len(used) == 8 and len(set(used)) == 1
