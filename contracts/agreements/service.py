@@ -856,9 +856,9 @@ async def get_contract(actor: Actor, contract_id: str) -> ContractView:
         number = row["d__number"]
         if number is not None and number not in docs:
             docs[number] = rows.values(ContractDocument, row, "d", DOCUMENT_COLUMNS)
-        signature = rows.build(Signature, row, "g")
-        if signature is not None:
-            signed_by.setdefault(signature.id, signature)
+        signature_id = row["g__id"]
+        if signature_id is not None and signature_id not in signed_by:
+            signed_by[signature_id] = rows.build(Signature, row, "g")  # type: ignore[assignment]
     signatures = sorted(signed_by.values(), key=lambda g: g.signed_at)
     signed = {str(g.side) for g in signatures}
     return ContractView(
