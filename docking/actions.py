@@ -6,7 +6,7 @@ from __future__ import annotations
 from docking.models import Need, NeedState
 from market import rows
 from market.accounts.roles import Permission, may
-from market.actions import MOST, Card
+from market.actions import MOST, Card, one_per_row
 from market.actor import Actor
 from market.web import N_
 
@@ -28,16 +28,12 @@ async def cards(actor: Actor) -> list[Card]:
     if actor.organization is None or not may(actor, Permission.LIST):
         return []
     returned = await _RETURNED.fetch([actor.organization.id, NeedState.REJECTED.value, MOST])
-    return [
-        Card(
-            "need.returned",
-            N_("Moderation returned your need “%(title)s”: see why and send it again"),
-            f"/needs/{need['id']}/edit",
-            subject_id=str(need["id"]),
-            values={"title": need["title"]},
-        )
-        for need in returned
-    ]
+    return one_per_row(
+        "need.returned",
+        N_("Moderation returned your need “%(title)s”: see why and send it again"),
+        "/needs/{id}/edit",
+        returned,
+    )
 
 
 # Written out (market/rows.py): the dashboard asks it on every view.

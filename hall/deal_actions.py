@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from hall.models import Meeting, MeetingState
 from market import rows
-from market.actions import MOST, Card
+from market.actions import MOST, Card, one_per_row
 from market.actor import Actor
 from market.clock import utcnow
 from market.web import N_
@@ -34,16 +34,13 @@ async def cards(actor: Actor) -> list[Card]:
             MOST,
         ]
     )
-    return [
-        Card(
-            "meeting.outcome",
-            N_("Say what came of your meeting with %(name)s"),
-            f"/meetings/{row['id']}/outcome",
-            subject_id=str(row["id"]),
-            values={"name": row["name"]},
-        )
-        for row in waiting
-    ]
+    return one_per_row(
+        "meeting.outcome",
+        N_("Say what came of your meeting with %(name)s"),
+        "/meetings/{id}/outcome",
+        waiting,
+        name="name",
+    )
 
 
 # Written out (market/rows.py): the dashboard asks it on every view. The other side's name;

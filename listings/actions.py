@@ -6,7 +6,7 @@ from __future__ import annotations
 from listings.models import Listing, ListingRevision, ListingState, RevisionState
 from market import rows
 from market.accounts.roles import Permission, may
-from market.actions import MOST, Card
+from market.actions import MOST, Card, one_per_row
 from market.actor import Actor
 from market.web import N_
 
@@ -30,16 +30,12 @@ async def cards(actor: Actor) -> list[Card]:
     if actor.organization is None or not may(actor, Permission.LIST):
         return found
     returned = await _RETURNED.fetch([actor.organization.id, ListingState.REJECTED.value, MOST])
-    for listing in returned:
-        found.append(
-            Card(
-                "listing.returned",
-                N_("Moderation returned your listing “%(title)s”: see why and send it again"),
-                f"/listings/{listing['id']}/edit",
-                subject_id=str(listing["id"]),
-                values={"title": listing["title"]},
-            )
-        )
+    found += one_per_row(
+        "listing.returned",
+        N_("Moderation returned your listing “%(title)s”: see why and send it again"),
+        "/listings/{id}/edit",
+        returned,
+    )
     return found
 
 

@@ -16,7 +16,7 @@ when shown, into the page's (or the API caller's) language.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,23 @@ class Card:
         if self.subject_id is not None:
             item["subject_id"] = self.subject_id
         return item
+
+
+def one_per_row(
+    kind: str, text: str, link: str, found: Iterable[Mapping[str, Any]], name: str = "title"
+) -> list[Card]:
+    """A card for each single thing that waits, from its row: `link` with `{id}` standing for
+    the row's id, and the row's `name` column as `%(name)s` in `text`."""
+    return [
+        Card(
+            kind,
+            text,
+            link.format(id=row["id"]),
+            subject_id=str(row["id"]),
+            values={name: row[name]},
+        )
+        for row in found
+    ]
 
 
 Provider = Callable[[Actor], Awaitable[list[Card]]]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from contracts.agreements.models import Contract, ContractState
 from market import rows
 from market.accounts.roles import Permission, may
-from market.actions import MOST, Card
+from market.actions import MOST, Card, one_per_row
 from market.actor import Actor
 from market.web import N_
 
@@ -34,28 +34,14 @@ async def cards(actor: Actor) -> list[Card]:
         to_sign = await _TO_SIGN.fetch(
             [org_id, org_id, ContractState.AWAITING_SIGNATURES.value, org_id, MOST]
         )
-        for contract in to_sign:
-            found.append(
-                Card(
-                    "contract.sign",
-                    N_("Sign the contract for “%(title)s”"),
-                    f"/contracts/{contract['id']}",
-                    subject_id=str(contract["id"]),
-                    values={"title": contract["title"]},
-                )
-            )
+        found += one_per_row(
+            "contract.sign", N_("Sign the contract for “%(title)s”"), "/contracts/{id}", to_sign
+        )
     if may(actor, Permission.PAY):
         to_pay = await _TO_PAY.fetch([org_id, ContractState.AWAITING_PAYMENT.value, MOST])
-        for contract in to_pay:
-            found.append(
-                Card(
-                    "contract.pay",
-                    N_("Pay for the contract for “%(title)s”"),
-                    f"/contracts/{contract['id']}",
-                    subject_id=str(contract["id"]),
-                    values={"title": contract["title"]},
-                )
-            )
+        found += one_per_row(
+            "contract.pay", N_("Pay for the contract for “%(title)s”"), "/contracts/{id}", to_pay
+        )
     return found
 
 
