@@ -75,7 +75,7 @@ def _id(request: Request, name: str = "listing_id") -> str:
 async def index(request: Request) -> Response:
     actor = await get_actor(request)
     page = page_number(request)
-    items, total = await service.list_listings(actor, page=page, per_page=PER_PAGE)
+    items, total = await service.list_listings(actor, page=page, per_page=PER_PAGE, table=True)
     return await _page(
         request,
         "listings/index.html",

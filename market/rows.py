@@ -13,7 +13,7 @@ Everything else keeps using the ORM: this is for reads on the hot path, never fo
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -40,7 +40,7 @@ class Statement:
     once Tortoise is initialised, after the modules that hold statements are imported. `parts`
     fills other `{name}`s with fixed SQL of the caller's (a WHERE clause chosen from a few). A
     model given with names, `d=(ContractDocument, ("number", "kind"))`, gives those columns
-    only (read them with `values`)."""
+    only (read them with `values`, or `build` with the same names)."""
 
     def __init__(
         self,
@@ -114,12 +114,72 @@ def values(model: type[Model], row: dict[str, Any], alias: str, names: Sequence[
     return {n: fields[n].to_python_value(row[f"{alias}__{n}"]) for n in names}
 
 
-def build(model: type[M], row: Mapping[str, Any], alias: str) -> M | None:
-    """The model object for the `alias__` columns of a row; None where an outer join found none."""
+def build(
+    model: type[M], row: Mapping[str, Any], alias: str, names: Sequence[str] | None = None
+) -> M | None:
+    """The model object for the `alias__` columns of a row; None where an outer join found none.
+    With `names` (the statement read only those fields: `l=(Listing, names)`), a partial object
+    holding just them, as the ORM's `.only(*names)` gives: a page that shows a listing's title
+    need not read, send and decode its description and eight JSON lists (on the listings index
+    that was half of the page's CPU)."""
+    if names is not None:
+        return _partial(model, row, alias, names)
     pk, keys = _keys(model, alias)
     if row[pk] is None:
         return None
     return model._init_from_db(**{column: row[key] for key, column in keys})
+
+
+def _partial(model: type[M], row: Mapping[str, Any], alias: str, names: Sequence[str]) -> M | None:
+    pk, custom_pk, fields = _partial_keys(model, alias, tuple(names))
+    if row[pk] is None:
+        return None
+    made = model.__new__(model)
+    put = object.__setattr__  # as `_init_from_db` does: no `__setattr__` bookkeeping per field
+    put(made, "_partial", True)
+    put(made, "_saved_in_db", True)
+    put(made, "_custom_generated_pk", custom_pk)
+    put(made, "_await_when_save", {})
+    for key, name, convert in fields:
+        value = row[key]
+        put(made, name, value if convert is None else convert(value))
+    return made
+
+
+_PARTIAL_KEYS: dict[tuple[type[Model], str, tuple[str, ...]], tuple[str, bool, list[Any]]] = {}
+
+
+def _nullable(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else convert(value)
+
+
+def _partial_keys(
+    model: type[Model], alias: str, names: tuple[str, ...]
+) -> tuple[str, bool, list[tuple[str, str, Any]]]:
+    """(row key of the primary key, whether the key is ours rather than the database's,
+    [(row key, field name, converter or None)]), once per model, alias and names; the
+    converters are those `_init_from_db` applies."""
+    found = _PARTIAL_KEYS.get((model, alias, names))
+    if found is None:
+        meta = model._meta
+        if meta.pk_attr not in names:
+            raise ValueError(f"a partial {model.__name__} needs its primary key among {names}")
+        native = {key for key, _, _ in meta.db_native_fields}
+        default = {key: field.field_type for key, _, field in meta.db_default_fields}
+        fields = []
+        for name in names:
+            column = meta.fields_db_projection[name]
+            if column in native:
+                convert = None
+            elif column in default:
+                convert = _nullable(default[column])
+            else:
+                convert = meta.fields_map[name].to_python_value
+            fields.append((f"{alias}__{column}", name, convert))
+        custom_pk = meta.db_pk_column not in meta.generated_db_fields
+        found = (f"{alias}__{meta.db_pk_column}", custom_pk, fields)
+        _PARTIAL_KEYS[(model, alias, names)] = found
+    return found
 
 
 _KEYS: dict[tuple[type[Model], str], tuple[str, list[tuple[str, str]]]] = {}

@@ -801,9 +801,9 @@ async def list_offers(
     for row in await statement.fetch(wanted):
         offer = rows.build(Offer, row, "f")
         assert offer is not None
-        offer.listing = rows.build(Listing, row, "l")
-        offer.buyer = rows.build(Organization, row, "b")
-        offer.seller = rows.build(Organization, row, "s")
+        offer.listing = rows.build(Listing, row, "l", _NAMED_LISTING)
+        offer.buyer = rows.build(Organization, row, "b", _NAMED_ORG)
+        offer.seller = rows.build(Organization, row, "s", _NAMED_ORG)
         offer.current_terms = rows.build(OfferTerms, row, "t")  # type: ignore[attr-defined]
         offers.append(offer)
     return offers, total
@@ -818,6 +818,9 @@ _SCOPES = {
     "all": "1 = 1",
 }
 _page_statements: dict[tuple[str, bool], rows.Statement] = {}
+# An inbox names each offer's listing, buyer and seller, and shows nothing else of them.
+_NAMED_LISTING = ("id", "title")
+_NAMED_ORG = ("id", "name")
 _count_statements: dict[str, rows.Statement] = {}
 
 
@@ -861,9 +864,9 @@ ORDER BY f.updated_at DESC, f.id LIMIT {limit} OFFSET {offset}
                 "offset": f"${n + 1}",
             },
             f=Offer,
-            l=Listing,
-            b=Organization,
-            s=Organization,
+            l=(Listing, _NAMED_LISTING),
+            b=(Organization, _NAMED_ORG),
+            s=(Organization, _NAMED_ORG),
             t=OfferTerms,
         )
     return _page_statements[key]
