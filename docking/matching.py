@@ -622,15 +622,17 @@ async def matches_of(need: Need, *, dismissed: bool = False) -> list[Match]:
     matches = []
     for row in found:
         match = rows.build(Match, row, "m")
-        listing = rows.build(Listing, row, "l")
-        listing.institute = rows.build(Organization, row, "o")  # type: ignore[union-attr]
+        listing = rows.build(Listing, row, "l", _MATCHED_LISTING)
+        listing.institute = rows.build(Organization, row, "o", _MATCHED_INSTITUTE)  # type: ignore[union-attr]
         match.listing = listing  # type: ignore[union-attr]
         matches.append(match)
     return matches  # type: ignore[return-value]
 
 
 # A need's matches, written out (market/rows.py); with `dismissed` the ones its seeker set
-# aside too.
+# aside too. Of each listing, what the page and the API name: its title and institute.
+_MATCHED_LISTING = ("id", "institute_id", "title")
+_MATCHED_INSTITUTE = ("id", "name")
 _NEED_MATCHES = {
     dismissed: rows.Statement(
         "SELECT {m}, {l}, {o} FROM need_match m JOIN listing l ON l.id = m.listing_id"
@@ -639,8 +641,8 @@ _NEED_MATCHES = {
         " ORDER BY m.score DESC, m.created_at LIMIT $2",
         parts={"seen": "" if dismissed else " AND NOT m.dismissed_by_seeker"},
         m=Match,
-        l=Listing,
-        o=Organization,
+        l=(Listing, _MATCHED_LISTING),
+        o=(Organization, _MATCHED_INSTITUTE),
     )
     for dismissed in (False, True)
 }
