@@ -6,16 +6,13 @@ import functools
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterator, Mapping
-from contextvars import ContextVar
+from collections.abc import Iterator
 from enum import Enum
-from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
 import jinja2
 import orjson
-from babel.support import NullTranslations
 from jinja2.nodes import EvalContext
 from markupsafe import Markup, escape
 from starlette.datastructures import FormData
@@ -23,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from market import i18n, limits
+from market import form_fields, i18n, limits, rendering
 from market.accounts import service as accounts
 from market.actor import Actor
 from market.config import ROOT, Settings
@@ -46,15 +43,7 @@ CSRF_HEADER = "x-csrf-token"
 MAX_BODY = limits.MAX_BODY
 
 
-class _Rendering(NamedTuple):
-    """The page being rendered: the variables it was given and the catalogue of its `lang`."""
-
-    variables: Mapping[str, Any]
-    translations: NullTranslations
-
-
-_NOTHING = _Rendering(MappingProxyType({}), i18n.translations(i18n.DEFAULT))
-_rendering: ContextVar[_Rendering] = ContextVar("rendering", default=_NOTHING)
+_rendering = rendering.current
 
 
 class _PageTemplate(jinja2.Template):
@@ -71,7 +60,7 @@ class _PageTemplate(jinja2.Template):
     def render(self, *args: Any, **kwargs: Any) -> str:
         variables = dict(*args, **kwargs)
         lang = variables.get("lang") or i18n.DEFAULT
-        token = _rendering.set(_Rendering(variables, i18n.translations(lang)))
+        token = _rendering.set(rendering.Rendering(variables, i18n.translations(lang)))
         try:
             return super().render(variables)
         finally:
@@ -262,7 +251,12 @@ _env = jinja2.Environment(
 _env.template_class = _PageTemplate
 _env.install_null_translations(newstyle=True)
 _env.globals.update(
-    _=_gettext, gettext=_gettext, ngettext=_ngettext, page_vars=_PageVars(), site_nav=site_nav
+    _=_gettext,
+    gettext=_gettext,
+    ngettext=_ngettext,
+    page_vars=_PageVars(),
+    site_nav=site_nav,
+    form_fields=form_fields,
 )
 templates = Jinja2Templates(env=_env)
 
