@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from contracts.agreements import labels
 from contracts.agreements import service as agreements
 from contracts.agreements.models import Contract, ContractState
 from contracts.agreements.schemas import ReasonRequiredIn, SignIn
@@ -37,7 +38,10 @@ from market.web import (
     redirect,
     render_form,
     require_login,
+    template_global,
 )
+
+template_global("contract_labels", labels.FOR_TEMPLATES)
 
 PER_PAGE = 20
 QUEUE_PER_PAGE = 10

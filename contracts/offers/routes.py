@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from contracts.agreements import service as agreements
-from contracts.offers import forms, service, states
+from contracts.offers import forms, labels, service, states
 from contracts.offers.models import Offer, OfferState
 from contracts.offers.schemas import (
     FromProposalIn,
@@ -37,7 +37,10 @@ from market.web import (
     redirect,
     render_form,
     require_login,
+    template_global,
 )
+
+template_global("offer_labels", labels.FOR_TEMPLATES)
 
 PER_PAGE = 20
 # Refusals shown on the page the user acted from, with what they typed still there.

@@ -30,7 +30,7 @@ from contracts.agreements.routes import pdf_response
 from contracts.agreements.service import can_see, side_of
 from contracts.offers import forms
 from contracts.offers.models import Side
-from contracts.payments import ledger, payouts, receipts, refunds, states
+from contracts.payments import labels, ledger, payouts, receipts, refunds, states
 from contracts.payments import service as payments
 from contracts.payments.models import (
     PAID_STATES,
@@ -59,7 +59,10 @@ from market.web import (
     render_form,
     require_login,
     settings_of,
+    template_global,
 )
+
+template_global("payment_labels", labels.FOR_TEMPLATES)
 
 ADMIN_PER_PAGE = 50
 LEDGER_TRANSACTIONS = 100
