@@ -143,8 +143,9 @@ class Labels:
 
         def badge(value: Any) -> Markup:
             key = value.value if isinstance(value, Enum) else str(value)
-            return Markup('<span class="badge badge-{}-{}">{}</span>').format(
-                family, key, self(value)
+            # f-strings and escape(): Markup.format runs string.Formatter, ten times slower.
+            return Markup(
+                f'<span class="badge badge-{family}-{escape(key)}">{escape(self(value))}</span>'
             )
 
         return badge
@@ -159,9 +160,10 @@ def time_tag(value: Any) -> Markup:
     times a Python one (issue 16)."""
     if not value:
         return Markup(_rendering.get().translations.gettext(_NEVER))
-    zone = f" {value.tzname()}" if value.tzinfo else ""
-    return Markup('<time datetime="{}">{}{}</time>').format(
-        value.isoformat(), value.strftime("%Y-%m-%d %H:%M"), zone
+    zone = f" {escape(value.tzname())}" if value.tzinfo else ""
+    return Markup(
+        f'<time datetime="{escape(value.isoformat())}">'
+        f"{escape(value.strftime('%Y-%m-%d %H:%M'))}{zone}</time>"
     )
 
 

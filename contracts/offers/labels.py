@@ -59,12 +59,13 @@ def turn_text(state: Any, side: Any) -> Markup:
     state = str(state)
     turns = page_variable("turns")
     turn = turns.get(state) if isinstance(turns, Mapping) else None
+    # The translations are ours, put in as they are, as `_()` puts them.
     if state == "on_hold":
-        return Markup('<span class="muted">{}</span>').format(Markup(translate(_ON_HOLD)))
+        return Markup(f'<span class="muted">{translate(_ON_HOLD)}</span>')
     if not turn:
-        return Markup('<span class="muted">{}</span>').format(Markup(translate(_CLOSED)))
+        return Markup(f'<span class="muted">{translate(_CLOSED)}</span>')
     if side and str(side) == turn:
-        return Markup('<strong class="your-turn">{}</strong>').format(Markup(translate(_YOURS)))
+        return Markup(f'<strong class="your-turn">{translate(_YOURS)}</strong>')
     whose = _WAITING if side else _WHOSE
     return Markup(translate(whose["seller" if turn == "seller" else "buyer"]))
 
