@@ -11,7 +11,7 @@ the page being rendered, as `page_vars` does).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -21,6 +21,44 @@ from market.rendering import page_variable, translate
 
 _REQUIRED = N_("(required)")
 _ERROR = N_("Error:")
+
+
+def csrf() -> Markup:
+    """The hidden input with the page's CSRF token."""
+    return Markup(
+        f'<input type="hidden" name="csrf_token" value="{escape(page_variable("csrf_token"))}">'
+    )
+
+
+_FORM_OPTIONS = ("class", "label", "enctype")
+
+
+def post_form(action: Any, *options: Any, caller: Callable[[], str], **named: Any) -> Markup:
+    """A POST form that always carries the CSRF token, around what its call block renders:
+
+        {% call forms.post_form("/account", class="inline-form") %} ...fields... {% endcall %}
+
+    Its options, `class` (a Python keyword, hence taken by name), `label` and `enctype` (file
+    uploads pass "multipart/form-data")."""
+    given = {**dict(zip(_FORM_OPTIONS, options, strict=False)), **named}
+    unknown = set(given) - set(_FORM_OPTIONS)
+    if unknown:
+        raise TypeError(f"post_form() got unexpected options {sorted(unknown)}")
+    enctype, label = given.get("enctype"), given.get("label")
+    shape = escape(given.get("class", "form"))
+    parts = [f'<form method="post" action="{escape(action)}" class="{shape}"']
+    if enctype:
+        parts.append(f' enctype="{escape(enctype)}"')
+    if label:
+        parts.append(f' aria-label="{escape(label)}"')
+    parts.append(f">\n  {csrf()}\n  {caller()}\n</form>")
+    return Markup("".join(parts))
+
+
+def submit(label: Any, kind: Any = "primary") -> Markup:
+    return Markup(
+        f'<button type="submit" class="button button-{escape(kind)}">{escape(label)}</button>'
+    )
 
 
 def _id(name: str, id: Any) -> Markup:

@@ -101,3 +101,30 @@ def test_a_file_input_in_the_pages_language(env) -> None:
         '  <input type="file" id="logo" name="logo" accept="image/png" required'
         ' aria-invalid="true" aria-describedby="logo-error">\n</div>'
     )
+
+
+def test_a_post_form_carries_the_pages_csrf_token_around_its_block(env) -> None:
+    source = (
+        '{% import "components/forms.html" as forms %}'
+        '{% call forms.post_form("/a?b=1&c", class="inline-form", label=title) %}'
+        '{{ forms.submit(_("Save"), "secondary") }}{% endcall %}|'
+        '{% call forms.post_form("/up", enctype="multipart/form-data") %}x{% endcall %}'
+    )
+    html = env.from_string(source).render(lang="en", csrf_token="tok" + HOSTILE, title=HOSTILE)
+    token = f'<input type="hidden" name="csrf_token" value="tok{ESCAPED}">'
+    assert html == (
+        f'<form method="post" action="/a?b=1&amp;c" class="inline-form" aria-label="{ESCAPED}">\n'
+        f"  {token}\n"
+        '  <button type="submit" class="button button-secondary">Save</button>\n</form>|'
+        '<form method="post" action="/up" class="form" enctype="multipart/form-data">\n'
+        f"  {token}\n  x\n</form>"
+    )
+
+
+def test_a_post_form_refuses_an_option_it_does_not_know(env) -> None:
+    source = (
+        '{% import "components/forms.html" as forms %}'
+        '{% call forms.post_form("/a", method="get") %}{% endcall %}'
+    )
+    with pytest.raises(TypeError, match="method"):
+        env.from_string(source).render(lang="en")
