@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from hall.models import Meeting, MeetingState
-from market import rows
-from market.actions import MOST, Card, one_per_row
+from market.actions import Ask, Card, one_per_row
 from market.actor import Actor
 from market.clock import utcnow
 from market.web import N_
@@ -16,38 +15,43 @@ from market.web import N_
 RECENT = timedelta(days=30)
 
 
-async def cards(actor: Actor) -> list[Card]:
+async def cards(actor: Actor) -> list[Card | Ask]:
     if actor.user is None:
         return []
     uid = actor.user.id
     now = utcnow()
     starts = Meeting._meta.fields_map["starts_at"]
-    waiting = await _WAITING.fetch(
-        [
-            uid,
-            uid,
-            uid,
-            MeetingState.SCHEDULED.value,
-            starts.to_db_value(now, Meeting),
-            starts.to_db_value(now - RECENT, Meeting),
-            uid,
-            MOST,
-        ]
-    )
-    return one_per_row(
-        "meeting.outcome",
-        N_("Say what came of your meeting with %(name)s"),
-        "/meetings/{id}/outcome",
-        waiting,
-        name="name",
-    )
+    # Read with the other rooms' lists (market/actions.py): the dashboard asks on every view.
+    # The other side's name; nothing recorded by the actor's side and no offer made from the
+    # meeting.
+    return [
+        Ask(
+            id="m.id",
+            label="u.name",
+            source=_WAITING,
+            order="m.starts_at DESC, m.id",
+            values=(
+                uid,
+                uid,
+                uid,
+                MeetingState.SCHEDULED.value,
+                starts.to_db_value(now, Meeting),
+                starts.to_db_value(now - RECENT, Meeting),
+                uid,
+            ),
+            cards=lambda rows: one_per_row(
+                "meeting.outcome",
+                N_("Say what came of your meeting with %(name)s"),
+                "/meetings/{id}/outcome",
+                rows,
+                name="name",
+            ),
+        )
+    ]
 
 
-# Written out (market/rows.py): the dashboard asks it on every view. The other side's name;
-# nothing recorded by the actor's side and no offer made from the meeting.
-_WAITING = rows.Statement(
-    """
-SELECT m.id, u.name FROM hall_meeting m
+_WAITING = """
+FROM hall_meeting m
 JOIN hall_meeting_request r ON r.id = m.request_id
 JOIN hall_participant rp ON rp.id = r.requester_id
 JOIN hall_participant gp ON gp.id = r.guest_id
@@ -58,7 +62,4 @@ WHERE (rp.user_id = $2 OR gp.user_id = $3) AND m.state = $4
     SELECT 1 FROM hall_meeting_outcome o JOIN hall_participant op ON op.id = o.participant_id
     WHERE o.meeting_id = m.id AND op.user_id = $7
   )
-  AND NOT EXISTS (SELECT 1 FROM offer f WHERE f.meeting_id = m.id)
-ORDER BY m.starts_at DESC LIMIT $8
-"""
-)
+  AND NOT EXISTS (SELECT 1 FROM offer f WHERE f.meeting_id = m.id)"""

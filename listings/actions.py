@@ -4,15 +4,14 @@ moderation returned; for the administrators, the queue of listings and changes t
 from __future__ import annotations
 
 from listings.models import Listing, ListingRevision, ListingState, RevisionState
-from market import rows
 from market.accounts.roles import Permission, may
-from market.actions import MOST, Card, one_per_row
+from market.actions import Ask, Card, one_per_row
 from market.actor import Actor
 from market.web import N_
 
 
-async def cards(actor: Actor) -> list[Card]:
-    found: list[Card] = []
+async def cards(actor: Actor) -> list[Card | Ask]:
+    found: list[Card | Ask] = []
     if actor.is_admin:
         waiting = await Listing.filter(state=ListingState.SUBMITTED).count()
         waiting += await ListingRevision.filter(state=RevisionState.PENDING).count()
@@ -29,18 +28,18 @@ async def cards(actor: Actor) -> list[Card]:
         return found
     if actor.organization is None or not may(actor, Permission.LIST):
         return found
-    returned = await _RETURNED.fetch([actor.organization.id, ListingState.REJECTED.value, MOST])
-    found += one_per_row(
-        "listing.returned",
-        N_("Moderation returned your listing “%(title)s”: see why and send it again"),
-        "/listings/{id}/edit",
-        returned,
+    # Read with the other rooms' lists (market/actions.py): the dashboard asks on every view.
+    returned = Ask(
+        id="l.id",
+        label="l.title",
+        source="FROM listing l WHERE l.institute_id = $1 AND l.state = $2",
+        order="l.updated_at DESC, l.id",
+        values=(actor.organization.id, ListingState.REJECTED.value),
+        cards=lambda rows: one_per_row(
+            "listing.returned",
+            N_("Moderation returned your listing “%(title)s”: see why and send it again"),
+            "/listings/{id}/edit",
+            rows,
+        ),
     )
-    return found
-
-
-# Written out (market/rows.py): the dashboard asks it on every view.
-_RETURNED = rows.Statement(
-    "SELECT l.id, l.title FROM listing l WHERE l.institute_id = $1 AND l.state = $2"
-    " ORDER BY l.updated_at DESC LIMIT $3"
-)
+    return [*found, returned]

@@ -10,16 +10,23 @@ the live state at each request, so a card is gone as soon as its thing is handle
 provider sends a constant number of queries (one count or one list per kind of card, never
 one per item), which `tests/market/accounts/test_dashboard.py` counts.
 
+A provider's lists are not read one by one: it returns an `Ask` for each (what to select, from
+where, in which order), and `cards_for` reads every provider's asks in one statement, a
+UNION ALL of them. The dashboard of a member asked seven lists on every view, and each
+statement cost more CPU than the page's own reading of its rows (issue 16).
+
 A card's text is an English message marked with `N_` and its values apart; it is translated
 when shown, into the page's (or the API caller's) language.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from market import rows
 from market.actor import Actor
 from market.i18n import translations
 
@@ -51,21 +58,41 @@ class Card:
 def one_per_row(
     kind: str, text: str, link: str, found: Iterable[Mapping[str, Any]], name: str = "title"
 ) -> list[Card]:
-    """A card for each single thing that waits, from its row: `link` with `{id}` standing for
-    the row's id, and the row's `name` column as `%(name)s` in `text`."""
+    """A card for each single thing that waits, from its row (an `Ask`'s): `link` with `{id}`
+    standing for the row's id, and the row's label as `%(name)s` in `text`."""
     return [
         Card(
             kind,
             text,
             link.format(id=row["id"]),
             subject_id=str(row["id"]),
-            values={name: row[name]},
+            values={name: row["label"]},
         )
         for row in found
     ]
 
 
-Provider = Callable[[Actor], Awaitable[list[Card]]]
+@dataclass(frozen=True)
+class Ask:
+    """A list of waiting things a provider asks for, read with the other providers' asks in one
+    statement: SQL expressions for the row's `id`, `label` (what `text` names) and, where the
+    cards need them, a `state` and a `number`; `source` the FROM, WHERE (and GROUP BY) part,
+    `order` the ORDER BY; `$1, $2, ...` in them stand for `values`, each used once, in the
+    order id, label, state, number, source, order. At most MOST rows; `cards` turns them
+    (mappings with those four keys: id, label and state as text, number as an integer) into
+    cards."""
+
+    id: str
+    label: str
+    source: str
+    order: str
+    values: Sequence[Any]
+    cards: Callable[[Sequence[Mapping[str, Any]]], list[Card]]
+    state: str = "NULL"
+    number: str = "NULL"
+
+
+Provider = Callable[[Actor], Awaitable[list[Card | Ask]]]
 _providers: tuple[Provider, ...] = ()
 
 # At most this many cards of one kind of single thing; the link to its list shows the rest.
@@ -87,9 +114,61 @@ async def cards_for(actor: Actor) -> list[Card]:
     order; nothing for a visitor or an address not yet confirmed (they may act on nothing)."""
     if actor.user is None or not actor.user.email_verified:
         return []
-    found: list[Card] = []
+    given: list[Card | Ask] = []
     for provider in _providers:
-        found += await provider(actor)
+        given += await provider(actor)
+    return await answered(given)
+
+
+async def answered(given: Sequence[Card | Ask]) -> list[Card]:
+    """The cards, each ask's in its place, every ask read in one statement."""
+    asks = [item for item in given if isinstance(item, Ask)]
+    found: dict[int, list[Mapping[str, Any]]] = {n: [] for n in range(len(asks))}
+    if asks:
+        values = [value for ask in asks for value in ask.values]
+        for row in await _statement(asks).fetch(values):
+            found[row["part"]].append(row)
+    cards: list[Card] = []
+    part = 0
+    for item in given:
+        if isinstance(item, Ask):
+            cards += item.cards(found[part])
+            part += 1
+        else:
+            cards.append(item)
+    return cards
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+_statements: dict[tuple[tuple[str, ...], ...], rows.Statement] = {}
+
+
+def _statement(asks: Sequence[Ask]) -> rows.Statement:
+    """The asks' UNION ALL, made once per combination: each part numbered, each row numbered
+    in its part's order (so the parts' orders hold whatever order UNION ALL returns them in),
+    the placeholders numbered on across the parts."""
+    shape = tuple((a.id, a.label, a.state, a.number, a.source, a.order) for a in asks)
+    found = _statements.get(shape)
+    if found is None:
+        parts, offset = [], 0
+        for n, ask in enumerate(asks):
+            # The providers' own SQL, constants of their modules; every value is bound.
+            text = (
+                f"SELECT * FROM (SELECT {n} AS part,"  # noqa: S608
+                f" row_number() OVER (ORDER BY {ask.order}) AS seq,"
+                f" CAST({ask.id} AS TEXT) AS id, CAST({ask.label} AS TEXT) AS label,"
+                f" CAST({ask.state} AS TEXT) AS state, CAST({ask.number} AS BIGINT) AS number"
+                f" {ask.source} ORDER BY {ask.order} LIMIT {MOST}) AS part{n}"
+            )
+            used = _PLACEHOLDER.findall(text)
+            if [int(u) for u in used] != list(range(1, len(ask.values) + 1)):
+                raise ValueError(f"ask {n}: placeholders {used} for {len(ask.values)} values")
+            parts.append(_PLACEHOLDER.sub(lambda m, o=offset: f"${int(m[1]) + o}", text))
+            offset += len(ask.values)
+        union = " UNION ALL ".join(parts)
+        found = _statements[shape] = rows.Statement(
+            f"SELECT * FROM ({union}) AS asked ORDER BY part, seq"  # noqa: S608
+        )
     return found
 
 

@@ -5,15 +5,14 @@ pay); for the administrators, the contracts waiting for approval."""
 from __future__ import annotations
 
 from contracts.agreements.models import Contract, ContractState
-from market import rows
 from market.accounts.roles import Permission, may
-from market.actions import MOST, Card, one_per_row
+from market.actions import Ask, Card, one_per_row
 from market.actor import Actor
 from market.web import N_
 
 
-async def cards(actor: Actor) -> list[Card]:
-    found: list[Card] = []
+async def cards(actor: Actor) -> list[Card | Ask]:
+    found: list[Card | Ask] = []
     if actor.is_admin:
         waiting = await Contract.filter(state=ContractState.PENDING_APPROVAL).count()
         if waiting:
@@ -30,36 +29,46 @@ async def cards(actor: Actor) -> list[Card]:
     if actor.organization is None:
         return found
     org_id = actor.organization.id
+    # Read with the other rooms' lists (market/actions.py): the dashboard asks on every view.
     if may(actor, Permission.SIGN):
-        to_sign = await _TO_SIGN.fetch(
-            [org_id, org_id, ContractState.AWAITING_SIGNATURES.value, org_id, MOST]
-        )
-        found += one_per_row(
-            "contract.sign", N_("Sign the contract for “%(title)s”"), "/contracts/{id}", to_sign
+        found.append(
+            Ask(
+                id="c.id",
+                label="l.title",
+                source=_TO_SIGN,
+                order="c.signing_opened_at, c.id",
+                values=(org_id, org_id, ContractState.AWAITING_SIGNATURES.value, org_id),
+                cards=lambda rows: one_per_row(
+                    "contract.sign",
+                    N_("Sign the contract for “%(title)s”"),
+                    "/contracts/{id}",
+                    rows,
+                ),
+            )
         )
     if may(actor, Permission.PAY):
-        to_pay = await _TO_PAY.fetch([org_id, ContractState.AWAITING_PAYMENT.value, MOST])
-        found += one_per_row(
-            "contract.pay", N_("Pay for the contract for “%(title)s”"), "/contracts/{id}", to_pay
+        found.append(
+            Ask(
+                id="c.id",
+                label="l.title",
+                source="FROM contract c JOIN listing l ON l.id = c.listing_id"
+                " WHERE c.buyer_id = $1 AND c.state = $2",
+                order="c.signed_at, c.id",
+                values=(org_id, ContractState.AWAITING_PAYMENT.value),
+                cards=lambda rows: one_per_row(
+                    "contract.pay",
+                    N_("Pay for the contract for “%(title)s”"),
+                    "/contracts/{id}",
+                    rows,
+                ),
+            )
         )
     return found
 
 
-# Written out (market/rows.py): the dashboard asks these on every view.
-_TO_SIGN = rows.Statement(
-    """
-SELECT c.id, l.title FROM contract c JOIN listing l ON l.id = c.listing_id
+_TO_SIGN = """
+FROM contract c JOIN listing l ON l.id = c.listing_id
 WHERE (c.seller_id = $1 OR c.buyer_id = $2) AND c.state = $3
   AND NOT EXISTS (
     SELECT 1 FROM contract_signature g WHERE g.contract_id = c.id AND g.organization_id = $4
-  )
-ORDER BY c.signing_opened_at LIMIT $5
-"""
-)
-_TO_PAY = rows.Statement(
-    """
-SELECT c.id, l.title FROM contract c JOIN listing l ON l.id = c.listing_id
-WHERE c.buyer_id = $1 AND c.state = $2
-ORDER BY c.signed_at LIMIT $3
-"""
-)
+  )"""
