@@ -169,17 +169,20 @@ async def unread_count(user: User | None) -> int:
     return await Notification.filter(user_id=user.id, read_at=None).count()
 
 
+# What the dashboard shows of each: not its body (a whole e-mail's text).
+RECENT_FIELDS = ("id", "subject", "link", "created_at")
 _RECENT = rows.Statement(
     "SELECT {n} FROM notification n WHERE n.user_id = $1 AND n.read_at IS NULL"
     " ORDER BY n.created_at DESC, n.id DESC LIMIT $2",
-    n=Notification,
+    n=(Notification, RECENT_FIELDS),
 )
 
 
 async def recent(user: User, n: int = 10) -> list[Notification]:
     """The user's newest unread notifications, for the dashboard (written out:
-    market/rows.py): what was read or settled is off it."""
-    return [rows.build(Notification, row, "n") for row in await _RECENT.fetch([user.id, n])]  # type: ignore[misc]
+    market/rows.py): what was read or settled is off it. Only `RECENT_FIELDS` of each."""
+    found = await _RECENT.fetch([user.id, n])
+    return [rows.build(Notification, row, "n", RECENT_FIELDS) for row in found]  # type: ignore[misc]
 
 
 async def list_notifications(

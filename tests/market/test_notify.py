@@ -322,3 +322,22 @@ async def test_a_deactivated_user_keeps_the_notification_but_gets_no_mail(
     assert mailbox.messages == []
     note = await Notification.get(dedup_key="quiet:1")
     assert note.emailed_at is None
+
+
+async def test_the_dashboards_newest_unread_are_what_the_orm_reads(database_kind) -> None:
+    user, _ = await a_user()
+    other, _ = await a_user()
+    await some_notes(user, 5, read=2)
+    await some_notes(other, 2, prefix="Theirs")
+    found = await notify.recent(user, n=2)
+    expected = (
+        await Notification.filter(user_id=user.id, read_at=None)
+        .order_by("-created_at", "-id")
+        .limit(2)
+    )
+    shown = notify.RECENT_FIELDS
+    assert [{f: getattr(n, f) for f in shown} for n in found] == [
+        {f: getattr(n, f) for f in shown} for n in expected
+    ]
+    assert [n.subject for n in found] == ["Note 4", "Note 3"]
+    assert not hasattr(found[0], "body")  # a whole e-mail's text the dashboard does not show
