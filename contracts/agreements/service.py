@@ -847,9 +847,9 @@ async def get_contract(actor: Actor, contract_id: str) -> ContractView:
     contract = rows.build(Contract, found[0], "c") if found else None
     if contract is None or not can_see(actor, contract):
         raise NotFound("No such contract.")
-    contract.listing = rows.build(Listing, found[0], "l")
-    contract.seller = rows.build(Organization, found[0], "s")
-    contract.buyer = rows.build(Organization, found[0], "b")
+    contract.listing = rows.build(Listing, found[0], "l", NAMED_LISTING)
+    contract.seller = rows.build(Organization, found[0], "s", NAMED_PARTY)
+    contract.buyer = rows.build(Organization, found[0], "b", NAMED_PARTY)
     docs: dict[Any, dict[str, Any]] = {}
     signed_by: dict[Any, Signature] = {}
     for row in found:
@@ -870,6 +870,10 @@ async def get_contract(actor: Actor, contract_id: str) -> ContractView:
     )
 
 
+# Of the listing and the parties as they are now, what the contract page and the API use: the
+# agreement names them as they were (`snapshot`), and a listing's description is long.
+NAMED_LISTING = ("id", "title")
+NAMED_PARTY = ("id", "name")
 _CONTRACT_PAGE = rows.Statement(
     """
 SELECT {c}, {l}, {s}, {b}, {d}, {g} FROM contract c
@@ -882,9 +886,9 @@ WHERE c.id = $1
 ORDER BY d.number, g.signed_at, g.id
 """,
     c=Contract,
-    l=Listing,
-    s=Organization,
-    b=Organization,
+    l=(Listing, NAMED_LISTING),
+    s=(Organization, NAMED_PARTY),
+    b=(Organization, NAMED_PARTY),
     d=(ContractDocument, DOCUMENT_COLUMNS),
     g=Signature,
 )

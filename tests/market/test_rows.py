@@ -257,8 +257,14 @@ async def test_the_contract_page_read_is_the_orm_rows(database_kind) -> None:
     view = await agreements.get_contract(buyer, str(contract.id))
     orm = await Contract.get(id=contract.id).prefetch_related("listing", "seller", "buyer")
     assert values_of(view.contract) == values_of(orm)
-    for related in ("listing", "seller", "buyer"):
-        assert values_of(getattr(view.contract, related)) == values_of(getattr(orm, related))
+    named = (
+        ("listing", agreements.NAMED_LISTING),
+        ("seller", agreements.NAMED_PARTY),
+        ("buyer", agreements.NAMED_PARTY),
+    )
+    for related, fields in named:
+        read, expected = getattr(view.contract, related), getattr(orm, related)
+        assert {f: getattr(read, f) for f in fields} == {f: getattr(expected, f) for f in fields}
     documents = ContractDocument.filter(contract_id=contract.id).order_by("number")
     assert view.documents == await documents.values(*agreements.DOCUMENT_COLUMNS)
     assert [d["number"] for d in view.documents] == [1, 2, 3]
