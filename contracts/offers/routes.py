@@ -200,7 +200,7 @@ async def inbox(request: Request) -> Response:
     page = page_number(request)
     counts = await service.offer_counts(actor, side=side)
     items, total = await service.list_offers(
-        actor, side=side, state=state, page=page, per_page=PER_PAGE, counts=counts
+        actor, side=side, state=state, page=page, per_page=PER_PAGE, counts=counts, table=True
     )
     rows = [(offer, offer.current_terms, service.side_of(actor, offer)) for offer in items]
     return await _page(

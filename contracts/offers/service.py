@@ -785,17 +785,19 @@ async def list_offers(
     page: int = 1,
     per_page: int = 20,
     counts: Mapping[str, int] | None = None,
+    table: bool = False,
 ) -> tuple[list[Offer], int]:
     """The offers the actor's organisation made (buyer) or received (seller); administrators
     see every offer. Each comes with its listing, buyer, seller and `current_terms`, read in the
-    same statement. `counts`: `offer_counts` for the same side, when the caller has them."""
+    same statement. `counts`: `offer_counts` for the same side, when the caller has them.
+    `table`: of the terms only what the inbox shows (`TABLE_TERMS`); the API wants them all."""
     scope, values = _scope(actor, side)
     if state and state not in OFFER_STATES:
         raise validation_error("state", "Unknown state.")
     if counts is None:
         counts = await offer_counts(actor, side=side)
     total = counts.get(state, 0) if state else sum(counts.values())
-    statement = _page_statement(scope, bool(state))
+    statement = _page_statement(scope, bool(state), table)
     wanted = [*values, *([state] if state else []), per_page, (page - 1) * per_page]
     offers = []
     for row in await statement.fetch(wanted):
@@ -804,7 +806,9 @@ async def list_offers(
         offer.listing = rows.build(Listing, row, "l", _NAMED_LISTING)
         offer.buyer = rows.build(Organization, row, "b", _NAMED_ORG)
         offer.seller = rows.build(Organization, row, "s", _NAMED_ORG)
-        offer.current_terms = rows.build(OfferTerms, row, "t")  # type: ignore[attr-defined]
+        offer.current_terms = rows.build(  # type: ignore[attr-defined]
+            OfferTerms, row, "t", TABLE_TERMS if table else None
+        )
         offers.append(offer)
     return offers, total
 
@@ -817,7 +821,9 @@ _SCOPES = {
     "either": "(f.buyer_id = $1 OR f.seller_id = $2)",
     "all": "1 = 1",
 }
-_page_statements: dict[tuple[str, bool], rows.Statement] = {}
+_page_statements: dict[tuple[str, bool, bool], rows.Statement] = {}
+# What the inbox shows of an offer's current terms (its upfront fee).
+TABLE_TERMS = ("id", "upfront_amount", "currency")
 # An inbox names each offer's listing, buyer and seller, and shows nothing else of them.
 _NAMED_LISTING = ("id", "title")
 _NAMED_ORG = ("id", "name")
@@ -840,8 +846,8 @@ def _scope(actor: Actor, side: str) -> tuple[str, list[Any]]:
     return "either", [org, org]
 
 
-def _page_statement(scope: str, by_state: bool) -> rows.Statement:
-    key = (scope, by_state)
+def _page_statement(scope: str, by_state: bool, table: bool) -> rows.Statement:
+    key = (scope, by_state, table)
     if key not in _page_statements:
         n = 1 + _SCOPES[scope].count("$")
         state = f"AND f.state = ${n}" if by_state else ""
@@ -867,7 +873,7 @@ ORDER BY f.updated_at DESC, f.id LIMIT {limit} OFFSET {offset}
             l=(Listing, _NAMED_LISTING),
             b=(Organization, _NAMED_ORG),
             s=(Organization, _NAMED_ORG),
-            t=OfferTerms,
+            t=(OfferTerms, TABLE_TERMS) if table else OfferTerms,
         )
     return _page_statements[key]
 
