@@ -247,10 +247,6 @@ def money_text(price: dict[str, Any] | None) -> str:
     return Money(amount=price["amount"], currency=price["currency"]).format()
 
 
-def price_text(listing: Listing) -> str:
-    return money_text(service.asking_price(listing))
-
-
 def currency_options(lang: str, current: str = "") -> dict[str, str]:
     codes = list(CURRENCIES)
     if current and current not in codes and current in currencies():

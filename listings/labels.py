@@ -6,7 +6,11 @@ the names of `components/listing.html` (`lx.kind_label(...)`), which now are the
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
+from markupsafe import Markup, escape
+
+from market.money import Money
 from market.web import N_, Labels
 
 KIND = Labels(
@@ -73,6 +77,15 @@ def license_list(kinds: list[str] | None) -> str:
     return ", ".join(LICENSE(kind) for kind in kinds) if kinds else "—"
 
 
+def price(listing: Any) -> Markup:
+    """The asking price with its model ("EUR 1,000.00 (Fixed price)"), or the model alone."""
+    model = PRICE_MODEL(listing.price_model)
+    if listing.asking_amount is None or listing.asking_currency is None:
+        return escape(model)
+    amount = Money(amount=listing.asking_amount, currency=listing.asking_currency).format()
+    return Markup(f'{escape(amount)} <span class="muted">({escape(model)})</span>')
+
+
 # What listings/routes.py offers every template as `listing_labels`.
 FOR_TEMPLATES = SimpleNamespace(
     kind=KIND,
@@ -81,4 +94,5 @@ FOR_TEMPLATES = SimpleNamespace(
     price_model=PRICE_MODEL,
     trl=trl,
     license_list=license_list,
+    price=price,
 )

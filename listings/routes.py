@@ -48,7 +48,6 @@ HELPERS: dict[str, Any] = {
     "markdown": markdown.render,
     "ipc_title": ipc.title,
     "money_text": forms.money_text,
-    "price_text": forms.price_text,
     "kinds": KINDS,
     "license_types": LICENSE_TYPES,
     "price_models": PRICE_MODELS,
