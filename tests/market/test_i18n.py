@@ -106,3 +106,34 @@ async def test_a_refusal_page_is_in_the_page_language(client) -> None:
     client.cookies.set("tm_lang", "zh")
     chinese = await client.get(nowhere)
     assert chinese.status_code == 404 and "没有这项成果。" in chinese.text
+
+
+# Pages that import, extend and call macros, with texts in `_()`, `{% trans %}`, with and
+# without values to put in.
+COMPILED_PAGES = ("accounts/login.html", "accounts/register.html", "error.html", "home.html")
+
+
+def test_a_page_compiled_for_its_language_renders_what_translating_at_render_time_did() -> None:
+    """`page.html@zh` (what `web.render` asks for) has its constant texts translated once,
+    when compiled; what it renders is what the page translated on every render gave."""
+    from market.web import _env
+    from tests.market.test_templates import base_context
+
+    for name, lang in [(n, lang) for n in COMPILED_PAGES for lang in ("en", "zh")]:
+        context = base_context(
+            lang=lang, status=404, message="Gone <b>", countries={"DE": "Germany"}
+        )
+        compiled = _env.get_template(f"{name}@{lang}").render(context)
+        assert compiled == _env.get_template(name).render(context), (name, lang)
+    login = _env.get_template("accounts/login.html@zh")
+    assert login.name == "accounts/login.html@zh"
+    # What it imports and extends is the same language's.
+    assert _env.join_path("base.html", "accounts/login.html@zh") == "base.html@zh"
+    assert _env.join_path("base.html", "accounts/login.html") == "base.html"
+    source = _env.compile(
+        _env.loader.get_source(_env, "accounts/login.html")[0],  # type: ignore[union-attr]
+        name="accounts/login.html@zh",
+        raw=True,
+    )
+    title = translations("zh").gettext("Log in")
+    assert title in source and "'Log in'" not in source
