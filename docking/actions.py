@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from docking.models import Need, NeedState
 from market.accounts.roles import Permission, may
-from market.actions import Ask, Card, one_per_row
+from market.actions import Ask, Card, each_row
 from market.actor import Actor
 from market.web import N_
 
@@ -28,17 +28,14 @@ async def cards(actor: Actor) -> list[Card | Ask]:
         return []
     # Read with the other rooms' lists (market/actions.py): the dashboard asks on every view.
     return [
-        Ask(
+        each_row(
+            "need.returned",
+            N_("Moderation returned your need “%(title)s”: see why and send it again"),
+            "/needs/{id}/edit",
             id="n.id",
             label="n.title",
             source="FROM need n WHERE n.seeker_id = $1 AND n.state = $2",
             order="n.updated_at DESC, n.id",
             values=(actor.organization.id, NeedState.REJECTED.value),
-            cards=lambda rows: one_per_row(
-                "need.returned",
-                N_("Moderation returned your need “%(title)s”: see why and send it again"),
-                "/needs/{id}/edit",
-                rows,
-            ),
         )
     ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from hall.models import Meeting, MeetingState
-from market.actions import Ask, Card, one_per_row
+from market.actions import Ask, Card, each_row
 from market.actor import Actor
 from market.clock import utcnow
 from market.web import N_
@@ -25,7 +25,11 @@ async def cards(actor: Actor) -> list[Card | Ask]:
     # The other side's name; nothing recorded by the actor's side and no offer made from the
     # meeting.
     return [
-        Ask(
+        each_row(
+            "meeting.outcome",
+            N_("Say what came of your meeting with %(name)s"),
+            "/meetings/{id}/outcome",
+            name="name",
             id="m.id",
             label="u.name",
             source=_WAITING,
@@ -38,13 +42,6 @@ async def cards(actor: Actor) -> list[Card | Ask]:
                 starts.to_db_value(now, Meeting),
                 starts.to_db_value(now - RECENT, Meeting),
                 uid,
-            ),
-            cards=lambda rows: one_per_row(
-                "meeting.outcome",
-                N_("Say what came of your meeting with %(name)s"),
-                "/meetings/{id}/outcome",
-                rows,
-                name="name",
             ),
         )
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from listings.models import Listing, ListingRevision, ListingState, RevisionState
 from market.accounts.roles import Permission, may
-from market.actions import Ask, Card, one_per_row
+from market.actions import Ask, Card, each_row
 from market.actor import Actor
 from market.web import N_
 
@@ -29,17 +29,14 @@ async def cards(actor: Actor) -> list[Card | Ask]:
     if actor.organization is None or not may(actor, Permission.LIST):
         return found
     # Read with the other rooms' lists (market/actions.py): the dashboard asks on every view.
-    returned = Ask(
+    returned = each_row(
+        "listing.returned",
+        N_("Moderation returned your listing “%(title)s”: see why and send it again"),
+        "/listings/{id}/edit",
         id="l.id",
         label="l.title",
         source="FROM listing l WHERE l.institute_id = $1 AND l.state = $2",
         order="l.updated_at DESC, l.id",
         values=(actor.organization.id, ListingState.REJECTED.value),
-        cards=lambda rows: one_per_row(
-            "listing.returned",
-            N_("Moderation returned your listing “%(title)s”: see why and send it again"),
-            "/listings/{id}/edit",
-            rows,
-        ),
     )
     return [*found, returned]

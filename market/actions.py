@@ -92,6 +92,12 @@ class Ask:
     number: str = "NULL"
 
 
+def each_row(kind: str, text: str, link: str, *, name: str = "title", **ask: Any) -> Ask:
+    """An `Ask` whose every row is a card of its own (`one_per_row`); `ask` is the rest of the
+    Ask (id, label, source, order, values)."""
+    return Ask(**ask, cards=lambda found: one_per_row(kind, text, link, found, name))
+
+
 Provider = Callable[[Actor], Awaitable[list[Card | Ask]]]
 _providers: tuple[Provider, ...] = ()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from contracts.agreements.models import Contract, ContractState
 from market.accounts.roles import Permission, may
-from market.actions import Ask, Card, one_per_row
+from market.actions import Ask, Card, each_row
 from market.actor import Actor
 from market.web import N_
 
@@ -32,35 +32,29 @@ async def cards(actor: Actor) -> list[Card | Ask]:
     # Read with the other rooms' lists (market/actions.py): the dashboard asks on every view.
     if may(actor, Permission.SIGN):
         found.append(
-            Ask(
+            each_row(
+                "contract.sign",
+                N_("Sign the contract for “%(title)s”"),
+                "/contracts/{id}",
                 id="c.id",
                 label="l.title",
                 source=_TO_SIGN,
                 order="c.signing_opened_at, c.id",
                 values=(org_id, org_id, ContractState.AWAITING_SIGNATURES.value, org_id),
-                cards=lambda rows: one_per_row(
-                    "contract.sign",
-                    N_("Sign the contract for “%(title)s”"),
-                    "/contracts/{id}",
-                    rows,
-                ),
             )
         )
     if may(actor, Permission.PAY):
         found.append(
-            Ask(
+            each_row(
+                "contract.pay",
+                N_("Pay for the contract for “%(title)s”"),
+                "/contracts/{id}",
                 id="c.id",
                 label="l.title",
                 source="FROM contract c JOIN listing l ON l.id = c.listing_id"
                 " WHERE c.buyer_id = $1 AND c.state = $2",
                 order="c.signed_at, c.id",
                 values=(org_id, ContractState.AWAITING_PAYMENT.value),
-                cards=lambda rows: one_per_row(
-                    "contract.pay",
-                    N_("Pay for the contract for “%(title)s”"),
-                    "/contracts/{id}",
-                    rows,
-                ),
             )
         )
     return found
