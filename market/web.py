@@ -89,7 +89,7 @@ class _PageVars:
     __slots__ = ()
 
     def __getattr__(self, name: str) -> Any:
-        return _rendering.get().variables.get(name)
+        return rendering.page_variable(name)
 
 
 # Jinja's newstyle gettext, reading the page's catalogue directly: every `_()` used to go
@@ -97,7 +97,7 @@ class _PageVars:
 # tenth of a listing index's render.
 @jinja2.pass_eval_context
 def _gettext(eval_ctx: EvalContext, message: str, **variables: Any) -> str:
-    text = _rendering.get().translations.gettext(message)
+    text = rendering.translate(message)
     if not variables and "%" not in text:
         # Nothing to put in: `Markup % {}` would still walk the text to escape an empty dict,
         # on every label of every row.
@@ -110,6 +110,11 @@ def _ngettext(eval_ctx: EvalContext, singular: str, plural: str, num: int, **var
     variables.setdefault("num", num)
     text = _rendering.get().translations.ngettext(singular, plural, num)
     return (Markup(text) if eval_ctx.autoescape else text) % variables
+
+
+def _code(value: Any) -> str:
+    """A coded value as its tables key it: an enum's value, anything else as text."""
+    return value.value if isinstance(value, Enum) else str(value)
 
 
 class Labels:
@@ -127,14 +132,14 @@ class Labels:
         self._texts = texts
 
     def __call__(self, value: Any) -> str:
-        key = value.value if isinstance(value, Enum) else str(value)
+        key = _code(value)
         text = self._texts.get(key)
-        return key if text is None else _rendering.get().translations.gettext(text)
+        return key if text is None else rendering.translate(text)
 
     def text(self, value: Any) -> str:
         """The words untranslated (the catalogue's msgid), for a render in a language other
         than the page's: an e-mail translates them into its recipient's (market/mail.py)."""
-        key = value.value if isinstance(value, Enum) else str(value)
+        key = _code(value)
         return self._texts.get(key, key)
 
     def __iter__(self) -> Iterator[str]:
@@ -145,7 +150,7 @@ class Labels:
         family of things (offer, contract, payment), as a function of the value."""
 
         def badge(value: Any) -> Markup:
-            key = value.value if isinstance(value, Enum) else str(value)
+            key = _code(value)
             # f-strings and escape(): Markup.format runs string.Formatter, ten times slower.
             return Markup(
                 f'<span class="badge badge-{family}-{escape(key)}">{escape(self(value))}</span>'
@@ -162,7 +167,7 @@ def time_tag(value: Any) -> Markup:
     where `ui.datetime`'s macro stood: an inbox row called it, and a macro call costs several
     times a Python one (issue 16)."""
     if not value:
-        return Markup(_rendering.get().translations.gettext(_NEVER))
+        return Markup(rendering.translate(_NEVER))
     zone = f" {escape(value.tzname())}" if value.tzinfo else ""
     return Markup(
         f'<time datetime="{escape(value.isoformat())}">'
